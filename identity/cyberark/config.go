@@ -1,0 +1,218 @@
+// Package cyberark is the CyberArk Identity provider (also Centrify and
+// Idaptive tenants): a client for /Security/StartAuthentication,
+// /Security/OnDemandChallenge and /Security/AdvanceAuthentication that maps
+// the tenant's challenges to the neutral conversation model of package
+// identity.
+package cyberark
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// The ways a login starts.
+const (
+	// ModeLogin calls /Security/StartAuthentication as the user.
+	ModeLogin = "login"
+	// ModeOnDemand calls /Security/OnDemandChallenge with a service
+	// account's token, naming the user and a challenge policy.
+	ModeOnDemand = "ondemand"
+)
+
+// Config configures a CyberArk Identity provider.
+type Config struct {
+	// Name is the provider's name in the configuration and in logs.
+	Name string
+	// URL is the tenant URL, such as https://abc1234.id.cyberark.cloud.
+	URL string
+	// TenantID is sent as TenantId when set; optional for most tenants.
+	TenantID string
+	// Mode is ModeLogin (default) or ModeOnDemand.
+	Mode string
+	// AllowHTTP permits a plain http:// URL (for tests and labs only).
+	AllowHTTP bool
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	CAFile string
+	// Timeout bounds each HTTP call. Default 10s.
+	Timeout time.Duration
+	// Retries is how often a safe call is retried after a transport fault,
+	// 429 or 5xx. Default 2. Answers and StartOOB are never retried.
+	Retries int
+	// RetryBackoff is the first retry's delay; it doubles after. Default 200ms.
+	RetryBackoff time.Duration
+	// PollInterval is how often an out-of-band mechanism may be polled.
+	// Default 1s, as the tenant's API documentation asks.
+	PollInterval time.Duration
+	// PasswordOptional accepts logins whose challenges have no password
+	// mechanism, so that the RADIUS password is not checked by the tenant.
+	// Default false: such logins are rejected.
+	PasswordOptional bool
+
+	// AppID, ClientID, ClientSecret and Scope are the service account's
+	// OAuth2 client-credentials settings (ModeOnDemand only).
+	AppID        string
+	ClientID     string
+	ClientSecret string
+	Scope        string
+	// PolicyModifier names the challenge policy (ModeOnDemand only).
+	PolicyModifier string
+
+	// UserAgent is sent with every call. Default "mfabridge".
+	UserAgent string
+	// HTTPClient replaces the default client (its Transport is used as is).
+	HTTPClient *http.Client
+	// Logger receives debug and warning lines; never secrets.
+	Logger logrus.FieldLogger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Observe, when set, is told of every HTTP call (for metrics).
+	Observe func(op string, status int, d time.Duration)
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.URL)
+	switch {
+	case c.URL == "":
+		errs = append(errs, errors.New("url: the tenant URL is required, such as https://abc1234.id.cyberark.cloud"))
+	case err != nil || u.Host == "":
+		errs = append(errs, fmt.Errorf("url: %q is not a URL; use https://<tenant host>", c.URL))
+	case u.Scheme == "http" && !c.AllowHTTP:
+		errs = append(errs, fmt.Errorf("url: %q is plain HTTP; use https://, or set allow_http = true for a lab tenant", c.URL))
+	case u.Scheme != "https" && u.Scheme != "http":
+		errs = append(errs, fmt.Errorf("url: scheme %q is not supported; use https://", u.Scheme))
+	}
+	switch c.Mode {
+	case "", ModeLogin:
+	case ModeOnDemand:
+		for _, f := range []struct{ name, v string }{
+			{"app_id", c.AppID}, {"client_id", c.ClientID}, {"client_secret", c.ClientSecret}, {"policy_modifier", c.PolicyModifier},
+		} {
+			if f.v == "" {
+				errs = append(errs, fmt.Errorf("%s: required when mode = %q", f.name, ModeOnDemand))
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("mode: %q is not a mode; use %q or %q", c.Mode, ModeLogin, ModeOnDemand))
+	}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("ca_file: %v", err))
+		}
+	}
+	if c.Timeout < 0 || c.PollInterval < 0 || c.Retries < 0 {
+		errs = append(errs, errors.New("timeout, poll_interval and retries must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Mode == "" {
+		c.Mode = ModeLogin
+	}
+	if c.Name == "" {
+		c.Name = "cyberark"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Retries == 0 {
+		c.Retries = 2
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 200 * time.Millisecond
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "mfabridge"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(discard{})
+		c.Logger = l
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// Open validates c and returns the provider.
+func (c Config) Open() (identity.Provider, error) {
+	return c.open()
+}
+
+func (c Config) open() (*provider, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	hc := c.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", c.CAFile)
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		hc = &http.Client{Transport: tr}
+	}
+	// Redirects are never followed: a tenant moves a login with PodFqdn.
+	client := *hc
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Jar = nil
+
+	p := &provider{
+		cfg:  c,
+		http: &client,
+		base: strings.TrimRight(c.URL, "/"),
+		log:  c.Logger.WithField("provider", c.Name),
+	}
+	p.tokens = &tokenSource{p: p}
+	if strings.HasPrefix(c.URL, "http://") {
+		p.log.Warn("the tenant URL is plain HTTP: passwords and codes cross the network unencrypted; use it for tests only")
+	}
+	return p, nil
+}
+
+// provider implements identity.Provider for CyberArk Identity.
+type provider struct {
+	cfg    Config
+	http   *http.Client
+	base   string
+	log    logrus.FieldLogger
+	tokens *tokenSource
+
+	// notBefore holds, per user, the time before which the tenant asked
+	// not to try again (RetryWaitingTime).
+	notBefore sync.Map
+}
+
+var _ identity.Provider = (*provider)(nil)
+
+func (p *provider) Name() string { return p.cfg.Name }

@@ -1,0 +1,486 @@
+package cyberark
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// Reasons shown to users. They say what happened without revealing whether
+// the user exists or which factor failed.
+const (
+	reasonFailed    = "Authentication failed."
+	reasonFederated = "Your account signs in through an external identity provider, which cannot be used here."
+	reasonNoMech    = "No sign-in method that works here is set up for your account."
+	reasonRetry     = "Too many attempts. Try again in %d seconds."
+	reasonPolicy    = "Sign-in is not configured correctly. Contact your administrator."
+)
+
+// state is the transaction between two RADIUS packets. It is serialized
+// into identity.Txn.Data and never holds the password or an answer.
+type state struct {
+	Base       string        `json:"base"`
+	SessionID  string        `json:"sid"`
+	TenantID   string        `json:"tid,omitempty"`
+	User       string        `json:"user"`
+	Challenges [][]mechanism `json:"ch"`
+	Index      int           `json:"idx"`
+	Current    string        `json:"cur,omitempty"`
+	Started    bool          `json:"started,omitempty"`
+	Password   bool          `json:"pw,omitempty"` // a password mechanism was passed
+	Cookies    jar           `json:"ck,omitempty"`
+}
+
+func (p *provider) txn(st *state) identity.Txn {
+	b, _ := json.Marshal(st) // plain data: cannot fail
+	return identity.Txn{Provider: p.cfg.Name, Data: b}
+}
+
+func (p *provider) decode(txn identity.Txn) (*state, error) {
+	if txn.Provider != p.cfg.Name {
+		return nil, fmt.Errorf("%w: it belongs to provider %q", identity.ErrBadTxn, txn.Provider)
+	}
+	var st state
+	if err := json.Unmarshal(txn.Data, &st); err != nil || st.SessionID == "" || st.Base == "" {
+		return nil, identity.ErrBadTxn
+	}
+	if st.Cookies == nil {
+		st.Cookies = jar{}
+	}
+	return &st, nil
+}
+
+func rejected(reason, detail string) identity.Step {
+	return identity.Step{Status: identity.Rejected, Reason: reason, Detail: detail}
+}
+
+// Start begins a login: StartAuthentication as the user (ModeLogin) or
+// OnDemandChallenge with the service account (ModeOnDemand), then answers
+// the password mechanism with req.Password.
+func (p *provider) Start(ctx context.Context, req identity.Request) (identity.Step, error) {
+	if until, ok := p.notBefore.Load(req.User); ok {
+		if wait := until.(time.Time).Sub(p.cfg.Now()); wait > 0 {
+			s := rejected(fmt.Sprintf(reasonRetry, int(wait.Seconds()+0.999)), "the tenant asked to wait (RetryWaitingTime); answered without calling it")
+			s.RetryAfter = wait
+			return s, nil
+		}
+		p.notBefore.Delete(req.User)
+	}
+	st := &state{Base: p.base, TenantID: p.cfg.TenantID, User: req.User, Cookies: jar{}}
+
+	var (
+		env *envelope
+		res *result
+		err error
+	)
+	if p.cfg.Mode == ModeOnDemand {
+		env, res, err = p.onDemand(ctx, st)
+	} else {
+		env, res, err = p.startAuthentication(ctx, st)
+	}
+	if err != nil {
+		return identity.Step{}, err
+	}
+	if !env.Success {
+		return rejected(reasonFailed, "tenant refused the start: "+env.message()), nil
+	}
+	if res.IdpRedirectURL != "" || res.IdpRedirectShortURL != "" {
+		return rejected(reasonFederated, "the user is federated to an external IdP (IdpRedirectUrl); RADIUS cannot complete that flow"), nil
+	}
+	if res.RetryWaitingTime > 0 {
+		wait := time.Duration(res.RetryWaitingTime) * time.Second
+		p.notBefore.Store(req.User, p.cfg.Now().Add(wait))
+		s := rejected(fmt.Sprintf(reasonRetry, res.RetryWaitingTime), "the tenant asked to wait before the next attempt (RetryWaitingTime)")
+		s.RetryAfter = wait
+		return s, nil
+	}
+	switch res.Summary {
+	case summaryNewPackage:
+	case summaryLoginSuccess:
+		return p.accepted(st, res), nil
+	default:
+		return rejected(reasonFailed, fmt.Sprintf("unexpected Summary %q at start", res.Summary)), nil
+	}
+	if res.SessionID == "" {
+		return identity.Step{}, p.upstream("StartAuthentication", http.StatusOK, fmt.Errorf("%w: NewPackage without SessionId", ErrMalformed))
+	}
+	st.SessionID = res.SessionID
+	if res.TenantID != "" && st.TenantID == "" {
+		st.TenantID = res.TenantID
+	}
+	st.Challenges = challengesOf(res)
+	return p.proceed(ctx, st, req.Password)
+}
+
+// startAuthentication calls /Security/StartAuthentication, following a
+// PodFqdn redirect to the tenant's own pod.
+func (p *provider) startAuthentication(ctx context.Context, st *state) (*envelope, *result, error) {
+	for hop := 0; ; hop++ {
+		env, res, err := p.envelopeCall(ctx, call{
+			op:      "StartAuthentication",
+			base:    st.Base,
+			path:    "/Security/StartAuthentication",
+			body:    startRequest{TenantID: st.TenantID, User: st.User, Version: "1.0"},
+			cookies: st.Cookies,
+			safe:    true,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if !env.Success || res.PodFqdn == "" || res.SessionID != "" {
+			return env, res, nil
+		}
+		if hop >= 2 {
+			return nil, nil, p.upstream("StartAuthentication", http.StatusOK, fmt.Errorf("cyberark: the tenant redirected more than twice (last PodFqdn %q)", res.PodFqdn))
+		}
+		base, err := podURL(st.Base, res.PodFqdn)
+		if err != nil {
+			return nil, nil, p.upstream("StartAuthentication", http.StatusOK, err)
+		}
+		p.log.WithField("pod", base).Debug("tenant redirected the login to its pod (PodFqdn)")
+		st.Base = base
+		st.Cookies = jar{}
+	}
+}
+
+// podURL builds the URL of a PodFqdn, which comes without a scheme. The
+// scheme of the configured URL is kept (https in production).
+func podURL(current, fqdn string) (string, error) {
+	u, err := url.Parse(current)
+	if err != nil {
+		return "", err
+	}
+	fqdn = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(fqdn, "https://"), "http://"), "/")
+	if fqdn == "" || strings.ContainsAny(fqdn, "/?#@ ") {
+		return "", fmt.Errorf("cyberark: PodFqdn %q is not a host name", fqdn)
+	}
+	return u.Scheme + "://" + fqdn, nil
+}
+
+// onDemand calls /Security/OnDemandChallenge with the service account's
+// token, naming the user and the challenge policy as in the API guide.
+func (p *provider) onDemand(ctx context.Context, st *state) (*envelope, *result, error) {
+	for attempt := 0; ; attempt++ {
+		token, err := p.tokens.get(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		env, res, err := p.envelopeCall(ctx, call{
+			op:   "OnDemandChallenge",
+			base: st.Base,
+			path: "/Security/OnDemandChallenge",
+			body: map[string]any{
+				"User":           st.User,
+				"arguments":      nil,
+				"PolicyModifier": p.cfg.PolicyModifier,
+			},
+			bearer:  token,
+			cookies: st.Cookies,
+			safe:    true,
+		})
+		if ue, ok := err.(*identity.UpstreamError); ok && ue.Status == http.StatusUnauthorized && attempt == 0 {
+			p.tokens.invalidate(token) // revoked or expired early: renew once
+			continue
+		}
+		return env, res, err
+	}
+}
+
+func challengesOf(res *result) [][]mechanism {
+	out := make([][]mechanism, 0, len(res.Challenges))
+	for _, c := range res.Challenges {
+		out = append(out, c.Mechanisms)
+	}
+	return out
+}
+
+// proceed works through the current challenge: the password is answered
+// from password (when given); any other challenge becomes a choice for the
+// user.
+func (p *provider) proceed(ctx context.Context, st *state, password string) (identity.Step, error) {
+	for {
+		if st.Index >= len(st.Challenges) {
+			return identity.Step{}, p.upstream("AdvanceAuthentication", http.StatusOK, fmt.Errorf("%w: all challenges passed but no LoginSuccess", ErrMalformed))
+		}
+		mechs := st.Challenges[st.Index]
+		if up := findByName(mechs, "UP"); up != nil && password != "" {
+			pw := password
+			password = "" // answered once; a second password challenge is asked of the user
+			st.Current = up.MechanismID
+			env, res, err := p.advance(ctx, st, actionAnswer, pw, false)
+			if err != nil {
+				return identity.Step{}, err
+			}
+			if env.Success {
+				st.Password = true
+			}
+			step, next, err := p.follow(st, env, res)
+			if err != nil || !next {
+				return step, err
+			}
+			continue
+		}
+		if !st.Password && !p.cfg.PasswordOptional {
+			return rejected(reasonPolicy, "the tenant's challenges do not start with a password (UP) mechanism, so the RADIUS password would go unchecked; put UP first in the authentication profile or set password_optional = true"), nil
+		}
+		var choices []identity.Mechanism
+		for _, m := range mechs {
+			if nm, ok := neutral(m); ok {
+				choices = append(choices, nm)
+			}
+		}
+		if len(choices) == 0 {
+			names := make([]string, 0, len(mechs))
+			for _, m := range mechs {
+				names = append(names, m.Name)
+			}
+			return rejected(reasonNoMech, "no mechanism usable over RADIUS in this challenge; offered: "+strings.Join(names, ", ")), nil
+		}
+		st.Current, st.Started = "", false
+		return identity.Step{Status: identity.Waiting, Choices: choices, Txn: p.txn(st)}, nil
+	}
+}
+
+// follow maps an AdvanceAuthentication answer to a step. next is true when
+// the login moved to the next challenge (or a new package) and proceed
+// should go on.
+func (p *provider) follow(st *state, env *envelope, res *result) (step identity.Step, next bool, err error) {
+	if !env.Success {
+		return rejected(reasonFailed, "tenant: "+env.message()), false, nil
+	}
+	switch res.Summary {
+	case summaryStartNextChallenge:
+		st.Index++
+		st.Current, st.Started = "", false
+		return identity.Step{}, true, nil
+	case summaryNewPackage:
+		if res.SessionID != "" {
+			st.SessionID = res.SessionID
+		}
+		st.Challenges = challengesOf(res)
+		st.Index = 0
+		st.Current, st.Started = "", false
+		return identity.Step{}, true, nil
+	case summaryLoginSuccess:
+		return p.accepted(st, res), false, nil
+	case summaryOobPending:
+		m := st.mechanism(st.Current)
+		if m == nil {
+			return identity.Step{}, false, p.upstream("AdvanceAuthentication", http.StatusOK, fmt.Errorf("%w: OobPending for no mechanism in progress", ErrMalformed))
+		}
+		nm, _ := neutral(*m)
+		st.Started = true
+		s := identity.Step{
+			Status:       identity.Waiting,
+			Current:      &nm,
+			Pending:      true,
+			PollInterval: p.cfg.PollInterval,
+			Txn:          p.txn(st),
+		}
+		if v := res.generatedAuthValue(); v != "" {
+			s.Display = v
+		}
+		return s, false, nil
+	}
+	return rejected(reasonFailed, fmt.Sprintf("unexpected Summary %q", res.Summary)), false, nil
+}
+
+func (p *provider) accepted(st *state, res *result) identity.Step {
+	user := res.User
+	if user == "" {
+		user = st.User
+	}
+	return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: user, DisplayName: res.DisplayName}}
+}
+
+// advance calls /Security/AdvanceAuthentication for the mechanism in
+// progress. Only Poll is retried: an Answer or a StartOOB sent twice could
+// burn a code or push twice.
+func (p *provider) advance(ctx context.Context, st *state, action string, answer any, safe bool) (*envelope, *result, error) {
+	c := call{
+		op:   "AdvanceAuthentication",
+		base: st.Base,
+		path: "/Security/AdvanceAuthentication",
+		body: advanceRequest{
+			TenantID:    st.TenantID,
+			SessionID:   st.SessionID,
+			MechanismID: st.Current,
+			Action:      action,
+			Answer:      answer,
+		},
+		cookies: st.Cookies,
+		safe:    safe,
+	}
+	if p.cfg.Mode == ModeOnDemand {
+		token, err := p.tokens.get(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.bearer = token
+	}
+	return p.envelopeCall(ctx, c)
+}
+
+// Advance moves a login on: Choose starts a mechanism (StartOOB for
+// out-of-band ones), Answer sends a typed answer, Poll checks an out-of-band
+// mechanism.
+func (p *provider) Advance(ctx context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+	st, err := p.decode(txn)
+	if err != nil {
+		return identity.Step{}, err
+	}
+	switch in.Action {
+	case identity.Choose:
+		return p.choose(ctx, st, in.MechanismID)
+	case identity.Answer:
+		m := st.mechanism(st.Current)
+		if m == nil {
+			return identity.Step{}, fmt.Errorf("%w: no mechanism in progress to answer", identity.ErrBadInput)
+		}
+		nm, _ := neutral(*m)
+		if !nm.Kind.Typed() {
+			return identity.Step{}, fmt.Errorf("%w: %s cannot be answered by typing", identity.ErrBadInput, m.Name)
+		}
+		env, res, err := p.advance(ctx, st, actionAnswer, answerValue(*m, in.Value), false)
+		if err != nil {
+			return identity.Step{}, err
+		}
+		if env.Success && m.Name == "UP" {
+			st.Password = true
+		}
+		return p.after(ctx, st, env, res)
+	case identity.Poll:
+		m := st.mechanism(st.Current)
+		if m == nil || !st.Started {
+			return identity.Step{}, fmt.Errorf("%w: nothing is pending to poll", identity.ErrBadInput)
+		}
+		env, res, err := p.advance(ctx, st, actionPoll, nil, true)
+		if err != nil {
+			return identity.Step{}, err
+		}
+		return p.after(ctx, st, env, res)
+	}
+	return identity.Step{}, fmt.Errorf("%w: unknown action %v", identity.ErrBadInput, in.Action)
+}
+
+func (p *provider) after(ctx context.Context, st *state, env *envelope, res *result) (identity.Step, error) {
+	step, next, err := p.follow(st, env, res)
+	if err != nil || !next {
+		return step, err
+	}
+	return p.proceed(ctx, st, "")
+}
+
+func (p *provider) choose(ctx context.Context, st *state, id string) (identity.Step, error) {
+	if st.Index >= len(st.Challenges) {
+		return identity.Step{}, fmt.Errorf("%w: no challenge open", identity.ErrBadInput)
+	}
+	var m *mechanism
+	for i := range st.Challenges[st.Index] {
+		if st.Challenges[st.Index][i].MechanismID == id {
+			m = &st.Challenges[st.Index][i]
+		}
+	}
+	if m == nil {
+		return identity.Step{}, fmt.Errorf("%w: mechanism is not on offer", identity.ErrBadInput)
+	}
+	nm, ok := neutral(*m)
+	if !ok {
+		return identity.Step{}, fmt.Errorf("%w: %s cannot be used over RADIUS", identity.ErrBadInput, m.Name)
+	}
+	st.Current, st.Started = m.MechanismID, false
+	if m.AnswerType == answerText {
+		return identity.Step{Status: identity.Waiting, Current: &nm, Txn: p.txn(st)}, nil
+	}
+	env, res, err := p.advance(ctx, st, actionStartOOB, nil, false)
+	if err != nil {
+		return identity.Step{}, err
+	}
+	return p.after(ctx, st, env, res)
+}
+
+func (st *state) mechanism(id string) *mechanism {
+	if id == "" || st.Index >= len(st.Challenges) {
+		return nil
+	}
+	for i := range st.Challenges[st.Index] {
+		if st.Challenges[st.Index][i].MechanismID == id {
+			return &st.Challenges[st.Index][i]
+		}
+	}
+	return nil
+}
+
+func findByName(mechs []mechanism, name string) *mechanism {
+	for i := range mechs {
+		if mechs[i].Name == name {
+			return &mechs[i]
+		}
+	}
+	return nil
+}
+
+// answerValue shapes a typed answer: a security question with one part is
+// answered with an object keyed by the part's Uuid.
+func answerValue(m mechanism, v string) any {
+	if m.Name == "SQ" && m.MultipartMechanism != nil && len(m.MultipartMechanism.MechanismParts) == 1 {
+		return map[string]string{m.MultipartMechanism.MechanismParts[0].UUID: v}
+	}
+	return v
+}
+
+// neutral maps a tenant mechanism to the neutral model. ok is false for
+// mechanisms that cannot work over RADIUS: U2F and QR need a browser or a
+// camera, RESET and unknown mechanisms have no RADIUS form, a mechanism that
+// is not enrolled cannot be used, and security questions with several parts
+// cannot be answered in one line.
+func neutral(m mechanism) (identity.Mechanism, bool) {
+	if m.Enrolled != nil && !*m.Enrolled {
+		return identity.Mechanism{}, false
+	}
+	kinds := map[string]identity.Kind{
+		"UP":    identity.KindPassword,
+		"OATH":  identity.KindCode,
+		"SQ":    identity.KindQuestion,
+		"SMS":   identity.KindOOBCode,
+		"EMAIL": identity.KindOOBCode,
+		"OTP":   identity.KindPush,
+		"PF":    identity.KindPhone,
+	}
+	kind, ok := kinds[m.Name]
+	if !ok {
+		return identity.Mechanism{}, false
+	}
+	switch m.AnswerType {
+	case answerText, answerStartTextOob, answerStartOob:
+	default:
+		return identity.Mechanism{}, false
+	}
+	if m.AnswerType == answerStartOob && kind != identity.KindPhone {
+		// Out of band with no typed answer: only a poll can finish it.
+		kind = identity.KindPhone
+	}
+	prompt := m.PromptMechChosen
+	if m.Name == "SQ" {
+		if m.MultipartMechanism != nil {
+			if len(m.MultipartMechanism.MechanismParts) != 1 {
+				return identity.Mechanism{}, false
+			}
+			part := m.MultipartMechanism.MechanismParts[0]
+			prompt = part.QuestionText
+		} else if m.Question != "" {
+			prompt = m.Question
+		}
+	}
+	label := m.PromptSelectMech
+	if label == "" {
+		label = m.Name
+	}
+	return identity.Mechanism{ID: m.MechanismID, Kind: kind, Name: m.Name, Label: label, Prompt: prompt}, true
+}
