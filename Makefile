@@ -1,0 +1,34 @@
+# mfabridge. `make run` starts the demo; `make test` installs what the tests
+# need (Debian packages) and runs them.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GOLANGCI_LINT_VERSION := v2.15.0
+
+.PHONY: all build run test test-deps lint fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/mfabridge ./cmd/mfabridge
+
+# The demo: RADIUS on 127.0.0.1:1812 (secret testing123) in front of an
+# emulated tenant. Stop it with Ctrl-C.
+run: build
+	./bin/mfabridge demo
+
+test-deps:
+	./scripts/test-deps.sh
+
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
+	$(GO) vet ./...
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,395 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// maxRounds bounds the challenges of one conversation.
+const maxRounds = 10
+
+// exchange is one Access-Request being answered.
+type exchange struct {
+	s      *Server
+	cfg    *config.Config
+	client *config.Client
+	req    *radius.Packet
+	log    *logrus.Entry
+	start  time.Time
+
+	user  string
+	prov  identity.Provider
+	conv  session.Session // the conversation so far
+	mech  string          // the mechanism last used, for the outcome log
+	fresh bool            // the conversation starts with this request
+}
+
+// respond returns the reply to ex.req, or nil to send none.
+func (ex *exchange) respond(ctx context.Context) *radius.Packet {
+	if m := authMethod(ex.req); m != "" {
+		ex.log.WithField("method", m).Warn("Access-Request is not PAP: rejected; mfabridge needs the password itself (configure the NAS for PAP)")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.NotPAP, "not_pap", m)
+	}
+	name, ok := userName(ex.req)
+	if !ok {
+		ex.log.Warn("Access-Request without a usable User-Name (missing, too long, or not text): rejected")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.Failed, "bad_user_name", "")
+	}
+	ex.user = name
+	ex.log = ex.log.WithField("user", name)
+	ex.prov = ex.s.providers[ex.client.Provider]
+	state, resuming := ex.req.Lookup(rfc2865.State_Type)
+	input, err := rfc2865.UserPassword_LookupString(ex.req)
+	switch {
+	case err == radius.ErrNoAttribute && resuming:
+		input = "" // some NAS send no User-Password for an empty answer
+	case err == radius.ErrNoAttribute:
+		ex.log.WithField("method", "none").Warn("Access-Request without User-Password: rejected; configure the NAS for PAP")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.NotPAP, "not_pap", "none")
+	case err != nil:
+		ex.log.Warn("User-Password cannot be decoded: rejected")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.Failed, "bad_password_attribute", "")
+	}
+	if resuming {
+		return ex.resume(ctx, string(state), input)
+	}
+	ex.fresh = true
+	ex.conv = session.Session{NAS: ex.client.Name, User: name, Started: ex.start}
+	step, err := ex.prov.Start(ctx, identity.Request{User: name, Password: input, ClientIP: clientIP(ex.req)})
+	return ex.drive(ctx, step, err)
+}
+
+// userName returns the User-Name if it is printable UTF-8 text.
+func userName(p *radius.Packet) (string, bool) {
+	v, ok := p.Lookup(rfc2865.UserName_Type)
+	if !ok || len(v) == 0 || len(v) > maxAttrLen || !utf8.Valid(v) {
+		return "", false
+	}
+	s := string(v)
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// clientIP is the end user's address as the NAS reports it.
+func clientIP(p *radius.Packet) string {
+	if ip, err := rfc2865.FramedIPAddress_Lookup(p); err == nil {
+		return ip.String()
+	}
+	if v, ok := p.Lookup(rfc2865.CallingStationID_Type); ok && utf8.Valid(v) {
+		return string(v)
+	}
+	return ""
+}
+
+// resume continues a conversation from its State.
+func (ex *exchange) resume(ctx context.Context, state, input string) *radius.Packet {
+	conv, err := ex.s.store.Take(ctx, state)
+	if errors.Is(err, session.ErrNotFound) {
+		ex.log.Info("State is unknown, expired or already used: rejected")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.Expired, "bad_state", "")
+	}
+	if err != nil {
+		return ex.upstreamFailure(fmt.Errorf("session store: %w", err))
+	}
+	if conv.NAS != ex.client.Name || conv.User != ex.user {
+		ex.log.WithField("state_nas", conv.NAS).Warn("State belongs to another NAS or user: rejected")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.Expired, "foreign_state", "")
+	}
+	ex.conv = conv
+	if conv.Current != nil {
+		ex.mech = conv.Current.Name
+	}
+	var in identity.Input
+	switch conv.Phase {
+	case session.PhaseMenu:
+		m, ok := pick(conv.Choices, input)
+		if !ok {
+			return ex.menu(ex.s.texts.BadChoice)
+		}
+		ex.mech = m.Name
+		in = identity.Input{Action: identity.Choose, MechanismID: m.ID}
+	case session.PhaseAnswer:
+		in = identity.Input{Action: identity.Answer, Value: strings.TrimSpace(input)}
+		if conv.Current.Kind.Secret() {
+			in.Value = input // passwords and answers may end in spaces
+		}
+		if in.Value == "" && conv.Pending {
+			in = identity.Input{Action: identity.Poll} // a link was followed
+		}
+	case session.PhaseApprove:
+		in = identity.Input{Action: identity.Poll}
+		if v := strings.TrimSpace(input); v != "" && conv.Current.Kind.Typed() {
+			in = identity.Input{Action: identity.Answer, Value: v} // the code the app shows
+		}
+	default:
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.Expired, "bad_state", "")
+	}
+	step, err := ex.prov.Advance(ctx, conv.Txn, in)
+	if errors.Is(err, identity.ErrBadInput) {
+		ex.log.WithError(err).Info("input does not fit the login; asking again")
+		return ex.again(ex.s.texts.BadInput)
+	}
+	if conv.Phase == session.PhaseApprove && err == nil && step.Status == identity.Waiting && step.Pending {
+		return ex.approve(step, ex.s.texts.NotYet)
+	}
+	return ex.drive(ctx, step, err)
+}
+
+// pick finds the choice a user typed: its number, its name, its label or
+// its kind (case-insensitive).
+func pick(choices []identity.Mechanism, input string) (identity.Mechanism, bool) {
+	in := strings.TrimSpace(input)
+	if n, err := strconv.Atoi(in); err == nil {
+		if n >= 1 && n <= len(choices) {
+			return choices[n-1], true
+		}
+		return identity.Mechanism{}, false
+	}
+	for _, c := range choices {
+		if in != "" && (strings.EqualFold(in, c.Name) || strings.EqualFold(in, c.Label) || strings.EqualFold(in, string(c.Kind))) {
+			return c, true
+		}
+	}
+	return identity.Mechanism{}, false
+}
+
+// drive turns a provider step into a reply, taking the steps the bridge can
+// take on its own: starting the only mechanism on offer, and holding a
+// push while it is polled.
+func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *radius.Packet {
+	var holdUntil time.Time
+	for {
+		if err != nil {
+			return ex.upstreamFailure(err)
+		}
+		ex.conv.Txn = step.Txn
+		switch step.Status {
+		case identity.Accepted:
+			if step.Identity != nil && step.Identity.User != "" && step.Identity.User != ex.user {
+				ex.log = ex.log.WithField("identity", step.Identity.User)
+			}
+			return ex.finish(radius.CodeAccessAccept, ex.s.texts.Accepted, "accept", "")
+		case identity.Rejected:
+			l := ex.log
+			if step.Detail != "" {
+				l = l.WithField("detail", step.Detail)
+			}
+			ex.log = l
+			reason := step.Reason
+			if reason == "" {
+				reason = ex.s.texts.Failed
+			}
+			return ex.finish(radius.CodeAccessReject, reason, "reject", "")
+		}
+		if step.Current == nil {
+			switch len(step.Choices) {
+			case 0:
+				return ex.upstreamFailure(errors.New("provider is waiting with nothing to offer"))
+			case 1:
+				ex.mech = step.Choices[0].Name
+				step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Choose, MechanismID: step.Choices[0].ID})
+				continue
+			}
+			ex.conv.Choices = step.Choices
+			return ex.menu("")
+		}
+		ex.mech = step.Current.Name
+		ex.conv.Current, ex.conv.Pending, ex.conv.Display = step.Current, step.Pending, step.Display
+		out := step.Current.Kind == identity.KindPush || step.Current.Kind == identity.KindPhone
+		if !out || !step.Pending {
+			return ex.ask(step)
+		}
+		if ex.client.Push == "prompt" {
+			return ex.approve(step, "")
+		}
+		// Hold the request while the push or call is approved.
+		if holdUntil.IsZero() {
+			holdUntil = ex.start.Add(ex.client.PushWait.Duration)
+		}
+		wait := step.PollInterval
+		if wait <= 0 {
+			wait = time.Second
+		}
+		if ex.s.now().Add(wait).After(holdUntil) {
+			ex.log.Info("push or call not approved within push_wait")
+			return ex.finish(radius.CodeAccessReject, ex.s.texts.ApproveTimeout, "timeout", "")
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ex.upstreamFailure(ctx.Err())
+		case <-t.C:
+		}
+		step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Poll})
+	}
+}
+
+// menu sends the numbered list of ex.conv.Choices.
+func (ex *exchange) menu(prefix string) *radius.Packet {
+	var b strings.Builder
+	if prefix != "" {
+		b.WriteString(prefix + "\n")
+	}
+	b.WriteString(ex.s.texts.MenuHeader)
+	for i, c := range ex.conv.Choices {
+		label := c.Label
+		if label == "" {
+			label = c.Name
+		}
+		fmt.Fprintf(&b, "\n%d) %s", i+1, label)
+	}
+	b.WriteString("\n" + ex.s.texts.MenuFooter)
+	ex.conv.Phase, ex.conv.Current, ex.conv.Pending = session.PhaseMenu, nil, false
+	return ex.challenge(b.String(), true)
+}
+
+// ask prompts for a typed answer to step.Current.
+func (ex *exchange) ask(step identity.Step) *radius.Packet {
+	m := step.Current
+	text := m.Prompt
+	if text == "" {
+		text = ex.s.texts.CodeHint
+	}
+	if step.Display != "" {
+		text += "\n" + fmt.Sprintf(ex.s.texts.Number, step.Display)
+	}
+	ex.conv.Phase = session.PhaseAnswer
+	return ex.challenge(text, !m.Kind.Secret())
+}
+
+// approve asks the user to approve a push or call, then press Enter.
+func (ex *exchange) approve(step identity.Step, prefix string) *radius.Packet {
+	var parts []string
+	if prefix != "" {
+		parts = append(parts, prefix)
+	}
+	parts = append(parts, ex.s.texts.Approve)
+	if step.Display != "" {
+		parts = append(parts, fmt.Sprintf(ex.s.texts.Number, step.Display))
+	}
+	ex.conv.Txn = step.Txn
+	ex.conv.Current, ex.conv.Pending, ex.conv.Display = step.Current, true, step.Display
+	ex.conv.Phase = session.PhaseApprove
+	return ex.challenge(strings.Join(parts, "\n"), true)
+}
+
+// again repeats the conversation's last question after input it could not
+// use.
+func (ex *exchange) again(prefix string) *radius.Packet {
+	switch ex.conv.Phase {
+	case session.PhaseMenu:
+		return ex.menu(prefix)
+	case session.PhaseApprove:
+		return ex.approve(identity.Step{Txn: ex.conv.Txn, Current: ex.conv.Current, Display: ex.conv.Display}, prefix)
+	}
+	text := prefix
+	if ex.conv.Current != nil {
+		text += "\n" + ex.conv.Current.Prompt
+	}
+	return ex.challenge(text, ex.conv.Current == nil || !ex.conv.Current.Kind.Secret())
+}
+
+// challenge stores the conversation under a fresh State and returns the
+// Access-Challenge.
+func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
+	ex.conv.Rounds++
+	if ex.conv.Rounds > maxRounds {
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.TooManyRounds, "too_many_rounds", "")
+	}
+	state, err := newState()
+	if err != nil {
+		return ex.upstreamFailure(err)
+	}
+	ttl := ex.cfg.Sessions.TTL.Duration
+	err = ex.s.store.Create(context.Background(), state, ex.conv, ttl)
+	if errors.Is(err, session.ErrFull) {
+		ex.log.Warn("session store full (sessions.max): rejected")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.Busy, "store_full", "")
+	}
+	if err != nil {
+		return ex.upstreamFailure(fmt.Errorf("session store: %w", err))
+	}
+	r := newReply(ex.req, radius.CodeAccessChallenge)
+	_ = rfc2865.State_Set(r, []byte(state))
+	addReplyMessage(r, text)
+	_ = rfc2865.SessionTimeout_Set(r, rfc2865.SessionTimeout(ttl/time.Second))
+	setPrompt(r, echo)
+	ex.s.counters.add("challenge", 1)
+	ex.log.WithFields(logrus.Fields{"phase": ex.conv.Phase, "mechanism": ex.mech, "round": ex.conv.Rounds}).Debug("Access-Challenge")
+	return r
+}
+
+// newState returns a fresh printable State: 128 random bits in hex.
+func newState() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("no randomness for State: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// upstreamFailure answers as the client's upstream_failure says: reject
+// with a message, or drop so the NAS fails over. Never accept.
+func (ex *exchange) upstreamFailure(err error) *radius.Packet {
+	l := ex.log.WithError(err)
+	if ex.client.UpstreamFailure == "drop" {
+		ex.s.counters.add("drop:"+dropUpstream, 1)
+		ex.s.counters.add("outcome:upstream_failure", 1)
+		l.WithField("outcome", "upstream_failure").WithField("duration", ex.duration()).Error("identity provider failed: request dropped so the NAS can fail over")
+		return nil
+	}
+	ex.log = l
+	return ex.finish(radius.CodeAccessReject, ex.s.texts.Unavailable, "upstream_failure", "")
+}
+
+func (ex *exchange) duration() time.Duration {
+	start := ex.conv.Started
+	if start.IsZero() {
+		start = ex.start
+	}
+	return ex.s.now().Sub(start).Round(time.Millisecond)
+}
+
+// finish builds an Access-Accept or Access-Reject and logs the outcome of
+// the authentication: one line, never a password, code or token.
+func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radius.Packet {
+	r := newReply(ex.req, code)
+	if text != "" {
+		addReplyMessage(r, text)
+	}
+	ex.s.counters.add("outcome:"+outcome, 1)
+	l := ex.log.WithFields(logrus.Fields{"outcome": outcome, "duration": ex.duration()})
+	if ex.mech != "" {
+		l = l.WithField("mechanism", ex.mech)
+	}
+	if method != "" {
+		l = l.WithField("method", method)
+	}
+	if code == radius.CodeAccessAccept {
+		l.Info("authentication accepted")
+	} else {
+		l.Info("authentication rejected")
+	}
+	return r
+}

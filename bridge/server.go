@@ -1,0 +1,319 @@
+// Package bridge is mfabridge's RADIUS side: a UDP authentication server
+// that checks each packet (NAS client, length, Message-Authenticator),
+// absorbs retransmissions, and drives an MFA conversation with an identity
+// provider through Access-Challenge until it can answer Access-Accept or
+// Access-Reject.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
+
+	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// Options configures a Server.
+type Options struct {
+	Config *config.Config
+	// Providers by name; every client's provider must be here.
+	Providers map[string]identity.Provider
+	// Store keeps conversations between packets. Default: a Memory store
+	// bounded by Config.Sessions.Max.
+	Store session.Store
+	// Logger receives the server's logs. Default: logrus's standard logger.
+	Logger *logrus.Logger
+	// Texts are the user-visible messages. Default DefaultTexts.
+	Texts *Texts
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Server is a RADIUS authentication server.
+type Server struct {
+	log       *logrus.Logger
+	providers map[string]identity.Provider
+	store     session.Store
+	texts     Texts
+	now       func() time.Time
+
+	state atomic.Pointer[serverState]
+	dedup *replyCache
+	slots chan struct{}
+
+	counters counters
+	warns    *rateLimitedLog
+	inFlight sync.WaitGroup
+}
+
+// serverState is the configuration in force; it is swapped as a whole.
+type serverState struct {
+	cfg     *config.Config
+	clients *clientTable
+}
+
+// New returns a server for o.
+func New(o Options) (*Server, error) {
+	if o.Config == nil {
+		return nil, errors.New("bridge: no configuration")
+	}
+	for _, c := range o.Config.Clients {
+		if o.Providers[c.Provider] == nil {
+			return nil, fmt.Errorf("bridge: client %q: provider %q is not open", c.Name, c.Provider)
+		}
+	}
+	s := &Server{
+		log:       o.Logger,
+		providers: o.Providers,
+		store:     o.Store,
+		now:       o.Now,
+		warns:     newRateLimitedLog(10 * time.Second),
+	}
+	if s.log == nil {
+		s.log = logrus.StandardLogger()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.texts = DefaultTexts
+	if o.Texts != nil {
+		s.texts = *o.Texts
+	}
+	if s.store == nil {
+		s.store = session.NewMemory(o.Config.Sessions.Max, 10*time.Second)
+	}
+	s.dedup = newReplyCache(o.Config.Server.ReplyCache.Duration, s.now)
+	s.slots = make(chan struct{}, o.Config.Server.MaxInFlight)
+	s.state.Store(&serverState{cfg: o.Config, clients: newClientTable(o.Config.Clients)})
+	return s, nil
+}
+
+// Serve reads requests from conn until ctx is cancelled or conn fails. It
+// waits for requests in flight before returning.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	defer s.inFlight.Wait()
+	local := conn.LocalAddr().String()
+	buf := make([]byte, radius.MaxPacketLength+1)
+	for {
+		n, addr, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("bridge: reading from %s: %w", local, err)
+		}
+		s.dispatch(ctx, conn, local, buf[:n], addr)
+	}
+}
+
+func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
+	s.counters.add("drop:"+reason, 1)
+	if msg != "" {
+		s.warns.warn(log.WithField("reason", reason), reason, s.now(), msg)
+	} else {
+		log.WithField("reason", reason).Debug("packet dropped")
+	}
+}
+
+// dispatch checks a datagram in the read loop (cheap checks only) and hands
+// it to a worker.
+func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr) {
+	st := s.state.Load()
+	ap, ok := addrPort(addr)
+	log := s.log.WithField("src", addr.String())
+	if !ok {
+		s.drop(dropMalformed, log, "")
+		return
+	}
+	client := st.clients.lookup(ap.Addr())
+	if client == nil {
+		s.drop(dropUnknownClient, log, "packet from an address that is no [[client]]: dropped (add the NAS to radius.conf if it is yours)")
+		return
+	}
+	log = log.WithField("nas", client.Name)
+	pkt, err := checkLength(datagram)
+	if err != nil {
+		s.drop(dropMalformed, log, "malformed packet (length): dropped")
+		return
+	}
+	code := radius.Code(pkt[0])
+	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
+		s.drop(dropUnsupported, log, fmt.Sprintf("%v is not served here (authentication only): dropped", code))
+		return
+	}
+	maOff, err := findMessageAuthenticator(pkt)
+	if err != nil {
+		s.drop(dropMalformed, log, "malformed attributes: dropped")
+		return
+	}
+	secret := []byte(client.Secret)
+	if maOff < 0 {
+		switch {
+		case code == radius.CodeStatusServer:
+			s.drop(dropNoMsgAuth, log, "Status-Server without Message-Authenticator (RFC 5997 requires it): dropped")
+			return
+		case client.MessageAuthenticatorRequired():
+			s.drop(dropNoMsgAuth, log, "Access-Request without Message-Authenticator: dropped (require_message_authenticator is on for this client; turn it off only for a NAS that cannot send one)")
+			return
+		}
+	} else if !verifyMessageAuthenticator(pkt, maOff, secret) {
+		s.drop(dropBadMsgAuth, log, "bad Message-Authenticator: dropped; the NAS and radius.conf probably have different shared secrets")
+		return
+	}
+	req, err := radius.Parse(pkt, secret)
+	if err != nil {
+		s.drop(dropMalformed, log, "malformed attributes: dropped")
+		return
+	}
+	if maOff < 0 {
+		if _, eap := req.Lookup(typeEAPMessage); eap {
+			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
+			return
+		}
+	}
+
+	key := dupKey{local: local, remote: ap.String(), code: byte(code), id: req.Identifier}
+	switch verdict, cached := s.dedup.begin(key, req.Authenticator); verdict {
+	case dupInFlight:
+		s.counters.add("retransmission:absorbed", 1)
+		s.drop(dropInFlight, log, "")
+		return
+	case dupReplay:
+		s.counters.add("retransmission:absorbed", 1)
+		s.counters.add("retransmission:replayed", 1)
+		log.Debug("retransmission answered from the reply cache")
+		if _, err := conn.WriteTo(cached, addr); err != nil {
+			log.WithError(err).Warn("cannot send a reply")
+		}
+		return
+	}
+
+	if code == radius.CodeStatusServer {
+		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log)
+		s.counters.add("status_server", 1)
+		return
+	}
+
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.dedup.forget(key, req.Authenticator) // let the NAS's retransmission try again
+		s.drop(dropOverload, log, "too many requests in flight (server.max_in_flight): dropped; the NAS will retransmit")
+		return
+	}
+	s.inFlight.Add(1)
+	go func() {
+		defer s.inFlight.Done()
+		defer func() { <-s.slots }()
+		s.work(ctx, conn, addr, key, client, req, st, log)
+	}()
+}
+
+// work answers one Access-Request in its own goroutine.
+func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key dupKey, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry) {
+	var reply *radius.Packet
+	defer func() {
+		if r := recover(); r != nil {
+			s.counters.add("panic", 1)
+			log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("request handler panicked; the request gets no answer")
+			s.dedup.finish(key, req.Authenticator, nil)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
+	defer cancel()
+	ex := &exchange{s: s, cfg: st.cfg, client: client, req: req, log: log, start: s.now()}
+	reply = ex.respond(ctx)
+	if reply == nil {
+		s.dedup.finish(key, req.Authenticator, nil)
+		return
+	}
+	s.reply(conn, addr, key, req, reply, log)
+}
+
+// reply encodes, caches and sends a reply.
+func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger) {
+	wire, err := encodeReply(reply)
+	if err != nil {
+		log.WithError(err).Error("cannot encode the reply; the request gets no answer")
+		s.dedup.finish(key, req.Authenticator, nil)
+		return
+	}
+	s.dedup.finish(key, req.Authenticator, wire)
+	s.counters.add("reply:"+reply.Code.String(), 1)
+	if _, err := conn.WriteTo(wire, addr); err != nil {
+		log.WithError(err).Warn("cannot send a reply")
+	}
+}
+
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ap := v.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
+}
+
+// ListenAndServe binds every address of the configuration's server.listen
+// and serves them until ctx is cancelled.
+func (s *Server) ListenAndServe(ctx context.Context, ready func([]net.PacketConn)) error {
+	cfg := s.state.Load().cfg
+	var conns []net.PacketConn
+	for _, addr := range cfg.Server.Listen {
+		network := "udp4"
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() && !ap.Addr().Is4In6() {
+			network = "udp6"
+		}
+		c, err := net.ListenPacket(network, addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("bridge: cannot listen on %s: %w", addr, err)
+		}
+		conns = append(conns, c)
+	}
+	if ready != nil {
+		ready(conns)
+	}
+	return s.ServeConns(ctx, conns)
+}
+
+// ServeConns serves every conn until ctx is cancelled, then closes them.
+func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(conns))
+	for _, c := range conns {
+		go func(c net.PacketConn) { errs <- s.Serve(ctx, c) }(c)
+	}
+	var first error
+	for range conns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return first
+}

@@ -1,0 +1,100 @@
+package bridge
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Drop reasons, as counted and logged.
+const (
+	dropUnknownClient = "unknown_client"
+	dropMalformed     = "malformed"
+	dropUnsupported   = "unsupported_code"
+	dropNoMsgAuth     = "missing_message_authenticator"
+	dropBadMsgAuth    = "bad_message_authenticator"
+	dropProxyState    = "proxy_state_without_message_authenticator"
+	dropInFlight      = "duplicate_in_flight"
+	dropOverload      = "overload"
+	dropUpstream      = "upstream_failure"
+)
+
+// counters are the server's event counts by name.
+type counters struct {
+	m sync.Map // string -> *atomic.Int64
+}
+
+func (c *counters) add(name string, n int64) {
+	v, ok := c.m.Load(name)
+	if !ok {
+		v, _ = c.m.LoadOrStore(name, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(n)
+}
+
+func (c *counters) get(name string) int64 {
+	if v, ok := c.m.Load(name); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+// Counts returns a snapshot of every counter, such as "drop:unknown_client"
+// or "reply:Access-Accept".
+func (s *Server) Counts() map[string]int64 {
+	out := map[string]int64{}
+	s.counters.m.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// Count returns one counter.
+func (s *Server) Count(name string) int64 { return s.counters.get(name) }
+
+// CountNames returns the names of the counters in order.
+func (s *Server) CountNames() []string {
+	var names []string
+	for k := range s.Counts() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// rateLimitedLog writes a warning at most once per interval per key and
+// says how many were held back, so a flood of bad packets cannot flood the
+// log.
+type rateLimitedLog struct {
+	interval time.Duration
+	mu       sync.Mutex
+	last     map[string]time.Time
+	held     map[string]int
+}
+
+func newRateLimitedLog(interval time.Duration) *rateLimitedLog {
+	return &rateLimitedLog{interval: interval, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+func (r *rateLimitedLog) warn(log logrus.FieldLogger, key string, now time.Time, msg string) {
+	r.mu.Lock()
+	if now.Sub(r.last[key]) < r.interval {
+		r.held[key]++
+		r.mu.Unlock()
+		return
+	}
+	held := r.held[key]
+	r.last[key], r.held[key] = now, 0
+	if len(r.last) > 10000 { // bound the keys an attacker can create
+		r.last, r.held = map[string]time.Time{key: now}, map[string]int{}
+	}
+	r.mu.Unlock()
+	if held > 0 {
+		log = log.WithField("suppressed", held)
+	}
+	log.Warn(msg)
+}

@@ -1,0 +1,160 @@
+// Command mfabridge is a RADIUS server that puts cloud MFA (CyberArk
+// Identity) in front of VPN concentrators, firewalls, switches and Linux
+// hosts.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/demo"
+	"github.com/mfabridge/mfabridge/internal/app"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Usage: mfabridge <command> [flags]
+
+Commands:
+  serve --config FILE         run the RADIUS server
+  check-config --config FILE  check a configuration file and exit (0 when valid)
+  demo [--listen ADDR]        run on a built-in emulated tenant (try it in a minute)
+  version                     print the version
+
+Run 'mfabridge <command> -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[1] {
+	case "serve":
+		return serve(ctx, args[2:], stderr)
+	case "check-config":
+		return checkConfig(args[2:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[2:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "mfabridge %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mfabridge: unknown command %q\n\n%s", args[1], usage)
+	return 2
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/etc/mfabridge/radius.conf", "the configuration file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", 0
+		}
+		return "", 2
+	}
+	return *path, -1
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	path, code := configFlag("check-config", args, stderr)
+	if code >= 0 {
+		return code
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
+	}
+	fmt.Fprintf(stdout, "%s: valid (%d clients, %d providers)\n", path, len(cfg.Clients), len(cfg.Provider))
+	return 0
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	path, code := configFlag("serve", args, stderr)
+	if code >= 0 {
+		return code
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := app.NewLogger(cfg, stderr)
+	srv, err := app.NewServer(cfg, log)
+	if err != nil {
+		log.WithError(err).Error("cannot start")
+		return 1
+	}
+	err = srv.ListenAndServe(ctx, func(conns []net.PacketConn) {
+		for _, c := range conns {
+			log.WithField("addr", c.LocalAddr().String()).Info("listening for RADIUS")
+		}
+	})
+	if err != nil {
+		log.WithError(err).Error("stopped")
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:1812", "the RADIUS address to serve on")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	printConfig := fs.Bool("print-config", false, "print the demo's configuration file and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	d, err := demo.Start(demo.Options{Listen: *listen, LogLevel: *level, Phone: stdout})
+	if err != nil {
+		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
+		return 1
+	}
+	defer d.Close()
+	if *printConfig {
+		fmt.Fprint(stdout, d.ConfigText)
+		return 0
+	}
+	log := app.NewLogger(d.Config, stderr)
+	srv, err := app.NewServer(d.Config, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
+		return 1
+	}
+	err = srv.ListenAndServe(ctx, func(conns []net.PacketConn) {
+		fmt.Fprintln(stdout, demo.Welcome(conns[0].LocalAddr().String()))
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,290 @@
+// Package config reads mfabridge's configuration file (radius.conf, TOML):
+// strictly decoded, defaults filled in one place, and every problem reported
+// at once with the file, the line and what to do.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server   Server     `toml:"server"`
+	Log      Log        `toml:"log"`
+	Sessions Sessions   `toml:"sessions"`
+	Clients  []Client   `toml:"client"`
+	Provider []Provider `toml:"provider"`
+
+	// File is the path the configuration was read from.
+	File string `toml:"-"`
+}
+
+// Server holds the RADIUS listener's settings.
+type Server struct {
+	// Listen is the UDP addresses to serve on. Default ["0.0.0.0:1812", "[::]:1812"].
+	Listen []string `toml:"listen"`
+	// MaxInFlight bounds the requests processed at once. Default 1024.
+	MaxInFlight int `toml:"max_in_flight"`
+	// ReplyCache is how long a reply is kept to answer retransmissions
+	// (5s to 30s, RFC 5080). Default 10s.
+	ReplyCache Duration `toml:"reply_cache"`
+	// RequestTimeout bounds the work on one request. Default 30s.
+	RequestTimeout Duration `toml:"request_timeout"`
+}
+
+// Log holds logging settings.
+type Log struct {
+	// Format is "text" (default) or "json".
+	Format string `toml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `toml:"level"`
+}
+
+// Sessions holds the conversation store's settings.
+type Sessions struct {
+	// TTL is how long an Access-Challenge's State stays valid. Default 120s.
+	TTL Duration `toml:"ttl"`
+	// Max bounds the conversations waiting at a challenge. Default 100000.
+	Max int `toml:"max"`
+}
+
+// Client is a NAS allowed to send requests.
+type Client struct {
+	// Name identifies the NAS in logs.
+	Name string `toml:"name"`
+	// Address lists IP addresses or CIDR prefixes the NAS sends from.
+	Address []string `toml:"address"`
+	// Secret is the RADIUS shared secret; or read it from SecretFile or
+	// the environment variable SecretEnv.
+	Secret     string `toml:"secret"`
+	SecretFile string `toml:"secret_file"`
+	SecretEnv  string `toml:"secret_env"`
+	// Provider names the [[provider]] that checks this NAS's users.
+	// Default: the only provider, when there is one.
+	Provider string `toml:"provider"`
+	// RequireMessageAuthenticator drops Access-Requests without a
+	// Message-Authenticator. Default true.
+	RequireMessageAuthenticator *bool `toml:"require_message_authenticator"`
+	// Push is "wait" (hold the request while the push is approved; default)
+	// or "prompt" (challenge: approve, then press Enter).
+	Push string `toml:"push"`
+	// PushWait bounds how long a request is held for a push or call in
+	// "wait" mode; keep it below the NAS's timeout. Default 25s.
+	PushWait Duration `toml:"push_wait"`
+	// UpstreamFailure is "reject" (default: Access-Reject with a message)
+	// or "drop" (no answer, so the NAS fails over to another server).
+	UpstreamFailure string `toml:"upstream_failure"`
+
+	// Prefixes are the parsed Address entries.
+	Prefixes []netip.Prefix `toml:"-"`
+}
+
+// Provider is an identity provider.
+type Provider struct {
+	// Name is how clients refer to the provider.
+	Name string `toml:"name"`
+	// Type is "cyberark".
+	Type string `toml:"type"`
+	// URL is the tenant URL.
+	URL string `toml:"url"`
+	// TenantID is sent as TenantId when set.
+	TenantID string `toml:"tenant_id"`
+	// Mode is "login" (default) or "ondemand".
+	Mode string `toml:"mode"`
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	CAFile string `toml:"ca_file"`
+	// AllowHTTP permits a plain http:// URL (labs only).
+	AllowHTTP bool `toml:"allow_http"`
+	// Timeout bounds each HTTP call. Default 10s.
+	Timeout Duration `toml:"timeout"`
+	// PollInterval is how often a push is polled. Default 1s.
+	PollInterval Duration `toml:"poll_interval"`
+	// PasswordOptional accepts challenge policies without a password step.
+	PasswordOptional bool `toml:"password_optional"`
+	// The service account (mode = "ondemand").
+	AppID            string `toml:"app_id"`
+	ClientID         string `toml:"client_id"`
+	ClientSecret     string `toml:"client_secret"`
+	ClientSecretFile string `toml:"client_secret_file"`
+	ClientSecretEnv  string `toml:"client_secret_env"`
+	Scope            string `toml:"scope"`
+	PolicyModifier   string `toml:"policy_modifier"`
+}
+
+// Duration is a time.Duration written as "10s", "2m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration such as "10s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration; write it like \"10s\" or \"2m\"", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as text.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// MessageAuthenticatorRequired reports the effective require_message_authenticator.
+func (c *Client) MessageAuthenticatorRequired() bool {
+	return c.RequireMessageAuthenticator == nil || *c.RequireMessageAuthenticator
+}
+
+// Load reads, decodes, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the configuration: %w", path, err)
+	}
+	return Parse(path, string(src))
+}
+
+// Parse decodes src (read from file) strictly, fills in defaults, reads
+// secrets and validates. The error, if any, is Problems.
+func Parse(file, src string) (*Config, error) {
+	col := &collector{file: file, index: indexLines(src)}
+	var raw map[string]any
+	if _, err := toml.Decode(src, &raw); err != nil {
+		p := Problem{File: file, Msg: "not valid TOML: " + err.Error() + "; see radius.conf.example for the format"}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			p.Line, p.Msg = pe.Position.Line, "not valid TOML: "+pe.Message+"; see radius.conf.example for the format"
+		}
+		return nil, Problems{p}
+	}
+	var cfg Config
+	md, err := toml.Decode(src, &cfg)
+	if err != nil {
+		// The syntax is fine, so a value has the wrong form.
+		p := Problem{File: file, Msg: err.Error()}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			p.Line, p.Key, p.Msg = pe.Position.Line, pe.LastKey, pe.Message
+		}
+		return nil, Problems{p}
+	}
+	for _, k := range md.Undecoded() {
+		col.add(k.String(), "unknown key; check its spelling against radius.conf.example")
+	}
+	cfg.File = file
+	cfg.SetDefaults()
+	cfg.readSecrets(col, filepath.Dir(file))
+	cfg.validate(col)
+	if err := col.err(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// SetDefaults fills in every default; it is the one place defaults live.
+func (c *Config) SetDefaults() {
+	if len(c.Server.Listen) == 0 {
+		c.Server.Listen = []string{"0.0.0.0:1812", "[::]:1812"}
+	}
+	if c.Server.MaxInFlight == 0 {
+		c.Server.MaxInFlight = 1024
+	}
+	if c.Server.ReplyCache.Duration == 0 {
+		c.Server.ReplyCache.Duration = 10 * time.Second
+	}
+	if c.Server.RequestTimeout.Duration == 0 {
+		c.Server.RequestTimeout.Duration = 30 * time.Second
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Sessions.TTL.Duration == 0 {
+		c.Sessions.TTL.Duration = 120 * time.Second
+	}
+	if c.Sessions.Max == 0 {
+		c.Sessions.Max = 100000
+	}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		if cl.Provider == "" && len(c.Provider) == 1 {
+			cl.Provider = c.Provider[0].Name
+		}
+		if cl.Push == "" {
+			cl.Push = "wait"
+		}
+		if cl.PushWait.Duration == 0 {
+			cl.PushWait.Duration = 25 * time.Second
+		}
+		if cl.UpstreamFailure == "" {
+			cl.UpstreamFailure = "reject"
+		}
+	}
+	for i := range c.Provider {
+		p := &c.Provider[i]
+		if p.Type == "" {
+			p.Type = "cyberark"
+		}
+		if p.Mode == "" {
+			p.Mode = "login"
+		}
+		if p.Timeout.Duration == 0 {
+			p.Timeout.Duration = 10 * time.Second
+		}
+		if p.PollInterval.Duration == 0 {
+			p.PollInterval.Duration = time.Second
+		}
+	}
+}
+
+// readSecret fills *value from exactly one of value, file or env.
+func readSecret(col *collector, key string, value *string, file, env, dir string) {
+	set := 0
+	for _, s := range []string{*value, file, env} {
+		if s != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		col.add(key, "set only one of %s, %s_file and %s_env", key[strings.LastIndexByte(key, '.')+1:], key[strings.LastIndexByte(key, '.')+1:], key[strings.LastIndexByte(key, '.')+1:])
+		return
+	}
+	switch {
+	case file != "":
+		path := os.ExpandEnv(file) // allows $CREDENTIALS_DIRECTORY/radius-secret
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			col.add(key+"_file", "cannot read %s: %v", path, errors.Unwrap(err))
+			return
+		}
+		*value = strings.TrimRight(string(b), "\r\n")
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			col.add(key+"_env", "the environment variable %s is not set", env)
+			return
+		}
+		*value = v
+	}
+}
+
+func (c *Config) readSecrets(col *collector, dir string) {
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		readSecret(col, fmt.Sprintf("client[%d].secret", i), &cl.Secret, cl.SecretFile, cl.SecretEnv, dir)
+	}
+	for i := range c.Provider {
+		p := &c.Provider[i]
+		readSecret(col, fmt.Sprintf("provider[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile, p.ClientSecretEnv, dir)
+	}
+}

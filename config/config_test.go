@@ -1,0 +1,112 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.err from the current output")
+
+// TestInvalidConfigs checks each testdata/*.conf but valid.conf against the
+// exact error in its .err file.
+func TestInvalidConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.conf")
+	for _, f := range files {
+		if filepath.Base(f) == "valid.conf" {
+			continue
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("loaded without an error")
+			}
+			golden := strings.TrimSuffix(f, ".conf") + ".err"
+			if *update {
+				_ = os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644)
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("error:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestValidConfigDefaults(t *testing.T) {
+	cfg, err := Load("testdata/valid.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := cfg.Clients[0]
+	if cl.Provider != "corp" || cl.Push != "wait" || cl.PushWait.Duration != 25*time.Second || cl.UpstreamFailure != "reject" || !cl.MessageAuthenticatorRequired() {
+		t.Errorf("client defaults: %+v", cl)
+	}
+	if len(cl.Prefixes) != 2 || cl.Prefixes[0].String() != "192.0.2.10/32" {
+		t.Errorf("prefixes %v", cl.Prefixes)
+	}
+	if cfg.Sessions.TTL.Duration != 120*time.Second || cfg.Server.ReplyCache.Duration != 10*time.Second {
+		t.Errorf("defaults: %+v %+v", cfg.Sessions, cfg.Server)
+	}
+	if len(cfg.Warnings()) != 0 {
+		t.Errorf("warnings for a good config: %v", cfg.Warnings())
+	}
+}
+
+func TestSecretsFromFileAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nas.secret"), []byte("from-a-file-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MFABRIDGE_TEST_SECRET", "from-the-environment-0123")
+	src := `
+[[provider]]
+name = "corp"
+url = "https://x.example"
+mode = "ondemand"
+app_id = "a"
+client_id = "c"
+client_secret_env = "MFABRIDGE_TEST_SECRET"
+policy_modifier = "m"
+
+[[client]]
+name = "a"
+address = ["192.0.2.1"]
+secret_file = "nas.secret"
+`
+	cfg, err := Parse(filepath.Join(dir, "radius.conf"), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Clients[0].Secret != "from-a-file-0123456789" {
+		t.Errorf("secret_file: %q", cfg.Clients[0].Secret)
+	}
+	if cfg.Provider[0].ClientSecret != "from-the-environment-0123" {
+		t.Errorf("client_secret_env: %q", cfg.Provider[0].ClientSecret)
+	}
+	// Problems never print a secret's value.
+	_, err = Parse("radius.conf", strings.Replace(src, `secret_file = "nas.secret"`, `secret = "sh"`+"\n"+`secret_env = "X"`, 1))
+	if err == nil || strings.Contains(err.Error(), `"sh"`) || !strings.Contains(err.Error(), "set only one of secret, secret_file and secret_env") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	f := false
+	cfg := &Config{Clients: []Client{{Name: "old", Secret: "short", RequireMessageAuthenticator: &f}}}
+	w := strings.Join(cfg.Warnings(), "\n")
+	if !strings.Contains(w, "5 bytes") || !strings.Contains(w, "BlastRADIUS") {
+		t.Fatalf("warnings: %s", w)
+	}
+}
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}

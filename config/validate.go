@@ -1,0 +1,201 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/mfabridge/mfabridge/identity/cyberark"
+)
+
+// MinSecretLength is the shared-secret length below which mfabridge warns.
+const MinSecretLength = 16
+
+// Warnings lists what is allowed but unwise in c, such as short secrets.
+func (c *Config) Warnings() []string {
+	var out []string
+	for _, cl := range c.Clients {
+		if len(cl.Secret) < MinSecretLength {
+			out = append(out, fmt.Sprintf("client %q: the shared secret is %d bytes; use at least %d random bytes (a secret of 8 or fewer is considered broken)", cl.Name, len(cl.Secret), MinSecretLength))
+		}
+		if !cl.MessageAuthenticatorRequired() {
+			out = append(out, fmt.Sprintf("client %q: require_message_authenticator = false leaves this NAS open to BlastRADIUS (CVE-2024-3596); turn it on once the NAS sends Message-Authenticator", cl.Name))
+		}
+	}
+	for _, p := range c.Provider {
+		if strings.HasPrefix(p.URL, "http://") {
+			out = append(out, fmt.Sprintf("provider %q: plain HTTP tenant URL; passwords and codes cross the network unencrypted", p.Name))
+		}
+	}
+	return out
+}
+
+// CyberArk returns the provider settings of p for package cyberark.
+func (p *Provider) CyberArk() cyberark.Config {
+	return cyberark.Config{
+		Name:             p.Name,
+		URL:              p.URL,
+		TenantID:         p.TenantID,
+		Mode:             p.Mode,
+		AllowHTTP:        p.AllowHTTP,
+		CAFile:           p.CAFile,
+		Timeout:          p.Timeout.Duration,
+		PollInterval:     p.PollInterval.Duration,
+		PasswordOptional: p.PasswordOptional,
+		AppID:            p.AppID,
+		ClientID:         p.ClientID,
+		ClientSecret:     p.ClientSecret,
+		Scope:            p.Scope,
+		PolicyModifier:   p.PolicyModifier,
+	}
+}
+
+func (c *Config) validate(col *collector) {
+	for i, l := range c.Server.Listen {
+		if _, err := netip.ParseAddrPort(l); err != nil {
+			col.add(fmt.Sprintf("server.listen[%d]", i), "%q is not an address with a port; write \"0.0.0.0:1812\" or \"[::]:1812\"", l)
+		}
+	}
+	if c.Server.MaxInFlight < 1 {
+		col.add("server.max_in_flight", "must be at least 1")
+	}
+	if d := c.Server.ReplyCache.Duration; d < 5*time.Second || d > 30*time.Second {
+		col.add("server.reply_cache", "%v is outside 5s to 30s (RFC 5080); 10s suits most NAS devices", d)
+	}
+	if c.Server.RequestTimeout.Duration < time.Second {
+		col.add("server.request_timeout", "must be at least 1s")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		col.add("log.format", "%q is not a format; use \"text\" or \"json\"", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		col.add("log.level", "%q is not a level; use debug, info, warn or error", c.Log.Level)
+	}
+	if d := c.Sessions.TTL.Duration; d < 10*time.Second || d > time.Hour {
+		col.add("sessions.ttl", "%v is outside 10s to 1h; the user must answer a challenge within it (120s is usual)", d)
+	}
+	if c.Sessions.Max < 1 {
+		col.add("sessions.max", "must be at least 1")
+	}
+
+	providers := map[string]bool{}
+	for i := range c.Provider {
+		c.validateProvider(col, i, providers)
+	}
+	if len(c.Clients) == 0 {
+		col.add("client", "no [[client]] is configured, so every packet would be dropped; add one per NAS (see radius.conf.example)")
+	}
+	names := map[string]bool{}
+	owner := map[netip.Prefix]string{}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		key := fmt.Sprintf("client[%d]", i)
+		switch {
+		case cl.Name == "":
+			col.add(key+".name", "every client needs a name, used in logs")
+		case names[cl.Name]:
+			col.add(key+".name", "%q is the name of another client; names must be unique", cl.Name)
+		}
+		names[cl.Name] = true
+		if len(cl.Address) == 0 {
+			col.add(key+".address", "required: the NAS's IP addresses or CIDR prefixes, such as [\"192.0.2.10\", \"10.1.0.0/24\"]")
+		}
+		cl.Prefixes = cl.Prefixes[:0]
+		for _, a := range cl.Address {
+			pfx, err := parsePrefix(a)
+			if err != nil {
+				col.add(key+".address", "%q is not an IP address or CIDR prefix; write it like 192.0.2.10 or 10.1.0.0/24", a)
+				continue
+			}
+			if other, ok := owner[pfx]; ok {
+				col.add(key+".address", "%s is also the address of client %q; a NAS address must belong to one client", pfx, other)
+			}
+			owner[pfx] = cl.Name
+			cl.Prefixes = append(cl.Prefixes, pfx)
+		}
+		if cl.Secret == "" && cl.SecretFile == "" && cl.SecretEnv == "" {
+			col.add(key+".secret", "required: the shared secret the NAS uses (or secret_file, or secret_env)")
+		}
+		if len(cl.Secret) > 128 {
+			col.add(key+".secret", "longer than 128 bytes, which RADIUS devices do not accept")
+		}
+		switch {
+		case cl.Provider == "" && len(c.Provider) == 0:
+			col.add(key+".provider", "no [[provider]] is configured; add one (see radius.conf.example)")
+		case cl.Provider == "":
+			col.add(key+".provider", "required when there are several providers; name one of them")
+		case !providers[cl.Provider]:
+			col.add(key+".provider", "%q is not the name of a [[provider]]", cl.Provider)
+		}
+		if cl.Push != "wait" && cl.Push != "prompt" {
+			col.add(key+".push", "%q is not a push mode; use \"wait\" (hold the request until approved) or \"prompt\" (approve, then press Enter)", cl.Push)
+		}
+		if cl.PushWait.Duration < time.Second || cl.PushWait.Duration > 5*time.Minute {
+			col.add(key+".push_wait", "%v is outside 1s to 5m; set it a few seconds below the NAS's RADIUS timeout", cl.PushWait.Duration)
+		}
+		if cl.PushWait.Duration >= c.Server.RequestTimeout.Duration {
+			col.add(key+".push_wait", "%v is not below server.request_timeout (%v); a held request would be cut off", cl.PushWait.Duration, c.Server.RequestTimeout.Duration)
+		}
+		if cl.UpstreamFailure != "reject" && cl.UpstreamFailure != "drop" {
+			col.add(key+".upstream_failure", "%q is not an action; use \"reject\" (answer with Access-Reject) or \"drop\" (no answer, the NAS fails over)", cl.UpstreamFailure)
+		}
+	}
+}
+
+func (c *Config) validateProvider(col *collector, i int, seen map[string]bool) {
+	p := &c.Provider[i]
+	key := fmt.Sprintf("provider[%d]", i)
+	switch {
+	case p.Name == "":
+		col.add(key+".name", "every provider needs a name, used by clients")
+	case seen[p.Name]:
+		col.add(key+".name", "%q is the name of another provider; names must be unique", p.Name)
+	}
+	seen[p.Name] = true
+	if p.Type != "cyberark" {
+		col.add(key+".type", "%q is not a provider type; use \"cyberark\"", p.Type)
+		return
+	}
+	cc := p.CyberArk()
+	if err := cc.Validate(); err != nil {
+		// cyberark's messages start with the key they are about.
+		for _, e := range flatten(err) {
+			msg := e.Error()
+			k, rest, ok := strings.Cut(msg, ": ")
+			if !ok || strings.ContainsAny(k, " ,") {
+				col.add(key, "%s", msg)
+				continue
+			}
+			col.add(key+"."+k, "%s", rest)
+		}
+	}
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+

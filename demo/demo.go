@@ -1,0 +1,142 @@
+// Package demo runs mfabridge's built-in demo: an emulated CyberArk
+// Identity tenant with a few users whose factors are documented, and the
+// configuration of a bridge in front of it.
+package demo
+
+import (
+	_ "embed"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
+)
+
+//go:embed demo.conf
+var configTemplate string
+
+// Secret is the demo NAS's shared secret.
+const Secret = "testing123"
+
+// OATHSecret is alice's TOTP secret (base32), to add to an authenticator app.
+const OATHSecret = "JBSWY3DPEHPK3PXP"
+
+// PushDelay is how long after a push starts the demo tenant approves it.
+const PushDelay = 3 * time.Second
+
+// Users are the demo tenant's users.
+var Users = []cyberarktest.User{
+	{
+		Name: "alice", Password: "alice-password", DisplayName: "Alice Example",
+		Factors:     []cyberarktest.Factor{cyberarktest.OATH, cyberarktest.SMS, cyberarktest.Push},
+		OATHSecret:  OATHSecret,
+		AutoApprove: PushDelay,
+		Roles:       []string{"VPN Users"},
+	},
+	{
+		Name: "bob", Password: "bob-password", DisplayName: "Bob Example",
+		Factors:     []cyberarktest.Factor{cyberarktest.Push},
+		AutoApprove: PushDelay,
+		Roles:       []string{"VPN Users", "Network Admins"},
+	},
+}
+
+// Demo is a running demo tenant and the bridge configuration for it.
+type Demo struct {
+	Tenant *cyberarktest.Tenant
+	Config *config.Config
+	// ConfigText is the configuration file the demo runs with.
+	ConfigText string
+	dir        string
+}
+
+// Options configures the demo.
+type Options struct {
+	// Listen is the bridge's address. Default 127.0.0.1:1812.
+	Listen string
+	// LogLevel is the bridge's log level. Default "info".
+	LogLevel string
+	// Phone receives the texts the demo tenant "sends" (SMS codes, pushes),
+	// as a phone would show them. Default: standard error.
+	Phone io.Writer
+}
+
+// Start starts the demo tenant and returns the configuration.
+func Start(o Options) (*Demo, error) {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:1812"
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	if o.Phone == nil {
+		o.Phone = os.Stderr
+	}
+	tn := cyberarktest.New(cyberarktest.Options{
+		TenantID: "DEMO123",
+		Users:    Users,
+		OnCode: func(user string, f cyberarktest.Factor, code string) {
+			fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, f, code)
+		},
+		OnPush: func(user string, f cyberarktest.Factor, number string) {
+			fmt.Fprintf(o.Phone, "[demo phone of %s] sign-in request; the demo approves it in %v\n", user, PushDelay)
+		},
+	})
+	dir, err := os.MkdirTemp("", "mfabridge-demo-")
+	if err != nil {
+		tn.Close()
+		return nil, err
+	}
+	d := &Demo{Tenant: tn, dir: dir}
+	ca := filepath.Join(dir, "tenant-ca.pem")
+	if err := os.WriteFile(ca, tn.Certificate(), 0o600); err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.ConfigText = strings.NewReplacer(
+		"{{LISTEN}}", o.Listen, "{{LEVEL}}", o.LogLevel, "{{URL}}", tn.URL, "{{CA}}", ca,
+	).Replace(configTemplate)
+	file := filepath.Join(dir, "radius.conf")
+	if err := os.WriteFile(file, []byte(d.ConfigText), 0o600); err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.Config, err = config.Load(file)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close stops the tenant and removes the demo's files.
+func (d *Demo) Close() {
+	d.Tenant.Close()
+	os.RemoveAll(d.dir)
+}
+
+// Welcome is what a newcomer needs to try the demo at addr.
+func Welcome(addr string) string {
+	host, port := addr, "1812"
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		host, port = addr[:i], addr[i+1:]
+	}
+	return fmt.Sprintf(`mfabridge demo: RADIUS on %[1]s, shared secret %[2]q, in front of an
+emulated CyberArk Identity tenant in this process.
+
+Users:
+  alice / alice-password  then a menu: 1) authenticator app (TOTP secret %[3]s)
+                          2) SMS (the code appears below, as on her phone)
+                          3) push (approved %[4]v after it is sent)
+  bob   / bob-password    push only: the request is held until it is approved
+
+Try it (FreeRADIUS utilities, Debian package freeradius-utils):
+  radtest bob bob-password %[5]s:%[6]s 0 %[2]s
+  echo 'User-Name=alice,User-Password=alice-password' | radclient -x %[5]s:%[6]s auth %[2]s
+then answer the challenge with its State (see README.md, "Try the demo").
+`, addr, Secret, OATHSecret, PushDelay, host, port)
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mfabridge's tests drive when they are missing:
+# FreeRADIUS's radclient, pam_radius_auth and pamtester.
+set -euo pipefail
+
+missing=()
+command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
+command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
+if ! compgen -G '/lib/*/security/pam_radius_auth.so' >/dev/null && ! compgen -G '/usr/lib/*/security/pam_radius_auth.so' >/dev/null; then
+  missing+=(libpam-radius-auth)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "test-deps: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo=(sudo -n)
+else
+  echo "test-deps: not root and no sudo: install them yourself with" >&2
+  echo "  apt-get install ${missing[*]}" >&2
+  echo "test-deps: the tests that need them will be skipped (outside CI)" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
