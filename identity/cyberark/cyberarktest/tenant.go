@@ -371,7 +371,8 @@ func (t *Tenant) record(w http.ResponseWriter, r *http.Request, body map[string]
 		select {
 		case <-time.After(fault.Delay):
 		case <-r.Context().Done():
-			return true
+			// The client gave up: close the connection without an answer.
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if fault.Status == 0 {

@@ -1,0 +1,556 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2869"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+const testSecret = "a-test-secret-of-some-length"
+
+// scripted is an identity.Provider whose steps the test decides.
+type scripted struct {
+	start   func(ctx context.Context, req identity.Request) (identity.Step, error)
+	advance func(ctx context.Context, txn identity.Txn, in identity.Input) (identity.Step, error)
+	calls   atomic.Int32
+}
+
+func (s *scripted) Name() string { return "scripted" }
+func (s *scripted) Start(ctx context.Context, req identity.Request) (identity.Step, error) {
+	s.calls.Add(1)
+	return s.start(ctx, req)
+}
+func (s *scripted) Advance(ctx context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+	s.calls.Add(1)
+	return s.advance(ctx, txn, in)
+}
+
+func accepting() *scripted {
+	return &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: "u"}}, nil
+	}}
+}
+
+// menuProvider offers two codes; "123456" passes.
+func menuProvider() *scripted {
+	choices := []identity.Mechanism{
+		{ID: "a", Kind: identity.KindCode, Name: "OATH", Label: "App code", Prompt: "Enter the app code"},
+		{ID: "b", Kind: identity.KindOOBCode, Name: "SMS", Label: "Text message", Prompt: "Enter the texted code"},
+	}
+	return &scripted{
+		start: func(context.Context, identity.Request) (identity.Step, error) {
+			return identity.Step{Status: identity.Waiting, Choices: choices, Txn: identity.Txn{Provider: "scripted", Data: []byte(`{}`)}}, nil
+		},
+		advance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+			switch in.Action {
+			case identity.Choose:
+				m := choices[0]
+				if in.MechanismID == "b" {
+					m = choices[1]
+				}
+				return identity.Step{Status: identity.Waiting, Current: &m, Txn: txn}, nil
+			case identity.Answer:
+				if in.Value == "123456" {
+					return identity.Step{Status: identity.Accepted}, nil
+				}
+			}
+			return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
+		},
+	}
+}
+
+type testServer struct {
+	srv  *Server
+	addr *net.UDPAddr
+	logs *bytes.Buffer
+	mu   *sync.Mutex
+}
+
+func testConfig() *config.Config {
+	f := false
+	cfg := &config.Config{
+		Provider: []config.Provider{{Name: "scripted", Type: "cyberark", URL: "https://x"}},
+		Clients: []config.Client{{
+			Name: "local", Address: []string{"127.0.0.1"}, Secret: testSecret,
+			RequireMessageAuthenticator: &f,
+		}},
+	}
+	cfg.SetDefaults()
+	for i := range cfg.Clients {
+		cfg.Clients[i].Prefixes = nil
+		for _, a := range cfg.Clients[i].Address {
+			p, _ := parsePrefixForTest(a)
+			cfg.Clients[i].Prefixes = append(cfg.Clients[i].Prefixes, p)
+		}
+	}
+	return cfg
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func startServer(t *testing.T, p identity.Provider, mutate func(*config.Config)) *testServer {
+	t.Helper()
+	cfg := testConfig()
+	if mutate != nil {
+		mutate(cfg)
+	}
+	logs := &bytes.Buffer{}
+	mu := &sync.Mutex{}
+	log := logrus.New()
+	log.SetOutput(lockedWriter{mu, logs})
+	log.SetLevel(logrus.DebugLevel)
+	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": p}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, conn) }()
+	t.Cleanup(func() { cancel(); <-done; conn.Close() })
+	return &testServer{srv: srv, addr: conn.LocalAddr().(*net.UDPAddr), logs: logs, mu: mu}
+}
+
+func (ts *testServer) log() string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.logs.String()
+}
+
+// nas is a RADIUS client socket.
+type nas struct {
+	t    *testing.T
+	conn *net.UDPConn
+	to   *net.UDPAddr
+}
+
+func newNAS(t *testing.T, ts *testServer) *nas {
+	c, err := net.DialUDP("udp4", nil, ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &nas{t: t, conn: c, to: ts.addr}
+}
+
+func (n *nas) send(b []byte) { n.t.Helper(); _, _ = n.conn.Write(b) }
+
+// recv returns the next reply, or nil after wait.
+func (n *nas) recv(wait time.Duration) []byte {
+	_ = n.conn.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 4096)
+	k, err := n.conn.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:k]
+}
+
+// request builds an Access-Request; withMA adds a valid Message-Authenticator.
+func request(t *testing.T, secret string, withMA bool, build func(p *radius.Packet)) (*radius.Packet, []byte) {
+	t.Helper()
+	p := radius.New(radius.CodeAccessRequest, []byte(secret))
+	build(p)
+	if withMA {
+		p.Attributes = append(radius.Attributes{{Type: typeMessageAuthenticator, Attribute: make([]byte, 16)}}, p.Attributes...)
+		raw, _ := p.MarshalBinary()
+		copy(p.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(secret)))
+	}
+	raw, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, raw
+}
+
+func papBuild(user, pw string, extra ...func(*radius.Packet)) func(*radius.Packet) {
+	return func(p *radius.Packet) {
+		_ = rfc2865.UserName_SetString(p, user)
+		_ = rfc2865.UserPassword_SetString(p, pw)
+		for _, e := range extra {
+			e(p)
+		}
+	}
+}
+
+// checkReply verifies a reply's Response Authenticator and that its first
+// attribute is a valid Message-Authenticator, and parses it.
+func checkReply(t *testing.T, req *radius.Packet, reqRaw, raw []byte) *radius.Packet {
+	t.Helper()
+	if raw == nil {
+		t.Fatal("no reply")
+	}
+	if !radius.IsAuthenticResponse(raw, reqRaw, []byte(testSecret)) {
+		t.Fatal("bad Response Authenticator")
+	}
+	if raw[20] != byte(typeMessageAuthenticator) || raw[21] != 18 {
+		t.Fatalf("first attribute is type %d, not Message-Authenticator", raw[20])
+	}
+	// Recompute over the reply with the Request Authenticator in the header.
+	chk := append([]byte(nil), raw...)
+	copy(chk[4:20], req.Authenticator[:])
+	copy(chk[22:38], make([]byte, 16))
+	mac := hmac.New(md5.New, []byte(testSecret))
+	mac.Write(chk)
+	if !hmac.Equal(mac.Sum(nil), raw[22:38]) {
+		t.Fatal("bad Message-Authenticator in the reply")
+	}
+	p, err := radius.Parse(raw, []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestReplyHasMessageAuthenticatorFirstAndProxyState(t *testing.T) {
+	ts := startServer(t, menuProvider(), nil)
+	n := newNAS(t, ts)
+	proxy := func(p *radius.Packet) {
+		p.Add(typeProxyState, radius.Attribute("first"))
+		p.Add(typeProxyState, radius.Attribute("second"))
+	}
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw", proxy))
+	n.send(raw)
+	reply := checkReply(t, req, raw, n.recv(2*time.Second))
+	if reply.Code != radius.CodeAccessChallenge {
+		t.Fatalf("code %v", reply.Code)
+	}
+	var ps []string
+	for _, a := range reply.Attributes {
+		if a.Type == typeProxyState {
+			ps = append(ps, string(a.Attribute))
+		}
+	}
+	if strings.Join(ps, ",") != "first,second" {
+		t.Fatalf("Proxy-State %v", ps)
+	}
+	if prompt, err := rfc2869.Prompt_Lookup(reply); err != nil || prompt != rfc2869.Prompt_Value_Echo {
+		t.Errorf("Prompt %v %v", prompt, err)
+	}
+	if st := rfc2865.State_Get(reply); len(st) != 32 {
+		t.Errorf("State %q", st)
+	}
+	if to := rfc2865.SessionTimeout_Get(reply); to != 120 {
+		t.Errorf("Session-Timeout %d", to)
+	}
+}
+
+func TestDrops(t *testing.T) {
+	good := func(t *testing.T) []byte { _, raw := request(t, testSecret, true, papBuild("alice", "pw")); return raw }
+	tests := []struct {
+		name   string
+		mutate func(*config.Config)
+		packet func(t *testing.T) []byte
+		reason string
+	}{
+		{"truncated header", nil, func(t *testing.T) []byte { return good(t)[:19] }, dropMalformed},
+		{"length beyond the datagram", nil, func(t *testing.T) []byte {
+			b := good(t)
+			b[2], b[3] = 0x0f, 0xff
+			return b
+		}, dropMalformed},
+		{"length below 20", nil, func(t *testing.T) []byte {
+			b := good(t)
+			b[2], b[3] = 0, 10
+			return b
+		}, dropMalformed},
+		{"attribute length overruns", nil, func(t *testing.T) []byte {
+			b := good(t)
+			b[21] = 200
+			return b
+		}, dropMalformed},
+		{"attribute length 1", nil, func(t *testing.T) []byte {
+			b := append(good(t), 1, 1) // an attribute whose length (1) is below 2
+			b[3] += 2
+			return b
+		}, dropMalformed},
+		{"Message-Authenticator of 4 bytes", nil, func(t *testing.T) []byte {
+			_, raw := request(t, testSecret, false, papBuild("alice", "pw", func(p *radius.Packet) { p.Add(typeMessageAuthenticator, radius.Attribute{1, 2, 3, 4}) }))
+			return raw
+		}, dropMalformed},
+		{"accounting request", nil, func(t *testing.T) []byte {
+			b := good(t)
+			b[0] = byte(radius.CodeAccountingRequest)
+			return b
+		}, dropUnsupported},
+		{"wrong secret", nil, func(t *testing.T) []byte {
+			_, raw := request(t, "some-other-secret", true, papBuild("alice", "pw"))
+			return raw
+		}, dropBadMsgAuth},
+		{"bad Message-Authenticator", nil, func(t *testing.T) []byte {
+			b := good(t)
+			b[25] ^= 0xff
+			return b
+		}, dropBadMsgAuth},
+		{"required Message-Authenticator missing", func(c *config.Config) { tr := true; c.Clients[0].RequireMessageAuthenticator = &tr }, func(t *testing.T) []byte {
+			_, raw := request(t, testSecret, false, papBuild("alice", "pw"))
+			return raw
+		}, dropNoMsgAuth},
+		{"unknown client", func(c *config.Config) { c.Clients[0].Prefixes = c.Clients[0].Prefixes[:0] }, good, dropUnknownClient},
+		{"Status-Server without Message-Authenticator", nil, func(t *testing.T) []byte {
+			p := radius.New(radius.CodeStatusServer, []byte(testSecret))
+			raw, _ := p.Encode()
+			return raw
+		}, dropNoMsgAuth},
+		{"EAP without Message-Authenticator", nil, func(t *testing.T) []byte {
+			_, raw := request(t, testSecret, false, papBuild("alice", "pw", func(p *radius.Packet) { p.Add(typeEAPMessage, radius.Attribute{2, 0, 0, 5, 1}) }))
+			return raw
+		}, dropNoMsgAuth},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := accepting()
+			ts := startServer(t, p, tc.mutate)
+			n := newNAS(t, ts)
+			n.send(tc.packet(t))
+			if r := n.recv(300 * time.Millisecond); r != nil {
+				t.Fatalf("answered a packet that should be dropped: code %d", r[0])
+			}
+			if ts.srv.Count("drop:"+tc.reason) != 1 {
+				t.Fatalf("counts %v, want drop:%s", ts.srv.Counts(), tc.reason)
+			}
+			if p.calls.Load() != 0 {
+				t.Fatal("the provider was called")
+			}
+		})
+	}
+}
+
+func TestWrongSecretIsLoggedRateLimited(t *testing.T) {
+	ts := startServer(t, accepting(), nil)
+	n := newNAS(t, ts)
+	for i := 0; i < 20; i++ {
+		_, raw := request(t, "some-other-secret", true, papBuild("alice", "pw"))
+		n.send(raw)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for ts.srv.Count("drop:"+dropBadMsgAuth) < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := strings.Count(ts.log(), "different shared secrets"); got != 1 {
+		t.Fatalf("%d log lines for 20 bad packets, want 1", got)
+	}
+}
+
+func TestStatusServer(t *testing.T) {
+	p := accepting()
+	ts := startServer(t, p, nil)
+	n := newNAS(t, ts)
+	req := radius.New(radius.CodeStatusServer, []byte(testSecret))
+	req.Add(typeMessageAuthenticator, make(radius.Attribute, 16))
+	raw, _ := req.MarshalBinary()
+	copy(req.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(testSecret)))
+	raw, _ = req.Encode()
+	n.send(raw)
+	reply := checkReply(t, req, raw, n.recv(time.Second))
+	if reply.Code != radius.CodeAccessAccept || len(reply.Attributes) != 1 {
+		t.Fatalf("code %v with %d attributes", reply.Code, len(reply.Attributes))
+	}
+	if p.calls.Load() != 0 {
+		t.Fatal("Status-Server reached the provider")
+	}
+}
+
+func TestRetransmissionsReachTheProviderOnce(t *testing.T) {
+	release := make(chan struct{})
+	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		<-release
+		return identity.Step{Status: identity.Accepted}, nil
+	}}
+	ts := startServer(t, p, nil)
+	n := newNAS(t, ts)
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	n.send(raw) // in flight: dropped
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	first := n.recv(time.Second)
+	checkReply(t, req, raw, first)
+	if extra := n.recv(200 * time.Millisecond); extra != nil {
+		t.Fatal("a duplicate in flight was answered")
+	}
+	n.send(raw) // answered: replayed
+	if again := n.recv(time.Second); !bytes.Equal(again, first) {
+		t.Fatal("the retransmission did not get the same reply")
+	}
+	if p.calls.Load() != 1 {
+		t.Fatalf("provider called %d times", p.calls.Load())
+	}
+	// Same Identifier, new Authenticator: a new request.
+	req2, raw2 := request(t, testSecret, true, papBuild("alice", "pw"))
+	raw2[1] = raw[1]
+	req2.Identifier = raw[1]
+	_ = req2
+	// Recompute the Message-Authenticator for the changed Identifier.
+	copy(raw2[22:38], messageAuthenticator(raw2, 22, []byte(testSecret)))
+	n.send(raw2)
+	if n.recv(time.Second) == nil {
+		t.Fatal("a new request with a reused Identifier was not answered")
+	}
+	if p.calls.Load() != 2 {
+		t.Fatalf("provider called %d times, want 2", p.calls.Load())
+	}
+	if ts.srv.Count("retransmission:absorbed") != 2 {
+		t.Errorf("counts %v", ts.srv.Counts())
+	}
+}
+
+func TestConversationThroughUDP(t *testing.T) {
+	ts := startServer(t, menuProvider(), nil)
+	n := newNAS(t, ts)
+	exchange := func(build func(*radius.Packet)) *radius.Packet {
+		t.Helper()
+		req, raw := request(t, testSecret, true, build)
+		n.send(raw)
+		return checkReply(t, req, raw, n.recv(2*time.Second))
+	}
+	r := exchange(papBuild("alice", "pw"))
+	menu := rfc2865.ReplyMessage_GetString(r)
+	if !strings.Contains(menu, "1) App code") || !strings.Contains(menu, "2) Text message") {
+		t.Fatalf("menu %q", menu)
+	}
+	withState := func(st []byte) func(*radius.Packet) {
+		return func(p *radius.Packet) { _ = rfc2865.State_Set(p, st) }
+	}
+	r = exchange(papBuild("alice", "text message", withState(rfc2865.State_Get(r))))
+	if got := rfc2865.ReplyMessage_GetString(r); got != "Enter the texted code" {
+		t.Fatalf("prompt %q", got)
+	}
+	r = exchange(papBuild("alice", "123456", withState(rfc2865.State_Get(r))))
+	if r.Code != radius.CodeAccessAccept {
+		t.Fatalf("code %v", r.Code)
+	}
+	if strings.Contains(ts.log(), "123456") || strings.Contains(ts.log(), "pw\"") {
+		t.Fatal("the log holds a code or password")
+	}
+}
+
+func TestPanicIsRecovered(t *testing.T) {
+	var calm atomic.Bool
+	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		if !calm.Load() {
+			panic("boom")
+		}
+		return identity.Step{Status: identity.Accepted}, nil
+	}}
+	ts := startServer(t, p, nil)
+	n := newNAS(t, ts)
+	_, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	if n.recv(300*time.Millisecond) != nil {
+		t.Fatal("a panicking request was answered")
+	}
+	if ts.srv.Count("panic") != 1 {
+		t.Fatalf("counts %v", ts.srv.Counts())
+	}
+	// The server still works.
+	calm.Store(true)
+	_, raw = request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	if n.recv(time.Second) == nil {
+		t.Fatal("no answer after a panic")
+	}
+}
+
+func TestUpstreamFailureActions(t *testing.T) {
+	failing := func() *scripted {
+		return &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+			return identity.Step{}, &identity.UpstreamError{Provider: "x", Op: "StartAuthentication", Status: 503, Err: errors.New("busy")}
+		}}
+	}
+	t.Run("reject", func(t *testing.T) {
+		ts := startServer(t, failing(), nil)
+		n := newNAS(t, ts)
+		req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+		n.send(raw)
+		r := checkReply(t, req, raw, n.recv(time.Second))
+		if r.Code != radius.CodeAccessReject || !strings.Contains(rfc2865.ReplyMessage_GetString(r), "not available") {
+			t.Fatalf("%v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
+		}
+	})
+	t.Run("drop", func(t *testing.T) {
+		ts := startServer(t, failing(), func(c *config.Config) { c.Clients[0].UpstreamFailure = "drop" })
+		n := newNAS(t, ts)
+		_, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+		n.send(raw)
+		if n.recv(300*time.Millisecond) != nil {
+			t.Fatal("answered although upstream_failure = drop")
+		}
+		if ts.srv.Count("drop:"+dropUpstream) != 1 {
+			t.Fatalf("counts %v", ts.srv.Counts())
+		}
+	})
+}
+
+func TestOverloadSheds(t *testing.T) {
+	release := make(chan struct{})
+	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		<-release
+		return identity.Step{Status: identity.Accepted}, nil
+	}}
+	ts := startServer(t, p, func(c *config.Config) { c.Server.MaxInFlight = 2 })
+	n := newNAS(t, ts)
+	for i := 0; i < 5; i++ {
+		_, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+		n.send(raw)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	got := 0
+	for n.recv(300*time.Millisecond) != nil {
+		got++
+	}
+	if got != 2 || ts.srv.Count("drop:"+dropOverload) != 3 {
+		t.Fatalf("%d answers, counts %v", got, ts.srv.Counts())
+	}
+}
+
+func TestSplitText(t *testing.T) {
+	long := strings.Repeat("é", 300) // 600 bytes
+	parts := splitText(long, maxAttrLen)
+	if strings.Join(parts, "") != long {
+		t.Fatal("parts do not add up")
+	}
+	for _, p := range parts {
+		if len(p) > maxAttrLen || !strings.HasPrefix(p, "é") {
+			t.Fatalf("part of %d bytes, or split inside a character", len(p))
+		}
+	}
+	pkt := radius.New(radius.CodeAccessChallenge, []byte("s"))
+	addReplyMessage(pkt, long)
+	if n := len(pkt.Attributes); n != 3 {
+		t.Fatalf("%d Reply-Message attributes, want 3", n)
+	}
+	if _, err := pkt.Encode(); err != nil {
+		t.Fatal(err)
+	}
+}
