@@ -289,7 +289,8 @@ func TestDrops(t *testing.T) {
 			return b
 		}, dropMalformed},
 		{"attribute length 1", nil, func(t *testing.T) []byte {
-			b := append(good(t), 1, 1) // an attribute whose length (1) is below 2
+			_, raw := request(t, testSecret, false, papBuild("alice", "pw"))
+			b := append(raw, 1, 1) // an attribute whose length (1) is below 2
 			b[3] += 2
 			return b
 		}, dropMalformed},
