@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"mfabridge"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckConfig(t *testing.T) {
+	code, out, _ := runCmd("check-config", "--config", "../../radius.conf.example")
+	if code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("example: exit %d, %q", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "radius.conf")
+	os.WriteFile(bad, []byte("[server]\nlisten = [\"127.0.0.1\"]\nbogus = 1\n"), 0o600)
+	code, _, errOut := runCmd("check-config", "--config", bad)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{bad + ":2: server.listen[0]", bad + ":3: server.bogus: unknown key", "client: no [[client]] is configured"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("output lacks %q:\n%s", want, errOut)
+		}
+	}
+	if code, _, errOut := runCmd("check-config", "--config", "/nonexistent/radius.conf"); code != 1 || !strings.Contains(errOut, "cannot read") {
+		t.Errorf("missing file: exit %d %q", code, errOut)
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "mfabridge ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, errOut := runCmd("frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+	if code, _, _ := runCmd(); code != 2 {
+		t.Errorf("no command: %d", code)
+	}
+}
+
+func TestDemoPrintConfig(t *testing.T) {
+	code, out, _ := runCmd("demo", "--print-config", "--listen", "127.0.0.1:0")
+	if code != 0 || !strings.Contains(out, "require_message_authenticator = false") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+var reListening = regexp.MustCompile(`listening for RADIUS.*addr="?([0-9.]+:[0-9]+)`)
+
+// TestServe runs `mfabridge serve` on a configuration file against an
+// emulated tenant, and stops it.
+func TestServe(t *testing.T) {
+	tn := cyberarktest.New(cyberarktest.Options{Users: []cyberarktest.User{{Name: "bob", Password: "bob-pw", Factors: []cyberarktest.Factor{cyberarktest.Push}, AutoApprove: 100 * time.Millisecond}}})
+	defer tn.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, tn.Certificate(), 0o600)
+	cfg := fmt.Sprintf(`
+[server]
+listen = ["127.0.0.1:0"]
+[[provider]]
+name = "t"
+url = %q
+ca_file = %q
+[[client]]
+name = "local"
+address = ["127.0.0.1"]
+secret = "a-test-secret-0123456789"
+require_message_authenticator = false
+`, tn.URL, ca)
+	file := filepath.Join(dir, "radius.conf")
+	os.WriteFile(file, []byte(cfg), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuf{}
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"mfabridge", "serve", "--config", file}, &bytes.Buffer{}, logs) }()
+	var addr string
+	for i := 0; i < 100 && addr == ""; i++ {
+		time.Sleep(20 * time.Millisecond)
+		if m := reListening.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		cancel()
+		t.Fatalf("not listening:\n%s", logs.String())
+	}
+	req := radius.New(radius.CodeAccessRequest, []byte("a-test-secret-0123456789"))
+	rfc2865.UserName_SetString(req, "bob")
+	rfc2865.UserPassword_SetString(req, "bob-pw")
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	resp, err := radius.Exchange(rctx, req, addr)
+	if err != nil || resp.Code != radius.CodeAccessAccept {
+		t.Fatalf("exchange: %v %v\n%s", err, resp, logs.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d:\n%s", code, logs.String())
+	}
+	if strings.Contains(logs.String(), "bob-pw") {
+		t.Fatal("the log holds the password")
+	}
+}
