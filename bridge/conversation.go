@@ -66,6 +66,10 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 		ex.log.Warn("User-Password cannot be decoded: rejected")
 		return ex.finish(radius.CodeAccessReject, ex.s.texts.Failed, "bad_password_attribute", "")
 	}
+	if wait := ex.s.lockouts.locked(name); wait > 0 {
+		ex.log.WithField("locked_for", wait.Round(time.Second)).Info("user is locked out after repeated failures: rejected without asking the identity provider")
+		return ex.finish(radius.CodeAccessReject, ex.s.texts.LockedOut, "locked_out", "")
+	}
 	if resuming {
 		return ex.resume(ctx, string(state), input)
 	}
@@ -188,6 +192,7 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 			if step.Identity != nil && step.Identity.User != "" && step.Identity.User != ex.user {
 				ex.log = ex.log.WithField("identity", step.Identity.User)
 			}
+			ex.s.lockouts.succeed(ex.user)
 			return ex.finish(radius.CodeAccessAccept, ex.s.texts.Accepted, "accept", "")
 		case identity.Rejected:
 			l := ex.log
@@ -198,6 +203,9 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 			reason := step.Reason
 			if reason == "" {
 				reason = ex.s.texts.Failed
+			}
+			if ex.s.lockouts.fail(ex.user) {
+				ex.log = ex.log.WithField("locked_out", ex.cfg.Lockout.Duration.Duration)
 			}
 			return ex.finish(radius.CodeAccessReject, reason, "reject", "")
 		}

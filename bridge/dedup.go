@@ -5,6 +5,11 @@ import (
 	"time"
 )
 
+// maxCachedReplies bounds the reply cache; at 1 KiB a reply that is about
+// 1 GiB at the most, and it takes more than 100,000 requests a second for
+// ten seconds to reach it.
+const maxCachedReplies = 1 << 20
+
 // dupKey identifies a request as RFC 5080 §2.2.2 does: receiving socket,
 // source address and port, Code and Identifier. The Request Authenticator
 // tells a retransmission from a new request with the same key.
@@ -83,6 +88,15 @@ func (c *replyCache) finish(k dupKey, auth [16]byte, reply []byte) {
 	if e, ok := c.entries[k]; ok && e.auth == auth {
 		e.reply, e.done, e.expires = reply, true, now.Add(c.ttl)
 		c.done = append(c.done, doneRef{k, e})
+		for len(c.done) > maxCachedReplies {
+			// Bounded: past the limit the oldest replies go first.
+			ref := c.done[0]
+			if c.entries[ref.key] == ref.e {
+				delete(c.entries, ref.key)
+			}
+			c.done[0] = doneRef{}
+			c.done = c.done[1:]
+		}
 	}
 }
 

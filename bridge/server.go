@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime/debug"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/time/rate"
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/config"
@@ -48,9 +51,10 @@ type Server struct {
 	texts     Texts
 	now       func() time.Time
 
-	state atomic.Pointer[serverState]
-	dedup *replyCache
-	slots chan struct{}
+	state    atomic.Pointer[serverState]
+	dedup    *replyCache
+	busy     atomic.Int64 // requests in flight
+	lockouts *lockout
 
 	counters counters
 	warns    *rateLimitedLog
@@ -59,8 +63,19 @@ type Server struct {
 
 // serverState is the configuration in force; it is swapped as a whole.
 type serverState struct {
-	cfg     *config.Config
-	clients *clientTable
+	cfg      *config.Config
+	clients  *clientTable
+	limiters map[string]*rate.Limiter // by client name; absent: no limit
+}
+
+func newServerState(cfg *config.Config) *serverState {
+	st := &serverState{cfg: cfg, clients: newClientTable(cfg.Clients), limiters: map[string]*rate.Limiter{}}
+	for _, c := range cfg.Clients {
+		if n := *c.RateLimit; n > 0 {
+			st.limiters[c.Name] = rate.NewLimiter(rate.Limit(n), 2*n)
+		}
+	}
+	return st
 }
 
 // New returns a server for o.
@@ -94,8 +109,9 @@ func New(o Options) (*Server, error) {
 		s.store = session.NewMemory(o.Config.Sessions.Max, 10*time.Second)
 	}
 	s.dedup = newReplyCache(o.Config.Server.ReplyCache.Duration, s.now)
-	s.slots = make(chan struct{}, o.Config.Server.MaxInFlight)
-	s.state.Store(&serverState{cfg: o.Config, clients: newClientTable(o.Config.Clients)})
+	lc := o.Config.Lockout
+	s.lockouts = newLockout(*lc.Attempts, lc.Window.Duration, lc.Duration.Duration, s.now)
+	s.state.Store(newServerState(o.Config))
 	return s, nil
 }
 
@@ -148,6 +164,10 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return
 	}
 	log = log.WithField("nas", client.Name)
+	if lim := st.limiters[client.Name]; lim != nil && !lim.Allow() {
+		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
+		return
+	}
 	pkt, err := checkLength(datagram)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed packet (length): dropped")
@@ -187,6 +207,10 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
 			return
 		}
+		if _, ps := req.Lookup(typeProxyState); ps && client.ProxyStateLimited() {
+			s.drop(dropProxyState, log, "Access-Request with Proxy-State but no Message-Authenticator: dropped (limit_proxy_state); a proxy in front of mfabridge must add Message-Authenticator")
+			return
+		}
 	}
 
 	key := dupKey{local: local, remote: ap.String(), code: byte(code), id: req.Identifier}
@@ -211,9 +235,15 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return
 	}
 
-	select {
-	case s.slots <- struct{}{}:
-	default:
+	// Under load, requests that continue a conversation (with a State) are
+	// preferred over new ones (RFC 5080 §2.2.3): new ones may fill the
+	// slots only up to a reserve.
+	limit := int64(st.cfg.Server.MaxInFlight)
+	if _, ok := req.Lookup(rfc2865.State_Type); !ok {
+		limit -= reserveFor(limit)
+	}
+	if s.busy.Add(1) > limit {
+		s.busy.Add(-1)
 		s.dedup.forget(key, req.Authenticator) // let the NAS's retransmission try again
 		s.drop(dropOverload, log, "too many requests in flight (server.max_in_flight): dropped; the NAS will retransmit")
 		return
@@ -221,9 +251,18 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	s.inFlight.Add(1)
 	go func() {
 		defer s.inFlight.Done()
-		defer func() { <-s.slots }()
+		defer s.busy.Add(-1)
 		s.work(ctx, conn, addr, key, client, req, st, log)
 	}()
+}
+
+// reserveFor is how many of limit slots are kept for requests that carry
+// a State.
+func reserveFor(limit int64) int64 {
+	if limit < 2 {
+		return 0
+	}
+	return max(1, limit/10)
 }
 
 // work answers one Access-Request in its own goroutine.
@@ -247,8 +286,22 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	s.reply(conn, addr, key, req, reply, log)
 }
 
-// reply encodes, caches and sends a reply.
+// reply encodes, caches and sends a reply. An Access-Reject is held back by
+// the configured reject delay first, without holding a worker.
 func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger) {
+	if d := s.state.Load().cfg.Server.RejectDelay.Duration; reply.Code == radius.CodeAccessReject && d > 0 {
+		d += time.Duration(mrand.Int64N(int64(d)/2 + 1))
+		s.inFlight.Add(1)
+		time.AfterFunc(d, func() {
+			defer s.inFlight.Done()
+			s.send(conn, addr, key, req, reply, log)
+		})
+		return
+	}
+	s.send(conn, addr, key, req, reply, log)
+}
+
+func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger) {
 	wire, err := encodeReply(reply)
 	if err != nil {
 		log.WithError(err).Error("cannot encode the reply; the request gets no answer")

@@ -93,6 +93,7 @@ func testConfig() *config.Config {
 		}},
 	}
 	cfg.SetDefaults()
+	cfg.Server.RejectDelay = &config.Duration{} // tests of the delay set it
 	for i := range cfg.Clients {
 		cfg.Clients[i].Prefixes = nil
 		for _, a := range cfg.Clients[i].Address {
@@ -512,27 +513,160 @@ func TestUpstreamFailureActions(t *testing.T) {
 	})
 }
 
-func TestOverloadSheds(t *testing.T) {
+func TestOverloadShedsNewRequestsFirst(t *testing.T) {
 	release := make(chan struct{})
 	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
 		<-release
 		return identity.Step{Status: identity.Accepted}, nil
 	}}
-	ts := startServer(t, p, func(c *config.Config) { c.Server.MaxInFlight = 2 })
+	// Four slots: three for new conversations, one kept for those with a State.
+	ts := startServer(t, p, func(c *config.Config) { c.Server.MaxInFlight = 4 })
 	n := newNAS(t, ts)
 	for i := 0; i < 5; i++ {
 		_, raw := request(t, testSecret, true, papBuild("alice", "pw"))
 		n.send(raw)
 	}
-	time.Sleep(200 * time.Millisecond)
+	deadline := time.Now().Add(2 * time.Second)
+	for ts.srv.Count("drop:"+dropOverload) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A request that continues a conversation still gets the reserved slot
+	// (its State is unknown here, so it is rejected at once).
+	_, raw := request(t, testSecret, true, papBuild("alice", "1", func(p *radius.Packet) { _ = rfc2865.State_SetString(p, "00000000000000000000000000000000") }))
+	n.send(raw)
+	if r := n.recv(time.Second); r == nil || radius.Code(r[0]) != radius.CodeAccessReject {
+		t.Fatal("a request with a State was shed")
+	}
 	close(release)
 	got := 0
 	for n.recv(300*time.Millisecond) != nil {
 		got++
 	}
-	if got != 2 || ts.srv.Count("drop:"+dropOverload) != 3 {
+	if got != 3 || ts.srv.Count("drop:"+dropOverload) != 2 {
 		t.Fatalf("%d answers, counts %v", got, ts.srv.Counts())
 	}
+}
+
+func TestRateLimitPerNAS(t *testing.T) {
+	p := accepting()
+	ts := startServer(t, p, func(c *config.Config) { n := 5; c.Clients[0].RateLimit = &n })
+	n := newNAS(t, ts)
+	for i := 0; i < 30; i++ {
+		_, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+		n.send(raw)
+	}
+	got := 0
+	for n.recv(300*time.Millisecond) != nil {
+		got++
+	}
+	// A burst of twice the rate passes, the rest is dropped.
+	if got < 10 || got > 12 || ts.srv.Count("drop:"+dropRateLimited) != int64(30-got) {
+		t.Fatalf("%d answers, counts %v", got, ts.srv.Counts())
+	}
+}
+
+func TestProxyStateWithoutMessageAuthenticatorIsDropped(t *testing.T) {
+	ts := startServer(t, accepting(), nil)
+	n := newNAS(t, ts)
+	_, raw := request(t, testSecret, false, papBuild("alice", "pw", func(p *radius.Packet) { p.Add(typeProxyState, radius.Attribute("x")) }))
+	n.send(raw)
+	if n.recv(300*time.Millisecond) != nil || ts.srv.Count("drop:"+dropProxyState) != 1 {
+		t.Fatalf("counts %v", ts.srv.Counts())
+	}
+	// With limit_proxy_state off, it is served.
+	ts = startServer(t, accepting(), func(c *config.Config) { f := false; c.Clients[0].LimitProxyState = &f })
+	n = newNAS(t, ts)
+	n.send(raw)
+	if n.recv(time.Second) == nil {
+		t.Fatal("not served with limit_proxy_state = false")
+	}
+}
+
+func TestRejectDelayHoldsNoWorker(t *testing.T) {
+	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
+	}}
+	ts := startServer(t, p, func(c *config.Config) {
+		c.Server.RejectDelay = &config.Duration{Duration: 400 * time.Millisecond}
+		c.Server.MaxInFlight = 3 // two for new requests
+		zero := 0
+		c.Lockout.Attempts = &zero
+	})
+	n := newNAS(t, ts)
+	began := time.Now()
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	n.send(raw) // a retransmission during the delay is not answered early
+	// Another request while the first waits: the delay holds no slot.
+	for i := 0; i < 4; i++ {
+		time.Sleep(25 * time.Millisecond)
+		_, raw2 := request(t, testSecret, true, papBuild("bob", "pw"))
+		n.send(raw2)
+	}
+	first := n.recv(2 * time.Second)
+	if d := time.Since(began); d < 400*time.Millisecond || d > 900*time.Millisecond {
+		t.Fatalf("first reject after %v, want 400ms to 600ms", d)
+	}
+	if first == nil || radius.Code(first[0]) != radius.CodeAccessReject {
+		t.Fatal("no reject")
+	}
+	if first[1] == req.Identifier {
+		checkReply(t, req, raw, first)
+	}
+	got := 1
+	for n.recv(time.Second) != nil {
+		got++
+	}
+	if got != 5 || ts.srv.Count("drop:"+dropOverload) != 0 {
+		t.Fatalf("%d replies (want 5), counts %v", got, ts.srv.Counts())
+	}
+}
+
+func TestLockoutAnswersLocally(t *testing.T) {
+	p := &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+		if req.Password == "right" {
+			return identity.Step{Status: identity.Accepted}, nil
+		}
+		return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
+	}}
+	ts := startServer(t, p, func(c *config.Config) { three := 3; c.Lockout.Attempts = &three })
+	n := newNAS(t, ts)
+	ask := func(user, pw string) string {
+		t.Helper()
+		req, raw := request(t, testSecret, true, papBuild(user, pw))
+		n.send(raw)
+		return rfc2865.ReplyMessage_GetString(checkReply(t, req, raw, n.recv(time.Second)))
+	}
+	for i := 0; i < 3; i++ {
+		ask("alice", "wrong")
+	}
+	calls := p.calls.Load()
+	if msg := ask("alice", "right"); !strings.Contains(msg, "Too many failed attempts") {
+		t.Fatalf("after 3 failures: %q", msg)
+	}
+	if p.calls.Load() != calls {
+		t.Fatal("a locked-out user reached the provider")
+	}
+	if ts.srv.Count("outcome:locked_out") != 1 {
+		t.Fatalf("counts %v", ts.srv.Counts())
+	}
+	// Other users are not affected.
+	if msg := ask("bob", "right"); msg != "Access granted." {
+		t.Fatalf("bob: %q", msg)
+	}
+}
+
+func TestLongSharedSecret(t *testing.T) {
+	secret := strings.Repeat("s3cr3t-", 10)[:64]
+	ts := startServer(t, accepting(), func(c *config.Config) { c.Clients[0].Secret = secret })
+	n := newNAS(t, ts)
+	req, raw := request(t, secret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	r := n.recv(time.Second)
+	if r == nil || !radius.IsAuthenticResponse(r, raw, []byte(secret)) {
+		t.Fatal("no authentic reply with a 64-byte secret")
+	}
+	_ = req
 }
 
 func TestSplitText(t *testing.T) {

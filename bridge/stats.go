@@ -19,6 +19,7 @@ const (
 	dropProxyState    = "proxy_state_without_message_authenticator"
 	dropInFlight      = "duplicate_in_flight"
 	dropOverload      = "overload"
+	dropRateLimited   = "rate_limited"
 	dropUpstream      = "upstream_failure"
 )
 

@@ -19,6 +19,7 @@ type Texts struct {
 	TooManyRounds  string
 	Busy           string
 	BadInput       string // an answer the login could not use
+	LockedOut      string // too many failed logins
 }
 
 // DefaultTexts are the English texts.
@@ -39,4 +40,5 @@ var DefaultTexts = Texts{
 	TooManyRounds:  "Too many attempts.",
 	Busy:           "The sign-in service is busy. Try again.",
 	BadInput:       "That answer cannot be used here.",
+	LockedOut:      "Too many failed attempts. Try again later.",
 }

@@ -20,6 +20,7 @@ type Config struct {
 	Server   Server     `toml:"server"`
 	Log      Log        `toml:"log"`
 	Sessions Sessions   `toml:"sessions"`
+	Lockout  Lockout    `toml:"lockout"`
 	Clients  []Client   `toml:"client"`
 	Provider []Provider `toml:"provider"`
 
@@ -38,6 +39,22 @@ type Server struct {
 	ReplyCache Duration `toml:"reply_cache"`
 	// RequestTimeout bounds the work on one request. Default 30s.
 	RequestTimeout Duration `toml:"request_timeout"`
+	// RejectDelay delays every Access-Reject by this much plus up to half
+	// of it again at random, to slow down guessing. Default 1s; "0s" turns
+	// it off.
+	RejectDelay *Duration `toml:"reject_delay"`
+}
+
+// Lockout holds the settings that lock out a user after repeated failures.
+type Lockout struct {
+	// Attempts is how many failed logins within Window lock a user out.
+	// Default 5; 0 turns lockout off.
+	Attempts *int `toml:"attempts"`
+	// Window is the time in which failures are counted. Default 15m.
+	Window Duration `toml:"window"`
+	// Duration is how long a locked-out user is rejected without asking
+	// the identity provider. Default 5m.
+	Duration Duration `toml:"duration"`
 }
 
 // Log holds logging settings.
@@ -73,6 +90,13 @@ type Client struct {
 	// RequireMessageAuthenticator drops Access-Requests without a
 	// Message-Authenticator. Default true.
 	RequireMessageAuthenticator *bool `toml:"require_message_authenticator"`
+	// LimitProxyState drops Access-Requests that carry Proxy-State but no
+	// Message-Authenticator (when Message-Authenticator is not required).
+	// Default true.
+	LimitProxyState *bool `toml:"limit_proxy_state"`
+	// RateLimit is the most requests per second accepted from this NAS;
+	// bursts of twice as many pass. Default 500; 0 turns it off.
+	RateLimit *int `toml:"rate_limit"`
 	// Push is "wait" (hold the request while the push is approved; default)
 	// or "prompt" (challenge: approve, then press Enter).
 	Push string `toml:"push"`
@@ -138,6 +162,11 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // MessageAuthenticatorRequired reports the effective require_message_authenticator.
 func (c *Client) MessageAuthenticatorRequired() bool {
 	return c.RequireMessageAuthenticator == nil || *c.RequireMessageAuthenticator
+}
+
+// ProxyStateLimited reports the effective limit_proxy_state.
+func (c *Client) ProxyStateLimited() bool {
+	return c.LimitProxyState == nil || *c.LimitProxyState
 }
 
 // Load reads, decodes, defaults and validates the file at path.
@@ -206,6 +235,19 @@ func (c *Config) SetDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Server.RejectDelay == nil {
+		c.Server.RejectDelay = &Duration{time.Second}
+	}
+	if c.Lockout.Attempts == nil {
+		n := 5
+		c.Lockout.Attempts = &n
+	}
+	if c.Lockout.Window.Duration == 0 {
+		c.Lockout.Window.Duration = 15 * time.Minute
+	}
+	if c.Lockout.Duration.Duration == 0 {
+		c.Lockout.Duration.Duration = 5 * time.Minute
+	}
 	if c.Sessions.TTL.Duration == 0 {
 		c.Sessions.TTL.Duration = 120 * time.Second
 	}
@@ -225,6 +267,10 @@ func (c *Config) SetDefaults() {
 		}
 		if cl.UpstreamFailure == "" {
 			cl.UpstreamFailure = "reject"
+		}
+		if cl.RateLimit == nil {
+			n := 500
+			cl.RateLimit = &n
 		}
 	}
 	for i := range c.Provider {

@@ -19,7 +19,9 @@ func (c *Config) Warnings() []string {
 		if len(cl.Secret) < MinSecretLength {
 			out = append(out, fmt.Sprintf("client %q: the shared secret is %d bytes; use at least %d random bytes (a secret of 8 or fewer is considered broken)", cl.Name, len(cl.Secret), MinSecretLength))
 		}
-		if !cl.MessageAuthenticatorRequired() {
+		if !cl.MessageAuthenticatorRequired() && !cl.ProxyStateLimited() {
+			out = append(out, fmt.Sprintf("client %q: neither require_message_authenticator nor limit_proxy_state is on: nothing protects this NAS from BlastRADIUS", cl.Name))
+		} else if !cl.MessageAuthenticatorRequired() {
 			out = append(out, fmt.Sprintf("client %q: require_message_authenticator = false leaves this NAS open to BlastRADIUS (CVE-2024-3596); turn it on once the NAS sends Message-Authenticator", cl.Name))
 		}
 	}
@@ -79,6 +81,15 @@ func (c *Config) validate(col *collector) {
 	if d := c.Sessions.TTL.Duration; d < 10*time.Second || d > time.Hour {
 		col.add("sessions.ttl", "%v is outside 10s to 1h; the user must answer a challenge within it (120s is usual)", d)
 	}
+	if d := c.Server.RejectDelay.Duration; d < 0 || d > 10*time.Second {
+		col.add("server.reject_delay", "%v is outside 0s to 10s; 1s slows guessing without bothering users", d)
+	}
+	if *c.Lockout.Attempts < 0 {
+		col.add("lockout.attempts", "must not be negative (0 turns lockout off)")
+	}
+	if c.Lockout.Window.Duration < time.Second || c.Lockout.Duration.Duration < time.Second {
+		col.add("lockout", "window and duration must be at least 1s")
+	}
 	if c.Sessions.Max < 1 {
 		col.add("sessions.max", "must be at least 1")
 	}
@@ -137,6 +148,9 @@ func (c *Config) validate(col *collector) {
 		}
 		if cl.PushWait.Duration < time.Second || cl.PushWait.Duration > 5*time.Minute {
 			col.add(key+".push_wait", "%v is outside 1s to 5m; set it a few seconds below the NAS's RADIUS timeout", cl.PushWait.Duration)
+		}
+		if *cl.RateLimit < 0 {
+			col.add(key+".rate_limit", "must not be negative (0 turns the limit off)")
 		}
 		if cl.PushWait.Duration >= c.Server.RequestTimeout.Duration {
 			col.add(key+".push_wait", "%v is not below server.request_timeout (%v); a held request would be cut off", cl.PushWait.Duration, c.Server.RequestTimeout.Duration)

@@ -1,0 +1,149 @@
+package bridge
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// capturePC is a net.PacketConn that records what is written.
+type capturePC struct {
+	mu      sync.Mutex
+	written [][]byte
+}
+
+func (c *capturePC) ReadFrom([]byte) (int, net.Addr, error) { select {} }
+func (c *capturePC) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written = append(c.written, append([]byte(nil), b...))
+	return len(b), nil
+}
+func (c *capturePC) Close() error                     { return nil }
+func (c *capturePC) LocalAddr() net.Addr              { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1812} }
+func (c *capturePC) SetDeadline(time.Time) error      { return nil }
+func (c *capturePC) SetReadDeadline(time.Time) error  { return nil }
+func (c *capturePC) SetWriteDeadline(time.Time) error { return nil }
+func (c *capturePC) replies() [][]byte                { c.mu.Lock(); defer c.mu.Unlock(); return c.written }
+func quietLogger() *logrus.Logger                     { l := logrus.New(); l.SetOutput(discardWriter{}); return l }
+
+type discardWriter struct{}
+
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func fuzzServer(f interface{ Fatal(...any) }, require bool) *Server {
+	cfg := testConfig()
+	cfg.Clients[0].RequireMessageAuthenticator = &require
+	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": menuProvider()}, Logger: quietLogger()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return srv
+}
+
+func seedPackets(f *testing.F) {
+	for _, withMA := range []bool{true, false} {
+		p := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+		_ = rfc2865.UserName_SetString(p, "alice")
+		_ = rfc2865.UserPassword_SetString(p, "pw")
+		p.Add(typeProxyState, radius.Attribute("proxy"))
+		if withMA {
+			p.Attributes = append(radius.Attributes{{Type: typeMessageAuthenticator, Attribute: make([]byte, 16)}}, p.Attributes...)
+			raw, _ := p.MarshalBinary()
+			copy(p.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(testSecret)))
+		}
+		raw, _ := p.Encode()
+		f.Add(raw)
+	}
+	st := radius.New(radius.CodeStatusServer, []byte(testSecret))
+	st.Add(typeMessageAuthenticator, make(radius.Attribute, 16))
+	raw, _ := st.MarshalBinary()
+	copy(st.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(testSecret)))
+	raw, _ = st.Encode()
+	f.Add(raw)
+	f.Add([]byte{1, 2, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{})
+}
+
+// FuzzPacket sends arbitrary datagrams through the server's packet path.
+// Whatever arrives, the server does not panic, and every reply it sends is
+// an authentic response whose first attribute is Message-Authenticator.
+func FuzzPacket(f *testing.F) {
+	seedPackets(f)
+	srv := fuzzServer(f, false)
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	f.Fuzz(func(t *testing.T, datagram []byte) {
+		pc := &capturePC{}
+		srv.dispatch(context.Background(), pc, "fuzz", append([]byte(nil), datagram...), from)
+		srv.inFlight.Wait()
+		for _, r := range pc.replies() {
+			if !radius.IsAuthenticResponse(r, datagram, []byte(testSecret)) {
+				t.Fatalf("reply is not an authentic response to % x", datagram)
+			}
+			if len(r) < 38 || r[20] != byte(typeMessageAuthenticator) {
+				t.Fatal("reply does not start with Message-Authenticator")
+			}
+		}
+	})
+}
+
+// FuzzConversationInput answers a waiting conversation (menu or code
+// prompt) with arbitrary user input and User-Name. Nothing panics, and only
+// the right code after a valid choice is accepted.
+func FuzzConversationInput(f *testing.F) {
+	for _, s := range []string{"1", "2", "sms", "OATH", "123456", "", " 123456 ", "\x00", "999999999999999999999", "Text message", "-1"} {
+		f.Add(s, "alice", true)
+		f.Add(s, "alice", false)
+	}
+	f.Add("1", "bob", true)
+	f.Add("123456", "al\x00ice", false)
+	srv := fuzzServer(f, false)
+	cfg := srv.state.Load().cfg
+	f.Fuzz(func(t *testing.T, input, user string, menu bool) {
+		conv := session.Session{NAS: "local", User: "alice", Txn: identity.Txn{Provider: "scripted", Data: []byte(`{}`)}, Started: time.Now()}
+		if menu {
+			conv.Phase = session.PhaseMenu
+			conv.Choices = []identity.Mechanism{{ID: "a", Kind: identity.KindCode, Name: "OATH", Label: "App code"}, {ID: "b", Kind: identity.KindOOBCode, Name: "SMS", Label: "Text message"}}
+		} else {
+			conv.Phase = session.PhaseAnswer
+			conv.Current = &identity.Mechanism{ID: "a", Kind: identity.KindCode, Name: "OATH"}
+		}
+		state, _ := newState()
+		if err := srv.store.Create(context.Background(), state, conv, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		req := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+		req.Add(rfc2865.UserName_Type, radius.Attribute(user))
+		if len(input) <= 128 {
+			_ = rfc2865.UserPassword_SetString(req, input)
+		}
+		_ = rfc2865.State_Set(req, []byte(state))
+		ex := &exchange{s: srv, cfg: cfg, client: &cfg.Clients[0], req: req, log: logrus.NewEntry(quietLogger()), start: time.Now()}
+		reply := ex.respond(context.Background())
+		if reply == nil {
+			t.Fatal("no reply")
+		}
+		switch reply.Code {
+		case radius.CodeAccessAccept:
+			if menu || user != "alice" {
+				t.Fatalf("accepted input %q for user %q in menu=%v", input, user, menu)
+			}
+		case radius.CodeAccessReject, radius.CodeAccessChallenge:
+		default:
+			t.Fatalf("reply code %v", reply.Code)
+		}
+		if _, err := encodeReply(reply); err != nil {
+			t.Fatalf("reply cannot be encoded: %v", err)
+		}
+		_, _ = srv.store.Take(context.Background(), state)
+	})
+}
