@@ -60,6 +60,8 @@ type Options struct {
 	Listen string
 	// LogLevel is the bridge's log level. Default "info".
 	LogLevel string
+	// ExtraUsers are added to Users (tests use them for other factors).
+	ExtraUsers []cyberarktest.User
 	// Phone receives the texts the demo tenant "sends" (SMS codes, pushes),
 	// as a phone would show them. Default: standard error.
 	Phone io.Writer
@@ -78,7 +80,7 @@ func Start(o Options) (*Demo, error) {
 	}
 	tn := cyberarktest.New(cyberarktest.Options{
 		TenantID: "DEMO123",
-		Users:    Users,
+		Users:    append(append([]cyberarktest.User(nil), Users...), o.ExtraUsers...),
 		OnCode: func(user string, f cyberarktest.Factor, code string) {
 			fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, f, code)
 		},

@@ -19,6 +19,7 @@ import (
 	"github.com/mfabridge/mfabridge/bridge"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 	"github.com/mfabridge/mfabridge/internal/app"
 	"github.com/mfabridge/mfabridge/internal/totp"
 )
@@ -65,9 +66,9 @@ func (s *syncBuffer) String() string {
 
 // start runs the demo configuration on a free loopback port; mutate may
 // change the configuration first.
-func start(t *testing.T, mutate func(*config.Config)) *bridgeEnv {
+func start(t *testing.T, mutate func(*config.Config), extra ...cyberarktest.User) *bridgeEnv {
 	t.Helper()
-	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}})
+	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, ExtraUsers: extra})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
 // TestRadclientMenuCodeAccept is the demo flow: password, menu, choice,
@@ -123,6 +124,28 @@ func TestRadclientPushHeldWithRetransmissions(t *testing.T) {
 	}
 	if n := e.srv.Count("retransmission:absorbed"); n < 1 {
 		t.Errorf("no retransmission absorbed (radclient said:\n%s)", r.Raw)
+	}
+}
+
+// TestRadclientTwentySecondPushIsSentOnce: a NAS that retransmits every 3
+// seconds during a push approved after 20 seconds causes one push.
+func TestRadclientTwentySecondPushIsSentOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 20 seconds")
+	}
+	slow := cyberarktest.User{Name: "carol", Password: "carol-password", Factors: []cyberarktest.Factor{cyberarktest.Push}}
+	e := start(t, func(c *config.Config) { c.Clients[0].PushWait.Duration = 25 * time.Second }, slow)
+	approve := time.AfterFunc(20*time.Second, func() { e.demo.Tenant.Approve("carol") })
+	defer approve.Stop()
+	r := e.radclient(t, pap("carol", "carol-password"), "-t", "3", "-r", "10").must(t, "Access-Accept")
+	if n := e.demo.Tenant.Count("/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+		t.Fatalf("%d pushes, want 1", n)
+	}
+	if n := e.srv.Count("retransmission:absorbed"); n < 5 {
+		t.Errorf("%d retransmissions absorbed, want 6 (radclient said:\n%s)", n, r.Raw)
+	}
+	if n := e.demo.Tenant.Count("/Security/StartAuthentication", ""); n != 1 {
+		t.Fatalf("%d logins started, want 1", n)
 	}
 }
 
