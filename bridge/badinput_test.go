@@ -10,6 +10,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 )
 
@@ -105,7 +106,7 @@ func TestTooManyRoundsEndTheConversation(t *testing.T) {
 		n.send(raw)
 		r = checkReply(t, req, raw, n.recv(time.Second))
 	}
-	if r.Code != radius.CodeAccessReject || rfc2865.ReplyMessage_GetString(r) != DefaultTexts.TooManyRounds {
+	if r.Code != radius.CodeAccessReject || rfc2865.ReplyMessage_GetString(r) != config.DefaultTexts.TooManyRounds {
 		t.Fatalf("%v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
 	}
 }

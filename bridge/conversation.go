@@ -33,23 +33,23 @@ type exchange struct {
 	log    *logrus.Entry
 	start  time.Time
 
-	user  string
-	prov  identity.Provider
-	conv  session.Session // the conversation so far
-	mech  string          // the mechanism last used, for the outcome log
-	fresh bool            // the conversation starts with this request
+	user   string
+	prov   identity.Provider
+	conv   session.Session // the conversation so far
+	mech   string          // the mechanism last used, for the outcome log
+	inline *inlineFactor   // a factor typed after the password
 }
 
 // respond returns the reply to ex.req, or nil to send none.
 func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	if m := authMethod(ex.req); m != "" {
 		ex.log.WithField("method", m).Warn("Access-Request is not PAP: rejected; mfabridge needs the password itself (configure the NAS for PAP)")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.NotPAP, "not_pap", m)
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.NotPAP, "not_pap", m)
 	}
 	name, ok := userName(ex.req)
 	if !ok {
 		ex.log.Warn("Access-Request without a usable User-Name (missing, too long, or not text): rejected")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.Failed, "bad_user_name", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "bad_user_name", "")
 	}
 	ex.user = name
 	ex.log = ex.log.WithField("user", name)
@@ -61,21 +61,36 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 		input = "" // some NAS send no User-Password for an empty answer
 	case err == radius.ErrNoAttribute:
 		ex.log.WithField("method", "none").Warn("Access-Request without User-Password: rejected; configure the NAS for PAP")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.NotPAP, "not_pap", "none")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.NotPAP, "not_pap", "none")
 	case err != nil:
 		ex.log.Warn("User-Password cannot be decoded: rejected")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.Failed, "bad_password_attribute", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "bad_password_attribute", "")
 	}
 	if wait := ex.s.lockouts.locked(name); wait > 0 {
 		ex.log.WithField("locked_for", wait.Round(time.Second)).Info("user is locked out after repeated failures: rejected without asking the identity provider")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.LockedOut, "locked_out", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.LockedOut, "locked_out", "")
 	}
 	if resuming {
 		return ex.resume(ctx, string(state), input)
 	}
-	ex.fresh = true
 	ex.conv = session.Session{NAS: ex.client.Name, User: name, Started: ex.start}
-	step, err := ex.prov.Start(ctx, identity.Request{User: name, Password: input, ClientIP: clientIP(ex.req)})
+	req := identity.Request{User: name, Password: input, ClientIP: clientIP(ex.req)}
+	if d := ex.client.InlineDelimiter; d != "" {
+		if pw, f, ok := splitInline(input, d); ok {
+			inline := req
+			inline.Password = pw
+			step, err := ex.prov.Start(ctx, inline)
+			if err != nil || step.Status != identity.Rejected {
+				ex.inline = &f
+				ex.log = ex.log.WithField("inline", f.String())
+				return ex.drive(ctx, step, err)
+			}
+			// The password was refused: perhaps the delimiter is part of
+			// it. Try the whole string as the password.
+			ex.log.Debug("password before the inline delimiter refused; trying the whole field as the password")
+		}
+	}
+	step, err := ex.prov.Start(ctx, req)
 	return ex.drive(ctx, step, err)
 }
 
@@ -110,14 +125,14 @@ func (ex *exchange) resume(ctx context.Context, state, input string) *radius.Pac
 	conv, err := ex.s.store.Take(ctx, state)
 	if errors.Is(err, session.ErrNotFound) {
 		ex.log.Info("State is unknown, expired or already used: rejected")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.Expired, "bad_state", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Expired, "bad_state", "")
 	}
 	if err != nil {
 		return ex.upstreamFailure(fmt.Errorf("session store: %w", err))
 	}
 	if conv.NAS != ex.client.Name || conv.User != ex.user {
 		ex.log.WithField("state_nas", conv.NAS).Warn("State belongs to another NAS or user: rejected")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.Expired, "foreign_state", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Expired, "foreign_state", "")
 	}
 	ex.conv = conv
 	if conv.Current != nil {
@@ -128,7 +143,7 @@ func (ex *exchange) resume(ctx context.Context, state, input string) *radius.Pac
 	case session.PhaseMenu:
 		m, ok := pick(conv.Choices, input)
 		if !ok {
-			return ex.menu(ex.s.texts.BadChoice)
+			return ex.menu(ex.cfg.Texts.BadChoice)
 		}
 		ex.mech = m.Name
 		in = identity.Input{Action: identity.Choose, MechanismID: m.ID}
@@ -146,21 +161,21 @@ func (ex *exchange) resume(ctx context.Context, state, input string) *radius.Pac
 			in = identity.Input{Action: identity.Answer, Value: v} // the code the app shows
 		}
 	default:
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.Expired, "bad_state", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Expired, "bad_state", "")
 	}
 	step, err := ex.prov.Advance(ctx, conv.Txn, in)
 	if errors.Is(err, identity.ErrBadInput) {
 		ex.log.WithError(err).Info("input does not fit the login; asking again")
-		return ex.again(ex.s.texts.BadInput)
+		return ex.again(ex.cfg.Texts.BadInput)
 	}
 	if conv.Phase == session.PhaseApprove && err == nil && step.Status == identity.Waiting && step.Pending {
-		return ex.approve(step, ex.s.texts.NotYet)
+		return ex.approve(step, ex.cfg.Texts.NotYet)
 	}
 	return ex.drive(ctx, step, err)
 }
 
-// pick finds the choice a user typed: its number, its name, its label or
-// its kind (case-insensitive).
+// pick finds the choice a user typed: its number, or a word that names it
+// (see matches).
 func pick(choices []identity.Mechanism, input string) (identity.Mechanism, bool) {
 	in := strings.TrimSpace(input)
 	if n, err := strconv.Atoi(in); err == nil {
@@ -169,12 +184,7 @@ func pick(choices []identity.Mechanism, input string) (identity.Mechanism, bool)
 		}
 		return identity.Mechanism{}, false
 	}
-	for _, c := range choices {
-		if in != "" && (strings.EqualFold(in, c.Name) || strings.EqualFold(in, c.Label) || strings.EqualFold(in, string(c.Kind))) {
-			return c, true
-		}
-	}
-	return identity.Mechanism{}, false
+	return first(choices, in)
 }
 
 // drive turns a provider step into a reply, taking the steps the bridge can
@@ -193,42 +203,56 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 				ex.log = ex.log.WithField("identity", step.Identity.User)
 			}
 			ex.s.lockouts.succeed(ex.user)
-			return ex.finish(radius.CodeAccessAccept, ex.s.texts.Accepted, "accept", "")
+			return ex.finish(radius.CodeAccessAccept, ex.cfg.Texts.Accepted, "accept", "")
 		case identity.Rejected:
 			l := ex.log
 			if step.Detail != "" {
 				l = l.WithField("detail", step.Detail)
 			}
 			ex.log = l
-			reason := step.Reason
-			if reason == "" {
-				reason = ex.s.texts.Failed
-			}
+			reason := ex.rejectText(step)
 			if ex.s.lockouts.fail(ex.user) {
 				ex.log = ex.log.WithField("locked_out", ex.cfg.Lockout.Duration.Duration)
 			}
 			return ex.finish(radius.CodeAccessReject, reason, "reject", "")
 		}
 		if step.Current == nil {
-			switch len(step.Choices) {
-			case 0:
-				return ex.upstreamFailure(errors.New("provider is waiting with nothing to offer"))
-			case 1:
-				ex.mech = step.Choices[0].Name
-				step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Choose, MechanismID: step.Choices[0].ID})
-				continue
+			m, ok := ex.autoChoice(step.Choices)
+			if !ok {
+				if len(step.Choices) == 0 {
+					return ex.upstreamFailure(errors.New("provider is waiting with nothing to offer"))
+				}
+				if ex.inline != nil {
+					ex.log.Info("the inline factor the user typed is not among the user's mechanisms")
+					return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "inline_unavailable", "")
+				}
+				ex.conv.Choices = step.Choices
+				return ex.menu("")
 			}
-			ex.conv.Choices = step.Choices
-			return ex.menu("")
+			ex.mech = m.Name
+			step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Choose, MechanismID: m.ID})
+			continue
 		}
 		ex.mech = step.Current.Name
 		ex.conv.Current, ex.conv.Pending, ex.conv.Display = step.Current, step.Pending, step.Display
-		out := step.Current.Kind == identity.KindPush || step.Current.Kind == identity.KindPhone
-		if !out || !step.Pending {
-			return ex.ask(step)
+		if ex.inline != nil && ex.inline.code != "" && step.Current.Kind.Typed() {
+			code := ex.inline.code
+			ex.inline.code = "" // answered once
+			step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Answer, Value: code})
+			continue
 		}
-		if ex.client.Push == "prompt" {
-			return ex.approve(step, "")
+		out := step.Current.Kind == identity.KindPush || step.Current.Kind == identity.KindPhone
+		// An inline word (push, sms...) holds the request whatever the
+		// push mode: the device cannot show a challenge.
+		held := step.Pending && ex.inline != nil && ex.inline.keyword != ""
+		if !held {
+			if !out || !step.Pending {
+				return ex.ask(step)
+			}
+			// A held push cannot show a number to match: prompt instead.
+			if ex.client.Push == "prompt" || step.Display != "" {
+				return ex.approve(step, "")
+			}
 		}
 		// Hold the request while the push or call is approved.
 		if holdUntil.IsZero() {
@@ -240,7 +264,7 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		}
 		if ex.s.now().Add(wait).After(holdUntil) {
 			ex.log.Info("push or call not approved within push_wait")
-			return ex.finish(radius.CodeAccessReject, ex.s.texts.ApproveTimeout, "timeout", "")
+			return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.ApproveTimeout, "timeout", "")
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -253,13 +277,47 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 	}
 }
 
+// rejectText is the configured text for a provider's rejection.
+func (ex *exchange) rejectText(step identity.Step) string {
+	t := ex.cfg.Texts
+	switch step.Why {
+	case identity.WhyFailed:
+		return t.Failed
+	case identity.WhyFederated:
+		return t.Federated
+	case identity.WhyNoMechanism:
+		return t.NoMechanism
+	case identity.WhyRetryLater:
+		return t.RetryLater
+	case identity.WhyMisconfigured:
+		return t.Misconfigured
+	}
+	if step.Reason != "" {
+		return step.Reason
+	}
+	return t.Failed
+}
+
+// autoChoice picks the mechanism to start without asking: the one the
+// inline factor names, the only one, or the first of the client's prefer
+// list.
+func (ex *exchange) autoChoice(choices []identity.Mechanism) (identity.Mechanism, bool) {
+	switch {
+	case ex.inline != nil:
+		return inlineChoice(choices, *ex.inline)
+	case len(choices) == 1:
+		return choices[0], true
+	}
+	return first(choices, ex.client.Prefer...)
+}
+
 // menu sends the numbered list of ex.conv.Choices.
 func (ex *exchange) menu(prefix string) *radius.Packet {
 	var b strings.Builder
 	if prefix != "" {
 		b.WriteString(prefix + "\n")
 	}
-	b.WriteString(ex.s.texts.MenuHeader)
+	b.WriteString(ex.cfg.Texts.MenuHeader)
 	for i, c := range ex.conv.Choices {
 		label := c.Label
 		if label == "" {
@@ -267,7 +325,7 @@ func (ex *exchange) menu(prefix string) *radius.Packet {
 		}
 		fmt.Fprintf(&b, "\n%d) %s", i+1, label)
 	}
-	b.WriteString("\n" + ex.s.texts.MenuFooter)
+	b.WriteString("\n" + ex.cfg.Texts.MenuFooter)
 	ex.conv.Phase, ex.conv.Current, ex.conv.Pending = session.PhaseMenu, nil, false
 	return ex.challenge(b.String(), true)
 }
@@ -277,10 +335,10 @@ func (ex *exchange) ask(step identity.Step) *radius.Packet {
 	m := step.Current
 	text := m.Prompt
 	if text == "" {
-		text = ex.s.texts.CodeHint
+		text = ex.cfg.Texts.CodeHint
 	}
 	if step.Display != "" {
-		text += "\n" + fmt.Sprintf(ex.s.texts.Number, step.Display)
+		text += "\n" + fmt.Sprintf(ex.cfg.Texts.Number, step.Display)
 	}
 	ex.conv.Phase = session.PhaseAnswer
 	return ex.challenge(text, !m.Kind.Secret())
@@ -292,9 +350,9 @@ func (ex *exchange) approve(step identity.Step, prefix string) *radius.Packet {
 	if prefix != "" {
 		parts = append(parts, prefix)
 	}
-	parts = append(parts, ex.s.texts.Approve)
+	parts = append(parts, ex.cfg.Texts.Approve)
 	if step.Display != "" {
-		parts = append(parts, fmt.Sprintf(ex.s.texts.Number, step.Display))
+		parts = append(parts, fmt.Sprintf(ex.cfg.Texts.Number, step.Display))
 	}
 	ex.conv.Txn = step.Txn
 	ex.conv.Current, ex.conv.Pending, ex.conv.Display = step.Current, true, step.Display
@@ -323,7 +381,7 @@ func (ex *exchange) again(prefix string) *radius.Packet {
 func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
 	ex.conv.Rounds++
 	if ex.conv.Rounds > maxRounds {
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.TooManyRounds, "too_many_rounds", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.TooManyRounds, "too_many_rounds", "")
 	}
 	state, err := newState()
 	if err != nil {
@@ -333,7 +391,7 @@ func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
 	err = ex.s.store.Create(context.Background(), state, ex.conv, ttl)
 	if errors.Is(err, session.ErrFull) {
 		ex.log.Warn("session store full (sessions.max): rejected")
-		return ex.finish(radius.CodeAccessReject, ex.s.texts.Busy, "store_full", "")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Busy, "store_full", "")
 	}
 	if err != nil {
 		return ex.upstreamFailure(fmt.Errorf("session store: %w", err))
@@ -368,7 +426,7 @@ func (ex *exchange) upstreamFailure(err error) *radius.Packet {
 		return nil
 	}
 	ex.log = l
-	return ex.finish(radius.CodeAccessReject, ex.s.texts.Unavailable, "upstream_failure", "")
+	return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Unavailable, "upstream_failure", "")
 }
 
 func (ex *exchange) duration() time.Duration {

@@ -37,8 +37,6 @@ type Options struct {
 	Store session.Store
 	// Logger receives the server's logs. Default: logrus's standard logger.
 	Logger *logrus.Logger
-	// Texts are the user-visible messages. Default DefaultTexts.
-	Texts *Texts
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -48,7 +46,6 @@ type Server struct {
 	log       *logrus.Logger
 	providers map[string]identity.Provider
 	store     session.Store
-	texts     Texts
 	now       func() time.Time
 
 	state    atomic.Pointer[serverState]
@@ -100,10 +97,6 @@ func New(o Options) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	s.texts = DefaultTexts
-	if o.Texts != nil {
-		s.texts = *o.Texts
 	}
 	if s.store == nil {
 		s.store = session.NewMemory(o.Config.Sessions.Max, 10*time.Second)

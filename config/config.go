@@ -21,6 +21,7 @@ type Config struct {
 	Log      Log        `toml:"log"`
 	Sessions Sessions   `toml:"sessions"`
 	Lockout  Lockout    `toml:"lockout"`
+	Texts    Texts      `toml:"texts"`
 	Clients  []Client   `toml:"client"`
 	Provider []Provider `toml:"provider"`
 
@@ -103,6 +104,19 @@ type Client struct {
 	// PushWait bounds how long a request is held for a push or call in
 	// "wait" mode; keep it below the NAS's timeout. Default 25s.
 	PushWait Duration `toml:"push_wait"`
+	// Prefer lists mechanisms to start without a menu, in order of
+	// preference: kinds ("push", "code", "oob_code", "phone", "question")
+	// or the provider's names ("OATH", "SMS"). The first one the user has
+	// is started; with none of them, or an empty list, the user gets a
+	// menu. Default: empty.
+	Prefer []string `toml:"prefer"`
+	// InlineDelimiter, when set, lets the password field carry the second
+	// factor after it: "password,123456" (a code) or "password,push",
+	// "password,sms", "password,phone", "password,email" (start that
+	// factor and hold the request until it is approved or its link is
+	// followed). For devices that cannot show an Access-Challenge.
+	// Default: empty (off).
+	InlineDelimiter string `toml:"inline_delimiter"`
 	// UpstreamFailure is "reject" (default: Access-Reject with a message)
 	// or "drop" (no answer, so the NAS fails over to another server).
 	UpstreamFailure string `toml:"upstream_failure"`
@@ -238,6 +252,7 @@ func (c *Config) SetDefaults() {
 	if c.Server.RejectDelay == nil {
 		c.Server.RejectDelay = &Duration{time.Second}
 	}
+	c.Texts.fill()
 	if c.Lockout.Attempts == nil {
 		n := 5
 		c.Lockout.Attempts = &n

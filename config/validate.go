@@ -90,6 +90,9 @@ func (c *Config) validate(col *collector) {
 	if c.Lockout.Window.Duration < time.Second || c.Lockout.Duration.Duration < time.Second {
 		col.add("lockout", "window and duration must be at least 1s")
 	}
+	if strings.Count(c.Texts.Number, "%s") != 1 || strings.Count(c.Texts.Number, "%") != 1 {
+		col.add("texts.number", "%q must hold %%s once (where the number goes) and no other %%", c.Texts.Number)
+	}
 	if c.Sessions.Max < 1 {
 		col.add("sessions.max", "must be at least 1")
 	}
@@ -148,6 +151,14 @@ func (c *Config) validate(col *collector) {
 		}
 		if cl.PushWait.Duration < time.Second || cl.PushWait.Duration > 5*time.Minute {
 			col.add(key+".push_wait", "%v is outside 1s to 5m; set it a few seconds below the NAS's RADIUS timeout", cl.PushWait.Duration)
+		}
+		for _, p := range cl.Prefer {
+			if strings.TrimSpace(p) == "" {
+				col.add(key+".prefer", "an empty entry; list kinds such as \"push\", \"code\", \"oob_code\", \"phone\" or mechanism names")
+			}
+		}
+		if len(cl.InlineDelimiter) > 1 || strings.TrimSpace(cl.InlineDelimiter) != cl.InlineDelimiter {
+			col.add(key+".inline_delimiter", "%q must be one character that is not a space, such as \",\"", cl.InlineDelimiter)
 		}
 		if *cl.RateLimit < 0 {
 			col.add(key+".rate_limit", "must not be negative (0 turns the limit off)")

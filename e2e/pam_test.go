@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pamService installs a PAM service that authenticates with pam_radius_auth
@@ -103,4 +106,29 @@ func TestPAMWrongPasswordFails(t *testing.T) {
 	if out, ok := pamtester(t, svc, "alice", "not-her-password"); ok {
 		t.Fatalf("pamtester succeeded with a wrong password:\n%s", out)
 	}
+}
+
+// pamtesterSlow is pamtester with a pause after each line past the first
+// two, as a user who waits before pressing Enter again.
+func pamtesterSlow(t *testing.T, service, user string, pause time.Duration, input ...string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command("pamtester", "-v", service, user, "authenticate")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range input {
+		if i >= 2 {
+			time.Sleep(pause)
+		}
+		_, _ = io.WriteString(stdin, line+"\n")
+	}
+	stdin.Close()
+	err = cmd.Wait()
+	return out.String(), err == nil && strings.Contains(out.String(), "successfully authenticated")
 }

@@ -101,6 +101,25 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", int(s))
 }
 
+// Why is the kind of a rejection.
+type Why string
+
+// The kinds of rejection.
+const (
+	// WhyFailed: wrong password, code or answer, denied push, unknown user.
+	WhyFailed Why = "failed"
+	// WhyFederated: the account signs in through an external IdP.
+	WhyFederated Why = "federated"
+	// WhyNoMechanism: no mechanism usable over RADIUS is enrolled.
+	WhyNoMechanism Why = "no_mechanism"
+	// WhyRetryLater: the provider asked to wait (Step.RetryAfter).
+	WhyRetryLater Why = "retry_later"
+	// WhyMisconfigured: the provider's setup does not allow a safe login.
+	WhyMisconfigured Why = "misconfigured"
+	// WhyOther: see Step.Reason.
+	WhyOther Why = ""
+)
+
 // Identity is who the user turned out to be after an accepted login.
 type Identity struct {
 	// User is the login name the provider reports.
@@ -117,8 +136,12 @@ type Step struct {
 
 	// Identity is set when Status is Accepted.
 	Identity *Identity
-	// Reason is set when Status is Rejected: a short text safe to show the
-	// user. Details go to the log only through Detail.
+	// Why is the kind of rejection when Status is Rejected; the bridge
+	// shows the user its configured text for it.
+	Why Why
+	// Reason is the provider's own text for a rejection, safe to show the
+	// user; the bridge uses it when Why is WhyOther. Details go to the log
+	// only through Detail.
 	Reason string
 	// Detail is an explanation for the operator's log; never shown to the
 	// user and never holding a secret.

@@ -56,8 +56,19 @@ func (p *provider) decode(txn identity.Txn) (*state, error) {
 	return &st, nil
 }
 
+var whys = map[string]identity.Why{
+	reasonFailed:    identity.WhyFailed,
+	reasonFederated: identity.WhyFederated,
+	reasonNoMech:    identity.WhyNoMechanism,
+	reasonPolicy:    identity.WhyMisconfigured,
+}
+
 func rejected(reason, detail string) identity.Step {
-	return identity.Step{Status: identity.Rejected, Reason: reason, Detail: detail}
+	why, ok := whys[reason]
+	if !ok && strings.HasPrefix(reason, "Too many attempts.") {
+		why = identity.WhyRetryLater
+	}
+	return identity.Step{Status: identity.Rejected, Why: why, Reason: reason, Detail: detail}
 }
 
 // Start begins a login: StartAuthentication as the user (ModeLogin) or
