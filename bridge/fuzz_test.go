@@ -13,6 +13,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
 
 // capturePC is a net.PacketConn that records what is written.
@@ -59,7 +60,7 @@ func seedPackets(f *testing.F) {
 		if withMA {
 			p.Attributes = append(radius.Attributes{{Type: typeMessageAuthenticator, Attribute: make([]byte, 16)}}, p.Attributes...)
 			raw, _ := p.MarshalBinary()
-			copy(p.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(testSecret)))
+			copy(p.Attributes[0].Attribute, msgauth.Compute(raw, 22, []byte(testSecret)))
 		}
 		raw, _ := p.Encode()
 		f.Add(raw)
@@ -67,7 +68,7 @@ func seedPackets(f *testing.F) {
 	st := radius.New(radius.CodeStatusServer, []byte(testSecret))
 	st.Add(typeMessageAuthenticator, make(radius.Attribute, 16))
 	raw, _ := st.MarshalBinary()
-	copy(st.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(testSecret)))
+	copy(st.Attributes[0].Attribute, msgauth.Compute(raw, 22, []byte(testSecret)))
 	raw, _ = st.Encode()
 	f.Add(raw)
 	f.Add([]byte{1, 2, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
@@ -141,7 +142,7 @@ func FuzzConversationInput(f *testing.F) {
 		default:
 			t.Fatalf("reply code %v", reply.Code)
 		}
-		if _, err := encodeReply(reply); err != nil {
+		if _, err := msgauth.Encode(reply); err != nil {
 			t.Fatalf("reply cannot be encoded: %v", err)
 		}
 		_, _ = srv.store.Take(context.Background(), state)

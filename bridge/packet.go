@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"crypto/hmac"
-	"crypto/md5"
 	"encoding/binary"
 	"errors"
 	"unicode/utf8"
@@ -10,11 +8,13 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
+
+	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
 
 // Attribute types mfabridge looks at directly.
 const (
-	typeMessageAuthenticator radius.Type = 80
+	typeMessageAuthenticator             = msgauth.Type
 	typeEAPMessage           radius.Type = 79
 	typeCHAPPassword         radius.Type = 3
 	typeProxyState           radius.Type = 33
@@ -40,64 +40,6 @@ func checkLength(b []byte) ([]byte, error) {
 		return nil, errMalformed
 	}
 	return b[:n], nil
-}
-
-// findMessageAuthenticator returns the offset of the value of the first
-// Message-Authenticator in a well-formed packet, or -1. It reports an error
-// for a Message-Authenticator of the wrong length.
-func findMessageAuthenticator(pkt []byte) (int, error) {
-	for off := 20; off+2 <= len(pkt); {
-		t, l := pkt[off], int(pkt[off+1])
-		if l < 2 || off+l > len(pkt) {
-			return -1, errMalformed
-		}
-		if radius.Type(t) == typeMessageAuthenticator {
-			if l != 18 {
-				return -1, errMalformed
-			}
-			return off + 2, nil
-		}
-		off += l
-	}
-	return -1, nil
-}
-
-// messageAuthenticator computes HMAC-MD5 over pkt with the 16 bytes of the
-// Message-Authenticator at off taken as zero (RFC 3579 §3.2).
-func messageAuthenticator(pkt []byte, off int, secret []byte) []byte {
-	mac := hmac.New(md5.New, secret)
-	mac.Write(pkt[:off])
-	var zero [16]byte
-	mac.Write(zero[:])
-	mac.Write(pkt[off+16:])
-	return mac.Sum(nil)
-}
-
-// verifyMessageAuthenticator checks, in constant time, the
-// Message-Authenticator at off of a request.
-func verifyMessageAuthenticator(pkt []byte, off int, secret []byte) bool {
-	return hmac.Equal(messageAuthenticator(pkt, off, secret), pkt[off:off+16])
-}
-
-// encodeReply encodes a reply with Message-Authenticator as its first
-// attribute: computed over the packet with the Request Authenticator, then
-// the Response Authenticator is computed over the result (RFC 3579 §3.2,
-// draft-ietf-radext-deprecating-radius).
-func encodeReply(p *radius.Packet) ([]byte, error) {
-	attrs := make(radius.Attributes, 0, len(p.Attributes)+1)
-	attrs = append(attrs, &radius.AVP{Type: typeMessageAuthenticator, Attribute: make(radius.Attribute, 16)})
-	for _, a := range p.Attributes {
-		if a.Type != typeMessageAuthenticator {
-			attrs = append(attrs, a)
-		}
-	}
-	p.Attributes = attrs
-	raw, err := p.MarshalBinary() // Authenticator is still the request's
-	if err != nil {
-		return nil, err
-	}
-	copy(attrs[0].Attribute, messageAuthenticator(raw, 22, p.Secret))
-	return p.Encode()
 }
 
 // newReply starts a reply to req with every Proxy-State of req copied, in

@@ -25,6 +25,7 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
 
 // Options configures a Server.
@@ -171,7 +172,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		s.drop(dropUnsupported, log, fmt.Sprintf("%v is not served here (authentication only): dropped", code))
 		return
 	}
-	maOff, err := findMessageAuthenticator(pkt)
+	maOff, err := msgauth.Find(pkt)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
 		return
@@ -186,7 +187,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 			s.drop(dropNoMsgAuth, log, "Access-Request without Message-Authenticator: dropped (require_message_authenticator is on for this client; turn it off only for a NAS that cannot send one)")
 			return
 		}
-	} else if !verifyMessageAuthenticator(pkt, maOff, secret) {
+	} else if !msgauth.Verify(pkt, maOff, secret) {
 		s.drop(dropBadMsgAuth, log, "bad Message-Authenticator: dropped; the NAS and radius.conf probably have different shared secrets")
 		return
 	}
@@ -295,7 +296,7 @@ func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, repl
 }
 
 func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger) {
-	wire, err := encodeReply(reply)
+	wire, err := msgauth.Encode(reply)
 	if err != nil {
 		log.WithError(err).Error("cannot encode the reply; the request gets no answer")
 		s.dedup.finish(key, req.Authenticator, nil)

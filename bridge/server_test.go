@@ -21,6 +21,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
 
 const testSecret = "a-test-secret-of-some-length"
@@ -184,7 +185,7 @@ func request(t *testing.T, secret string, withMA bool, build func(p *radius.Pack
 	if withMA {
 		p.Attributes = append(radius.Attributes{{Type: typeMessageAuthenticator, Attribute: make([]byte, 16)}}, p.Attributes...)
 		raw, _ := p.MarshalBinary()
-		copy(p.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(secret)))
+		copy(p.Attributes[0].Attribute, msgauth.Compute(raw, 22, []byte(secret)))
 	}
 	raw, err := p.Encode()
 	if err != nil {
@@ -370,7 +371,7 @@ func TestStatusServer(t *testing.T) {
 	req := radius.New(radius.CodeStatusServer, []byte(testSecret))
 	req.Add(typeMessageAuthenticator, make(radius.Attribute, 16))
 	raw, _ := req.MarshalBinary()
-	copy(req.Attributes[0].Attribute, messageAuthenticator(raw, 22, []byte(testSecret)))
+	copy(req.Attributes[0].Attribute, msgauth.Compute(raw, 22, []byte(testSecret)))
 	raw, _ = req.Encode()
 	n.send(raw)
 	reply := checkReply(t, req, raw, n.recv(time.Second))
@@ -413,7 +414,7 @@ func TestRetransmissionsReachTheProviderOnce(t *testing.T) {
 	req2.Identifier = raw[1]
 	_ = req2
 	// Recompute the Message-Authenticator for the changed Identifier.
-	copy(raw2[22:38], messageAuthenticator(raw2, 22, []byte(testSecret)))
+	copy(raw2[22:38], msgauth.Compute(raw2, 22, []byte(testSecret)))
 	n.send(raw2)
 	if n.recv(time.Second) == nil {
 		t.Fatal("a new request with a reused Identifier was not answered")

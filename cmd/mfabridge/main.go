@@ -28,6 +28,7 @@ Commands:
   serve --config FILE         run the RADIUS server
   check-config --config FILE  check a configuration file and exit (0 when valid)
   demo [--listen ADDR]        run on a built-in emulated tenant (try it in a minute)
+  test [--server ADDR] ...    act like a NAS: log in through a running mfabridge
   version                     print the version
 
 Run 'mfabridge <command> -h' for a command's flags.
@@ -35,12 +36,12 @@ Run 'mfabridge <command> -h' for a command's flags.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args[2:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[2:], stdout, stderr)
+	case "test":
+		return runTest(ctx, args[2:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "mfabridge %s\n", version)
 		return 0

@@ -28,7 +28,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 func runCmd(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := run(context.Background(), append([]string{"mfabridge"}, args...), &out, &errb)
+	code := run(context.Background(), append([]string{"mfabridge"}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -101,7 +101,9 @@ require_message_authenticator = false
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuf{}
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"mfabridge", "serve", "--config", file}, &bytes.Buffer{}, logs) }()
+	go func() {
+		done <- run(ctx, []string{"mfabridge", "serve", "--config", file}, strings.NewReader(""), &bytes.Buffer{}, logs)
+	}()
 	var addr string
 	for i := 0; i < 100 && addr == ""; i++ {
 		time.Sleep(20 * time.Millisecond)
