@@ -76,14 +76,33 @@ func start(t *testing.T, mutate func(*config.Config), extra ...cyberarktest.User
 	if mutate != nil {
 		mutate(d.Config)
 	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, d, conn)
+}
+
+// startOn is start on a socket of the caller's.
+func startOn(t *testing.T, conn net.PacketConn, mutate func(*config.Config), extra ...cyberarktest.User) *bridgeEnv {
+	t.Helper()
+	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, ExtraUsers: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if mutate != nil {
+		mutate(d.Config)
+	}
+	return serve(t, d, conn)
+}
+
+func serve(t *testing.T, d *demo.Demo, conn net.PacketConn) *bridgeEnv {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := app.NewLogger(d.Config, logs)
 	log.SetLevel(logrus.DebugLevel)
 	srv, err := app.NewServer(d.Config, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mfabridge's tests drive when they are missing:
-# FreeRADIUS's radclient, pam_radius_auth and pamtester.
+# FreeRADIUS's radclient, pam_radius_auth and pamtester, ocserv and the
+# openconnect client, and ip (iproute2) for the VPN test's namespace.
 set -euo pipefail
 
 missing=()
 command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
 command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
+command -v ocserv >/dev/null 2>&1 || missing+=(ocserv)
+command -v openconnect >/dev/null 2>&1 || missing+=(openconnect)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ! compgen -G '/lib/*/security/pam_radius_auth.so' >/dev/null && ! compgen -G '/usr/lib/*/security/pam_radius_auth.so' >/dev/null; then
   missing+=(libpam-radius-auth)
 fi

@@ -251,6 +251,17 @@ func (t *Tenant) Count(path, action string) int {
 	return n
 }
 
+// CountFor is Count for the calls of one user's logins.
+func (t *Tenant) CountFor(user, path, action string) int {
+	n := 0
+	for _, c := range t.Calls() {
+		if strings.EqualFold(c.User, user) && c.Path == strings.ToLower(path) && (action == "" || c.Action == action) {
+			n++
+		}
+	}
+	return n
+}
+
 // LastCode returns the last SMS or email code sent to user.
 func (t *Tenant) LastCode(user string) string {
 	t.mu.Lock()
