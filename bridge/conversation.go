@@ -73,6 +73,10 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	if resuming {
 		return ex.resume(ctx, string(state), input)
 	}
+	if err := ex.s.storeReady(ctx); err != nil {
+		ex.log.WithError(err).Error("session store not reachable: new logins are refused until it is back")
+		return ex.upstreamFailure(err)
+	}
 	ex.conv = session.Session{NAS: ex.client.Name, User: name, Started: ex.start}
 	req := identity.Request{User: name, Password: input, ClientIP: clientIP(ex.req)}
 	if d := ex.client.InlineDelimiter; d != "" {

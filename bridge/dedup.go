@@ -14,8 +14,8 @@ const maxCachedReplies = 1 << 20
 // source address and port, Code and Identifier. The Request Authenticator
 // tells a retransmission from a new request with the same key.
 type dupKey struct {
-	local, remote string
-	code, id      byte
+	local, remote, nas string
+	code, id           byte
 }
 
 type dupEntry struct {

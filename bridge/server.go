@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 	"layeh.com/radius"
@@ -40,6 +41,11 @@ type Options struct {
 	Logger *logrus.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// SharedReplies, when set, shares the reply cache with the other
+	// instances on the same Redis, under keys starting with
+	// SharedRepliesPrefix.
+	SharedReplies       redis.UniversalClient
+	SharedRepliesPrefix string
 }
 
 // Server is a RADIUS authentication server.
@@ -54,9 +60,15 @@ type Server struct {
 	busy     atomic.Int64 // requests in flight
 	lockouts *lockout
 
+	shared *sharedReplies // nil: replies are cached in this process only
+
 	counters counters
 	warns    *rateLimitedLog
 	inFlight sync.WaitGroup
+
+	storeMu    sync.Mutex
+	storeErr   error // the last readiness check of a shared store
+	storeAsked time.Time
 }
 
 // serverState is the configuration in force; it is swapped as a whole.
@@ -103,6 +115,15 @@ func New(o Options) (*Server, error) {
 		s.store = session.NewMemory(o.Config.Sessions.Max, 10*time.Second)
 	}
 	s.dedup = newReplyCache(o.Config.Server.ReplyCache.Duration, s.now)
+	if o.SharedReplies != nil {
+		s.shared = &sharedReplies{
+			rdb:      o.SharedReplies,
+			prefix:   o.SharedRepliesPrefix,
+			ttl:      o.Config.Server.ReplyCache.Duration,
+			inFlight: o.Config.Server.RequestTimeout.Duration,
+			now:      s.now,
+		}
+	}
 	lc := o.Config.Lockout
 	s.lockouts = newLockout(*lc.Attempts, lc.Window.Duration, lc.Duration.Duration, s.now)
 	s.state.Store(newServerState(o.Config))
@@ -207,7 +228,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		}
 	}
 
-	key := dupKey{local: local, remote: ap.String(), code: byte(code), id: req.Identifier}
+	key := dupKey{local: local, remote: ap.String(), nas: client.Name, code: byte(code), id: req.Identifier}
 	switch verdict, cached := s.dedup.begin(key, req.Authenticator); verdict {
 	case dupInFlight:
 		s.counters.add("retransmission:absorbed", 1)
@@ -271,10 +292,33 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	}()
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
 	defer cancel()
+	if s.shared != nil {
+		verdict, cached, err := s.shared.begin(ctx, s.shared.key(key.nas, key.remote, key), req.Authenticator)
+		if err != nil && !errors.Is(err, errResting) {
+			s.counters.add("shared_replies:error", 1)
+			s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
+		}
+		switch verdict {
+		case dupInFlight:
+			// Another instance is answering it (or chose not to).
+			s.dedup.forget(key, req.Authenticator)
+			s.counters.add("retransmission:absorbed", 1)
+			s.drop(dropInFlight, log, "")
+			return
+		case dupReplay:
+			s.counters.add("retransmission:absorbed", 1)
+			s.counters.add("retransmission:replayed", 1)
+			s.dedup.finish(key, req.Authenticator, cached)
+			if _, err := conn.WriteTo(cached, addr); err != nil {
+				log.WithError(err).Warn("cannot send a reply")
+			}
+			return
+		}
+	}
 	ex := &exchange{s: s, cfg: st.cfg, client: client, req: req, log: log, start: s.now()}
 	reply = ex.respond(ctx)
 	if reply == nil {
-		s.dedup.finish(key, req.Authenticator, nil)
+		s.finish(key, req.Authenticator, nil, log)
 		return
 	}
 	s.reply(conn, addr, key, req, reply, log)
@@ -299,14 +343,48 @@ func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply
 	wire, err := msgauth.Encode(reply)
 	if err != nil {
 		log.WithError(err).Error("cannot encode the reply; the request gets no answer")
-		s.dedup.finish(key, req.Authenticator, nil)
+		s.finish(key, req.Authenticator, nil, log)
 		return
 	}
-	s.dedup.finish(key, req.Authenticator, wire)
+	s.finish(key, req.Authenticator, wire, log)
 	s.counters.add("reply:"+reply.Code.String(), 1)
 	if _, err := conn.WriteTo(wire, addr); err != nil {
 		log.WithError(err).Warn("cannot send a reply")
 	}
+}
+
+// finish records a reply (nil: none) in the reply caches.
+func (s *Server) finish(key dupKey, auth [16]byte, wire []byte, log logrus.FieldLogger) {
+	s.dedup.finish(key, auth, wire)
+	if s.shared == nil || radius.Code(key.code) != radius.CodeAccessRequest {
+		return
+	}
+	if err := s.shared.finish(s.shared.key(key.nas, key.remote, key), auth, wire); err != nil && !errors.Is(err, errResting) {
+		s.counters.add("shared_replies:error", 1)
+		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
+	}
+}
+
+// pinger is a session store that can say whether it is reachable.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// storeReady reports whether the session store can take new
+// conversations, asking a shared store at most once a second.
+func (s *Server) storeReady(ctx context.Context) error {
+	p, ok := s.store.(pinger)
+	if !ok {
+		return nil
+	}
+	s.storeMu.Lock()
+	defer s.storeMu.Unlock()
+	if now := s.now(); now.Sub(s.storeAsked) >= time.Second {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		s.storeErr, s.storeAsked = p.Ping(ctx), now
+	}
+	return s.storeErr
 }
 
 func addrPort(a net.Addr) (netip.AddrPort, bool) {

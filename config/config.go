@@ -22,6 +22,7 @@ type Config struct {
 	Sessions Sessions   `toml:"sessions"`
 	Lockout  Lockout    `toml:"lockout"`
 	Texts    Texts      `toml:"texts"`
+	Redis    Redis      `toml:"redis"`
 	Clients  []Client   `toml:"client"`
 	Provider []Provider `toml:"provider"`
 
@@ -72,6 +73,43 @@ type Sessions struct {
 	TTL Duration `toml:"ttl"`
 	// Max bounds the conversations waiting at a challenge. Default 100000.
 	Max int `toml:"max"`
+	// Store is "memory" (default: this process only) or "redis" (shared
+	// by every instance on the same Redis; see [redis]).
+	Store string `toml:"store"`
+}
+
+// Redis holds the settings of the shared session store.
+type Redis struct {
+	// Address lists host:port. One address: a single server (or a proxy);
+	// several: a Redis Cluster; with MasterName: Sentinels.
+	Address []string `toml:"address"`
+	// MasterName is the Sentinel master's name.
+	MasterName string `toml:"master_name"`
+	// Username and Password authenticate (ACL); the password may come from
+	// PasswordFile or PasswordEnv.
+	Username     string `toml:"username"`
+	Password     string `toml:"password"`
+	PasswordFile string `toml:"password_file"`
+	PasswordEnv  string `toml:"password_env"`
+	// DB is the database number (not with Cluster). Default 0.
+	DB int `toml:"db"`
+	// TLS connects with TLS; CAFile trusts a private CA.
+	TLS    bool   `toml:"tls"`
+	CAFile string `toml:"ca_file"`
+	// KeyPrefix starts every key mfabridge writes. Default "mfabridge:".
+	KeyPrefix string `toml:"key_prefix"`
+	// DialTimeout bounds connecting; Timeout bounds each command.
+	// Defaults 2s and 1s.
+	DialTimeout Duration `toml:"dial_timeout"`
+	Timeout     Duration `toml:"timeout"`
+	// Fallback is what happens to new logins while Redis cannot be
+	// reached: "refuse" (default: the client's upstream_failure action)
+	// or "memory" (kept in this instance until Redis is back).
+	Fallback string `toml:"fallback"`
+	// ShareReplies shares the retransmission reply cache too, so a
+	// retransmission that reaches another instance is answered once.
+	// Default true.
+	ShareReplies *bool `toml:"share_replies"`
 }
 
 // Client is a NAS allowed to send requests.
@@ -269,6 +307,25 @@ func (c *Config) SetDefaults() {
 	if c.Sessions.Max == 0 {
 		c.Sessions.Max = 100000
 	}
+	if c.Sessions.Store == "" {
+		c.Sessions.Store = "memory"
+	}
+	if c.Redis.KeyPrefix == "" {
+		c.Redis.KeyPrefix = "mfabridge:"
+	}
+	if c.Redis.DialTimeout.Duration == 0 {
+		c.Redis.DialTimeout.Duration = 2 * time.Second
+	}
+	if c.Redis.Timeout.Duration == 0 {
+		c.Redis.Timeout.Duration = time.Second
+	}
+	if c.Redis.Fallback == "" {
+		c.Redis.Fallback = "refuse"
+	}
+	if c.Redis.ShareReplies == nil {
+		t := true
+		c.Redis.ShareReplies = &t
+	}
 	for i := range c.Clients {
 		cl := &c.Clients[i]
 		if cl.Provider == "" && len(c.Provider) == 1 {
@@ -344,6 +401,7 @@ func (c *Config) readSecrets(col *collector, dir string) {
 		cl := &c.Clients[i]
 		readSecret(col, fmt.Sprintf("client[%d].secret", i), &cl.Secret, cl.SecretFile, cl.SecretEnv, dir)
 	}
+	readSecret(col, "redis.password", &c.Redis.Password, c.Redis.PasswordFile, c.Redis.PasswordEnv, dir)
 	for i := range c.Provider {
 		p := &c.Provider[i]
 		readSecret(col, fmt.Sprintf("provider[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile, p.ClientSecretEnv, dir)

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -92,6 +94,28 @@ func (c *Config) validate(col *collector) {
 	}
 	if strings.Count(c.Texts.Number, "%s") != 1 || strings.Count(c.Texts.Number, "%") != 1 {
 		col.add("texts.number", "%q must hold %%s once (where the number goes) and no other %%", c.Texts.Number)
+	}
+	switch c.Sessions.Store {
+	case "memory":
+	case "redis":
+		if len(c.Redis.Address) == 0 {
+			col.add("redis.address", "required with sessions.store = \"redis\": the Redis server's host:port, such as [\"127.0.0.1:6379\"]")
+		}
+		for i, a := range c.Redis.Address {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				col.add(fmt.Sprintf("redis.address[%d]", i), "%q is not host:port; write it like \"10.0.0.5:6379\"", a)
+			}
+		}
+		if c.Redis.Fallback != "refuse" && c.Redis.Fallback != "memory" {
+			col.add("redis.fallback", "%q is not a fallback; use \"refuse\" or \"memory\"", c.Redis.Fallback)
+		}
+		if c.Redis.CAFile != "" {
+			if _, err := os.Stat(c.Redis.CAFile); err != nil {
+				col.add("redis.ca_file", "%v", err)
+			}
+		}
+	default:
+		col.add("sessions.store", "%q is not a store; use \"memory\" (one instance) or \"redis\" (shared by several)", c.Sessions.Store)
 	}
 	if c.Sessions.Max < 1 {
 		col.add("sessions.max", "must be at least 1")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mfabridge's tests drive when they are missing:
 # FreeRADIUS's radclient, pam_radius_auth and pamtester, ocserv and the
-# openconnect client, and ip (iproute2) for the VPN test's namespace.
+# openconnect client, ip (iproute2) for the VPN test's namespace, and
+# redis-server for the shared session store.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,7 @@ command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
 command -v ocserv >/dev/null 2>&1 || missing+=(ocserv)
 command -v openconnect >/dev/null 2>&1 || missing+=(openconnect)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if ! compgen -G '/lib/*/security/pam_radius_auth.so' >/dev/null && ! compgen -G '/usr/lib/*/security/pam_radius_auth.so' >/dev/null; then
   missing+=(libpam-radius-auth)
 fi

@@ -4,12 +4,18 @@
 package app
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 )
@@ -51,8 +57,8 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger) (map[string]identity.
 	return out, nil
 }
 
-// NewServer opens the providers of cfg and returns the RADIUS server. It
-// logs the configuration's warnings.
+// NewServer opens the providers and the session store of cfg and returns
+// the RADIUS server. It logs the configuration's warnings.
 func NewServer(cfg *config.Config, log *logrus.Logger) (*bridge.Server, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
@@ -61,5 +67,61 @@ func NewServer(cfg *config.Config, log *logrus.Logger) (*bridge.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bridge.New(bridge.Options{Config: cfg, Providers: providers, Logger: log})
+	o := bridge.Options{Config: cfg, Providers: providers, Logger: log}
+	if cfg.Sessions.Store == "redis" {
+		rdb, err := NewRedis(&cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		shared := session.NewRedis(rdb, cfg.Redis.KeyPrefix, cfg.Sessions.Max)
+		o.Store = shared
+		if cfg.Redis.Fallback == "memory" {
+			o.Store = &session.Fallback{
+				Shared: shared,
+				Local:  session.NewMemory(cfg.Sessions.Max, 10*time.Second),
+				OnFallback: func(err error) {
+					log.WithError(err).Warn("Redis not reachable: conversation kept in this instance's memory (redis.fallback = \"memory\")")
+				},
+			}
+		}
+		if *cfg.Redis.ShareReplies {
+			o.SharedReplies, o.SharedRepliesPrefix = rdb, cfg.Redis.KeyPrefix
+		}
+		log.WithField("address", cfg.Redis.Address).Info("sessions are shared on Redis")
+	}
+	return bridge.New(o)
+}
+
+// NewRedis returns a client for the [redis] settings: a single server,
+// a Cluster, or Sentinels, as go-redis's universal client decides.
+func NewRedis(r *config.Redis) (redis.UniversalClient, error) {
+	o := &redis.UniversalOptions{
+		Addrs:        r.Address,
+		MasterName:   r.MasterName,
+		Username:     r.Username,
+		Password:     r.Password,
+		DB:           r.DB,
+		DialTimeout:  r.DialTimeout.Duration,
+		ReadTimeout:  r.Timeout.Duration,
+		WriteTimeout: r.Timeout.Duration,
+		// Fail fast when Redis is down: a NAS waits seconds, not minutes,
+		// and mfabridge must answer (or fall back) within that.
+		MaxRetries:    1,
+		DialerRetries: 1,
+	}
+	if r.TLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if r.CAFile != "" {
+			pem, err := os.ReadFile(r.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("redis.ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("redis.ca_file: %s holds no PEM certificate", r.CAFile)
+			}
+		}
+		o.TLSConfig = tc
+	}
+	return redis.NewUniversalClient(o), nil
 }

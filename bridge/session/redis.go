@@ -1,0 +1,111 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Store on Redis (or Valkey) shared by several mfabridge
+// instances: a State issued by one can be answered at another. Sessions are
+// JSON values with an expiry; an index (a sorted set by expiry) bounds their
+// number. Create and Take are Lua scripts, so each is atomic; Take uses
+// GETDEL, so a State is consumed once across all instances.
+type Redis struct {
+	rdb    redis.UniversalClient
+	prefix string
+	index  string
+	max    int
+	now    func() time.Time
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a store keeping sessions under keys that start with
+// prefix, at most max of them.
+func NewRedis(rdb redis.UniversalClient, prefix string, max int) *Redis {
+	// The hash tag keeps a session and the index in one Redis Cluster slot.
+	p := prefix + "{sessions}:"
+	return &Redis{rdb: rdb, prefix: p, index: p + "index", max: max, now: time.Now}
+}
+
+var createScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), KEYS[1])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+`)
+
+var takeScript = redis.NewScript(`
+local v = redis.call('GETDEL', KEYS[1])
+if v then redis.call('ZREM', KEYS[2], KEYS[1]) end
+return v
+`)
+
+// ErrUnavailable wraps a failure to reach the shared store.
+var ErrUnavailable = errors.New("session: the shared store is not reachable")
+
+func unavailable(err error) error { return fmt.Errorf("%w: %v", ErrUnavailable, err) }
+
+// Create stores s under key for ttl.
+func (r *Redis) Create(ctx context.Context, key string, s Session, ttl time.Duration) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	ms := ttl.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	now := strconv.FormatInt(r.now().UnixMilli(), 10)
+	res, err := createScript.Run(ctx, r.rdb, []string{r.prefix + key, r.index}, b, ms, now, r.max).Int()
+	switch {
+	case err != nil:
+		return unavailable(err)
+	case res == -1:
+		return ErrFull
+	case res == 0:
+		return ErrExists
+	}
+	return nil
+}
+
+// Take returns and removes the session under key.
+func (r *Redis) Take(ctx context.Context, key string) (Session, error) {
+	v, err := takeScript.Run(ctx, r.rdb, []string{r.prefix + key, r.index}).Text()
+	if errors.Is(err, redis.Nil) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, unavailable(err)
+	}
+	var s Session
+	if err := json.Unmarshal([]byte(v), &s); err != nil {
+		return Session{}, fmt.Errorf("session: stored value is not a session: %w", err)
+	}
+	return s, nil
+}
+
+// Len returns the number of sessions not yet expired.
+func (r *Redis) Len() int {
+	n, err := r.rdb.ZCount(context.Background(), r.index, strconv.FormatInt(r.now().UnixMilli(), 10), "+inf").Result()
+	if err != nil {
+		return 0
+	}
+	return int(n)
+}
+
+// Ping reports whether Redis answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/demo"
+	"github.com/mfabridge/mfabridge/internal/redistest"
+)
+
+// pair is two mfabridge instances sharing one Redis and one tenant.
+type pair struct {
+	a, b  *bridgeEnv
+	redis *redistest.Server
+}
+
+func startPair(t *testing.T, mutate func(*config.Config)) *pair {
+	t.Helper()
+	rs := redistest.Start(t)
+	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	d.Config.Sessions.Store = "redis"
+	d.Config.Redis.Address = []string{rs.Addr}
+	d.Config.Redis.KeyPrefix = redistest.Prefix()
+	if mutate != nil {
+		mutate(d.Config)
+	}
+	listen := func() net.PacketConn {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return &pair{a: serve(t, d, listen()), b: serve(t, d, listen()), redis: rs}
+}
+
+// TestHAChallengeAnsweredAtTheOtherInstance: the NAS fails over between
+// instances in the middle of a conversation.
+func TestHAChallengeAnsweredAtTheOtherInstance(t *testing.T) {
+	p := startPair(t, nil)
+	r := p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+	r = p.b.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Challenge")
+	p.a.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
+	// A State is used once across both.
+	p.b.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Reject")
+}
+
+// TestHARetransmissionToBothInstances: the same datagram reaches both
+// instances (a load balancer spreading a NAS's retransmissions); the
+// provider sees one login and one push, and both answer alike.
+func TestHARetransmissionToBothInstances(t *testing.T) {
+	p := startPair(t, nil)
+	req := radius.New(radius.CodeAccessRequest, []byte(demo_secret))
+	_ = rfc2865.UserName_SetString(req, "bob")
+	_ = rfc2865.UserPassword_SetString(req, "bob-password")
+	wire, err := req.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	addrA, _ := net.ResolveUDPAddr("udp4", p.a.addr)
+	addrB, _ := net.ResolveUDPAddr("udp4", p.b.addr)
+	send := func(to *net.UDPAddr) { _, _ = conn.WriteToUDP(wire, to) }
+	send(addrA)
+	time.Sleep(300 * time.Millisecond)
+	send(addrB) // while A holds the push
+	replies := map[string][]byte{}
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 4096)
+	for len(replies) < 1 && time.Now().Before(deadline) {
+		_ = conn.SetReadDeadline(deadline)
+		n, from, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		replies[from.String()] = append([]byte(nil), buf[:n]...)
+	}
+	first, ok := replies[p.a.addr]
+	if !ok || radius.Code(first[0]) != radius.CodeAccessAccept {
+		t.Fatalf("instance A did not accept: %v", replies)
+	}
+	if _, ok := replies[p.b.addr]; ok {
+		t.Fatal("instance B answered a request A was still processing")
+	}
+	// Now the retransmission reaches B again: it answers from the shared
+	// cache with A's reply, byte for byte.
+	send(addrB)
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := conn.ReadFromUDP(buf)
+	if err != nil || from.String() != p.b.addr || !bytes.Equal(buf[:n], first) {
+		t.Fatalf("B's answer: %v from %v, same as A's: %v", err, from, bytes.Equal(buf[:n], first))
+	}
+	tn := p.a.demo.Tenant
+	if n := tn.CountFor("bob", "/Security/StartAuthentication", ""); n != 1 {
+		t.Fatalf("%d logins started, want 1", n)
+	}
+	if n := tn.CountFor("bob", "/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+		t.Fatalf("%d pushes, want 1", n)
+	}
+	if p.b.srv.Count("retransmission:replayed") != 1 {
+		t.Errorf("B's counts %v", p.b.srv.Counts())
+	}
+}
+
+// TestHARedisStoppedAndRestarted: while Redis is down new logins are
+// refused with a clear log and nothing panics; when it is back, logins work
+// again without a restart.
+func TestHARedisStoppedAndRestarted(t *testing.T) {
+	p := startPair(t, nil)
+	r := p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+	p.redis.Stop()
+	got := p.b.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Reject")
+	if !strings.Contains(got.Message, "not available") {
+		t.Errorf("Reply-Message %q", got.Message)
+	}
+	got = p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Reject")
+	if !strings.Contains(got.Message, "not available") {
+		t.Errorf("Reply-Message %q", got.Message)
+	}
+	if !strings.Contains(p.a.logs.String(), "session store not reachable") {
+		t.Errorf("no clear log line:\n%s", p.a.logs.String())
+	}
+	p.redis.Restart()
+	time.Sleep(1100 * time.Millisecond) // the readiness check is cached for a second
+	r = p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+	r = p.b.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Challenge")
+	p.a.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
+}
+
+// TestHARedisDownWithMemoryFallback: with redis.fallback = "memory" an
+// instance goes on serving its own conversations while Redis is down.
+func TestHARedisDownWithMemoryFallback(t *testing.T) {
+	p := startPair(t, func(c *config.Config) { c.Redis.Fallback = "memory" })
+	p.redis.Stop()
+	r := p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+	r = p.a.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Challenge")
+	p.a.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
+	if !strings.Contains(p.a.logs.String(), "kept in this instance's memory") {
+		t.Errorf("no log of the fallback:\n%s", p.a.logs.String())
+	}
+}
