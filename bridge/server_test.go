@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -688,5 +689,38 @@ func TestSplitText(t *testing.T) {
 	}
 	if _, err := pkt.Encode(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIPv6 serves a NAS on ::1 declared by an IPv6 prefix.
+func TestIPv6(t *testing.T) {
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no IPv6 loopback: %v", err)
+		}
+		t.Skipf("no IPv6 loopback on this host: %v", err)
+	}
+	cfg := testConfig()
+	p, _ := parsePrefixForTest("::1")
+	cfg.Clients[0].Prefixes = append(cfg.Clients[0].Prefixes[:0], p)
+	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": accepting()}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, conn) }()
+	defer func() { cancel(); <-done; conn.Close() }()
+	c, err := net.DialUDP("udp6", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := &nas{t: t, conn: c}
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	if r := checkReply(t, req, raw, n.recv(time.Second)); r.Code != radius.CodeAccessAccept {
+		t.Fatalf("code %v", r.Code)
 	}
 }
