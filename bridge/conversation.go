@@ -26,12 +26,13 @@ const maxRounds = 10
 
 // exchange is one Access-Request being answered.
 type exchange struct {
-	s      *Server
-	cfg    *config.Config
-	client *config.Client
-	req    *radius.Packet
-	log    *logrus.Entry
-	start  time.Time
+	s         *Server
+	cfg       *config.Config
+	providers map[string]identity.Provider
+	client    *config.Client
+	req       *radius.Packet
+	log       *logrus.Entry
+	start     time.Time
 
 	user   string
 	prov   identity.Provider
@@ -53,7 +54,7 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	}
 	ex.user = name
 	ex.log = ex.log.WithField("user", name)
-	ex.prov = ex.s.providers[ex.client.Provider]
+	ex.prov = ex.providers[ex.client.Provider]
 	state, resuming := ex.req.Lookup(rfc2865.State_Type)
 	input, err := rfc2865.UserPassword_LookupString(ex.req)
 	switch {

@@ -128,7 +128,7 @@ func FuzzConversationInput(f *testing.F) {
 			_ = rfc2865.UserPassword_SetString(req, input)
 		}
 		_ = rfc2865.State_Set(req, []byte(state))
-		ex := &exchange{s: srv, cfg: cfg, client: &cfg.Clients[0], req: req, log: logrus.NewEntry(quietLogger()), start: time.Now()}
+		ex := &exchange{s: srv, cfg: cfg, providers: srv.state.Load().providers, client: &cfg.Clients[0], req: req, log: logrus.NewEntry(quietLogger()), start: time.Now()}
 		reply := ex.respond(context.Background())
 		if reply == nil {
 			t.Fatal("no reply")

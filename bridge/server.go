@@ -7,12 +7,16 @@ package bridge
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"reflect"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,10 +54,9 @@ type Options struct {
 
 // Server is a RADIUS authentication server.
 type Server struct {
-	log       *logrus.Logger
-	providers map[string]identity.Provider
-	store     session.Store
-	now       func() time.Time
+	log   *logrus.Logger
+	store session.Store
+	now   func() time.Time
 
 	state    atomic.Pointer[serverState]
 	dedup    *replyCache
@@ -66,6 +69,17 @@ type Server struct {
 	warns    *rateLimitedLog
 	inFlight sync.WaitGroup
 
+	// base is the context of request handlers: cancelled only when a
+	// graceful stop runs out of time, so that stopping to read new requests
+	// does not cut off the ones in flight.
+	base  context.Context
+	abort context.CancelFunc
+
+	probe     [20]byte // "MFBP" + 16 random bytes: the watchdog's probe
+	heartbeat sync.Map // local address -> *atomic.Int64 (unix nanoseconds of the last probe seen)
+
+	serving atomic.Pointer[[]net.PacketConn]
+
 	storeMu    sync.Mutex
 	storeErr   error // the last readiness check of a shared store
 	storeAsked time.Time
@@ -73,19 +87,25 @@ type Server struct {
 
 // serverState is the configuration in force; it is swapped as a whole.
 type serverState struct {
-	cfg      *config.Config
-	clients  *clientTable
-	limiters map[string]*rate.Limiter // by client name; absent: no limit
+	cfg       *config.Config
+	providers map[string]identity.Provider
+	clients   *clientTable
+	limiters  map[string]*rate.Limiter // by client name; absent: no limit
 }
 
-func newServerState(cfg *config.Config) *serverState {
-	st := &serverState{cfg: cfg, clients: newClientTable(cfg.Clients), limiters: map[string]*rate.Limiter{}}
+func newServerState(cfg *config.Config, providers map[string]identity.Provider) (*serverState, error) {
+	for _, c := range cfg.Clients {
+		if providers[c.Provider] == nil {
+			return nil, fmt.Errorf("bridge: client %q: provider %q is not open", c.Name, c.Provider)
+		}
+	}
+	st := &serverState{cfg: cfg, providers: providers, clients: newClientTable(cfg.Clients), limiters: map[string]*rate.Limiter{}}
 	for _, c := range cfg.Clients {
 		if n := *c.RateLimit; n > 0 {
 			st.limiters[c.Name] = rate.NewLimiter(rate.Limit(n), 2*n)
 		}
 	}
-	return st
+	return st, nil
 }
 
 // New returns a server for o.
@@ -93,17 +113,15 @@ func New(o Options) (*Server, error) {
 	if o.Config == nil {
 		return nil, errors.New("bridge: no configuration")
 	}
-	for _, c := range o.Config.Clients {
-		if o.Providers[c.Provider] == nil {
-			return nil, fmt.Errorf("bridge: client %q: provider %q is not open", c.Name, c.Provider)
-		}
+	st, err := newServerState(o.Config, o.Providers)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{
-		log:       o.Logger,
-		providers: o.Providers,
-		store:     o.Store,
-		now:       o.Now,
-		warns:     newRateLimitedLog(10 * time.Second),
+		log:   o.Logger,
+		store: o.Store,
+		now:   o.Now,
+		warns: newRateLimitedLog(10 * time.Second),
 	}
 	if s.log == nil {
 		s.log = logrus.StandardLogger()
@@ -126,16 +144,56 @@ func New(o Options) (*Server, error) {
 	}
 	lc := o.Config.Lockout
 	s.lockouts = newLockout(*lc.Attempts, lc.Window.Duration, lc.Duration.Duration, s.now)
-	s.state.Store(newServerState(o.Config))
+	s.state.Store(st)
+	s.base, s.abort = context.WithCancel(context.Background())
+	if _, err := rand.Read(s.probe[4:]); err != nil {
+		return nil, err
+	}
+	copy(s.probe[:4], "MFBP")
 	return s, nil
 }
 
+// Reload puts cfg and its providers in force for every request that
+// arrives from now on; requests in flight finish with the configuration
+// they started with, and conversations waiting at a challenge go on (their
+// provider is found by name). Settings that need a restart (server.listen,
+// server.max_in_flight, sessions.store, [redis]) keep their old values; the
+// returned list names those that changed.
+func (s *Server) Reload(cfg *config.Config, providers map[string]identity.Provider) (restart []string, err error) {
+	old := s.state.Load().cfg
+	st, err := newServerState(cfg, providers)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(old.Server.Listen, cfg.Server.Listen) {
+		restart = append(restart, "server.listen")
+	}
+	if old.Server.MaxInFlight != cfg.Server.MaxInFlight {
+		restart = append(restart, "server.max_in_flight")
+		cfg.Server.MaxInFlight = old.Server.MaxInFlight
+	}
+	if old.Sessions.Store != cfg.Sessions.Store || !reflect.DeepEqual(old.Redis, cfg.Redis) || old.Sessions.Max != cfg.Sessions.Max {
+		restart = append(restart, "sessions and [redis]")
+	}
+	if old.Server.ReplyCache != cfg.Server.ReplyCache {
+		restart = append(restart, "server.reply_cache")
+	}
+	if !reflect.DeepEqual(old.Lockout, cfg.Lockout) {
+		restart = append(restart, "[lockout]")
+	}
+	s.state.Store(st)
+	s.counters.add("reload:ok", 1)
+	return restart, nil
+}
+
+// Config returns the configuration in force.
+func (s *Server) Config() *config.Config { return s.state.Load().cfg }
+
 // Serve reads requests from conn until ctx is cancelled or conn fails. It
-// waits for requests in flight before returning.
+// does not wait for requests in flight: see Drain.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	defer s.inFlight.Wait()
 	local := conn.LocalAddr().String()
 	buf := make([]byte, radius.MaxPacketLength+1)
 	for {
@@ -166,6 +224,10 @@ func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
 // dispatch checks a datagram in the read loop (cheap checks only) and hands
 // it to a worker.
 func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr) {
+	if len(datagram) == len(s.probe) && subtle.ConstantTimeCompare(datagram, s.probe[:]) == 1 {
+		s.beat(local)
+		return
+	}
 	st := s.state.Load()
 	ap, ok := addrPort(addr)
 	log := s.log.WithField("src", addr.String())
@@ -267,7 +329,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	go func() {
 		defer s.inFlight.Done()
 		defer s.busy.Add(-1)
-		s.work(ctx, conn, addr, key, client, req, st, log)
+		s.work(s.base, conn, addr, key, client, req, st, log)
 	}()
 }
 
@@ -315,7 +377,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			return
 		}
 	}
-	ex := &exchange{s: s, cfg: st.cfg, client: client, req: req, log: log, start: s.now()}
+	ex := &exchange{s: s, cfg: st.cfg, providers: st.providers, client: client, req: req, log: log, start: s.now()}
 	reply = ex.respond(ctx)
 	if reply == nil {
 		s.finish(key, req.Authenticator, nil, log)
@@ -422,10 +484,13 @@ func (s *Server) ListenAndServe(ctx context.Context, ready func([]net.PacketConn
 	return s.ServeConns(ctx, conns)
 }
 
-// ServeConns serves every conn until ctx is cancelled, then closes them.
+// ServeConns serves every conn until ctx is cancelled, then stops reading,
+// lets the requests in flight finish (Drain, bounded by
+// server.request_timeout) and closes the conns.
 func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.serving.Store(&conns)
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
 		go func(c net.PacketConn) { errs <- s.Serve(ctx, c) }(c)
@@ -437,8 +502,36 @@ func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
 			cancel()
 		}
 	}
+	s.serving.Store(nil)
+	s.Drain(s.state.Load().cfg.Server.RequestTimeout.Duration)
 	for _, c := range conns {
 		c.Close()
 	}
 	return first
 }
+
+// Drain waits up to grace for the requests in flight (held pushes
+// included) to be answered, then cancels the rest. It reports how many were
+// cut off.
+func (s *Server) Drain(grace time.Duration) int {
+	done := make(chan struct{})
+	go func() { s.inFlight.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return 0
+	case <-t.C:
+	}
+	left := int(s.busy.Load())
+	s.log.WithField("requests", left).Warn("stop: requests still in flight after the grace period are cut off")
+	s.abort()
+	<-done
+	return left
+}
+
+// InFlight is the number of requests being processed.
+func (s *Server) InFlight() int { return int(s.busy.Load()) }
+
+// Sessions is the number of conversations waiting at a challenge.
+func (s *Server) Sessions() int { return s.store.Len() }

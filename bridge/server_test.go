@@ -83,6 +83,7 @@ type testServer struct {
 	addr *net.UDPAddr
 	logs *bytes.Buffer
 	mu   *sync.Mutex
+	stop func() // stops serving and drains; safe to call once
 }
 
 func testConfig() *config.Config {
@@ -138,9 +139,9 @@ func startServer(t *testing.T, p identity.Provider, mutate func(*config.Config))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, conn) }()
-	t.Cleanup(func() { cancel(); <-done; conn.Close() })
-	return &testServer{srv: srv, addr: conn.LocalAddr().(*net.UDPAddr), logs: logs, mu: mu}
+	go func() { defer close(done); _ = srv.ServeConns(ctx, []net.PacketConn{conn}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &testServer{srv: srv, addr: conn.LocalAddr().(*net.UDPAddr), logs: logs, mu: mu, stop: func() { cancel(); <-done }}
 }
 
 func (ts *testServer) log() string {
