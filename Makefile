@@ -5,8 +5,12 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOLANGCI_LINT_VERSION := v2.15.0
+NFPM_VERSION := v2.45.2
+GOARCH ?= $(shell $(GO) env GOARCH)
+# Package version: 0.1.0 plus the commit, sortable by dpkg and rpm.
+PKG_VERSION ?= 0.1.0~git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all build run test test-deps lint fuzz clean
+.PHONY: all build run test test-deps lint package clean
 
 all: build
 
@@ -29,6 +33,12 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run gofmt -w on the files above'; exit 1; }
 	$(GO) vet ./...
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
+
+# .deb and .rpm in dist/ (nfpm, run as a Go module: nothing to install).
+package: build
+	mkdir -p dist
+	VERSION=$(PKG_VERSION) GOARCH=$(GOARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package -f packaging/nfpm.yaml -p deb -t dist/
+	VERSION=$(PKG_VERSION) GOARCH=$(GOARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package -f packaging/nfpm.yaml -p rpm -t dist/
 
 clean:
 	rm -rf bin dist

@@ -427,7 +427,8 @@ func (ex *exchange) upstreamFailure(err error) *radius.Packet {
 	if ex.client.UpstreamFailure == "drop" {
 		ex.s.counters.add("drop:"+dropUpstream, 1)
 		ex.s.counters.add("outcome:upstream_failure", 1)
-		l.WithField("outcome", "upstream_failure").WithField("duration", ex.duration()).Error("identity provider failed: request dropped so the NAS can fail over")
+		ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00upstream_failure", 1)
+		l.WithField("event", "authentication").WithField("outcome", "upstream_failure").WithField("duration", ex.duration()).Error("identity provider failed: request dropped so the NAS can fail over")
 		return nil
 	}
 	ex.log = l
@@ -450,7 +451,8 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 		addReplyMessage(r, text)
 	}
 	ex.s.counters.add("outcome:"+outcome, 1)
-	l := ex.log.WithFields(logrus.Fields{"outcome": outcome, "duration": ex.duration()})
+	ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00"+outcome, 1)
+	l := ex.log.WithFields(logrus.Fields{"event": "authentication", "outcome": outcome, "duration": ex.duration()})
 	if ex.mech != "" {
 		l = l.WithField("mechanism", ex.mech)
 	}

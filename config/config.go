@@ -23,6 +23,7 @@ type Config struct {
 	Lockout  Lockout    `toml:"lockout"`
 	Texts    Texts      `toml:"texts"`
 	Redis    Redis      `toml:"redis"`
+	Metrics  Metrics    `toml:"metrics"`
 	Clients  []Client   `toml:"client"`
 	Provider []Provider `toml:"provider"`
 
@@ -76,6 +77,14 @@ type Sessions struct {
 	// Store is "memory" (default: this process only) or "redis" (shared
 	// by every instance on the same Redis; see [redis]).
 	Store string `toml:"store"`
+}
+
+// Metrics holds the settings of the Prometheus endpoint.
+type Metrics struct {
+	// Enabled serves /metrics, /healthz and /readyz. Default false.
+	Enabled bool `toml:"enabled"`
+	// Listen is the HTTP address. Default "127.0.0.1:9812" (loopback).
+	Listen string `toml:"listen"`
 }
 
 // Redis holds the settings of the shared session store.
@@ -309,6 +318,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Sessions.Store == "" {
 		c.Sessions.Store = "memory"
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9812"
 	}
 	if c.Redis.KeyPrefix == "" {
 		c.Redis.KeyPrefix = "mfabridge:"

@@ -27,6 +27,9 @@ func (c *Config) Warnings() []string {
 			out = append(out, fmt.Sprintf("client %q: require_message_authenticator = false leaves this NAS open to BlastRADIUS (CVE-2024-3596); turn it on once the NAS sends Message-Authenticator", cl.Name))
 		}
 	}
+	if ap, err := netip.ParseAddrPort(c.Metrics.Listen); c.Metrics.Enabled && err == nil && !ap.Addr().IsLoopback() {
+		out = append(out, fmt.Sprintf("metrics.listen %s is not a loopback address: anyone who reaches it sees user and NAS names in the metrics; put it behind a firewall or a proxy with authentication", c.Metrics.Listen))
+	}
 	for _, p := range c.Provider {
 		if strings.HasPrefix(p.URL, "http://") {
 			out = append(out, fmt.Sprintf("provider %q: plain HTTP tenant URL; passwords and codes cross the network unencrypted", p.Name))
@@ -94,6 +97,11 @@ func (c *Config) validate(col *collector) {
 	}
 	if strings.Count(c.Texts.Number, "%s") != 1 || strings.Count(c.Texts.Number, "%") != 1 {
 		col.add("texts.number", "%q must hold %%s once (where the number goes) and no other %%", c.Texts.Number)
+	}
+	if c.Metrics.Enabled {
+		if _, err := netip.ParseAddrPort(c.Metrics.Listen); err != nil {
+			col.add("metrics.listen", "%q is not an address with a port; write \"127.0.0.1:9812\"", c.Metrics.Listen)
+		}
 	}
 	switch c.Sessions.Store {
 	case "memory":

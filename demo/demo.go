@@ -49,8 +49,10 @@ var Users = []cyberarktest.User{
 type Demo struct {
 	Tenant *cyberarktest.Tenant
 	Config *config.Config
-	// ConfigText is the configuration file the demo runs with.
+	// ConfigText is the configuration file the demo runs with, and
+	// ConfigPath where it is.
 	ConfigText string
+	ConfigPath string
 	dir        string
 }
 
@@ -107,6 +109,7 @@ func Start(o Options) (*Demo, error) {
 		d.Close()
 		return nil, err
 	}
+	d.ConfigPath = file
 	d.Config, err = config.Load(file)
 	if err != nil {
 		d.Close()

@@ -102,7 +102,7 @@ func serve(t *testing.T, d *demo.Demo, conn net.PacketConn) *bridgeEnv {
 	logs := &syncBuffer{}
 	log := app.NewLogger(d.Config, logs)
 	log.SetLevel(logrus.DebugLevel)
-	srv, err := app.NewServer(d.Config, log)
+	srv, err := app.NewServer(d.Config, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

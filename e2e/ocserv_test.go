@@ -292,4 +292,3 @@ func TestOcservOpenConnectWithChallenge(t *testing.T) {
 		t.Fatalf("a wrong code logged in:\n%s", out)
 	}
 }
-

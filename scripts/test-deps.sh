@@ -2,7 +2,9 @@
 # Installs the Debian packages mfabridge's tests drive when they are missing:
 # FreeRADIUS's radclient, pam_radius_auth and pamtester, ocserv and the
 # openconnect client, ip (iproute2) for the VPN test's namespace, and
-# redis-server for the shared session store.
+# redis-server for the shared session store, debootstrap (the package is
+# installed into a clean Debian root) and systemd-analyze (the units are
+# verified).
 set -euo pipefail
 
 missing=()
@@ -12,6 +14,8 @@ command -v ocserv >/dev/null 2>&1 || missing+=(ocserv)
 command -v openconnect >/dev/null 2>&1 || missing+=(openconnect)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if ! compgen -G '/lib/*/security/pam_radius_auth.so' >/dev/null && ! compgen -G '/usr/lib/*/security/pam_radius_auth.so' >/dev/null; then
   missing+=(libpam-radius-auth)
 fi

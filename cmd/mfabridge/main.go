@@ -101,27 +101,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	if err := app.Serve(ctx, app.ServeOptions{ConfigPath: path, Version: version, Log: stderr}); err != nil {
+		fmt.Fprintf(stderr, "mfabridge: %v\n", err)
 		return 1
 	}
-	log := app.NewLogger(cfg, stderr)
-	srv, err := app.NewServer(cfg, log)
-	if err != nil {
-		log.WithError(err).Error("cannot start")
-		return 1
-	}
-	err = srv.ListenAndServe(ctx, func(conns []net.PacketConn) {
-		for _, c := range conns {
-			log.WithField("addr", c.LocalAddr().String()).Info("listening for RADIUS")
-		}
-	})
-	if err != nil {
-		log.WithError(err).Error("stopped")
-		return 1
-	}
-	log.Info("stopped")
 	return 0
 }
 
@@ -147,15 +130,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, d.ConfigText)
 		return 0
 	}
-	log := app.NewLogger(d.Config, stderr)
-	srv, err := app.NewServer(d.Config, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
-		return 1
-	}
-	err = srv.ListenAndServe(ctx, func(conns []net.PacketConn) {
+	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, Ready: func(conns []net.PacketConn) {
 		fmt.Fprintln(stdout, demo.Welcome(conns[0].LocalAddr().String()))
-	})
+	}})
 	if err != nil {
 		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
 		return 1

@@ -25,7 +25,7 @@ func demoBridge(t *testing.T) (*demo.Demo, *bridge.Server, string) {
 	t.Cleanup(d.Close)
 	require := true
 	d.Config.Clients[0].RequireMessageAuthenticator = &require
-	srv, err := app.NewServer(d.Config, app.NewLogger(d.Config, &bytes.Buffer{}))
+	srv, err := app.NewServer(d.Config, app.NewLogger(d.Config, &bytes.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

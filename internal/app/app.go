@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
@@ -21,10 +22,21 @@ import (
 )
 
 // NewLogger returns a logger writing to w as the configuration's [log]
-// says.
+// says. Under systemd (standard error connected to the journal) text logs
+// go to the journal with structured fields instead.
 func NewLogger(cfg *config.Config, w io.Writer) *logrus.Logger {
 	l := logrus.New()
 	l.SetOutput(w)
+	SetLogFormat(l, cfg)
+	if w == os.Stderr && cfg.Log.Format != "json" && journalStream() {
+		l.SetOutput(io.Discard)
+		l.AddHook(journalHook{})
+	}
+	return l
+}
+
+// SetLogFormat applies [log] format and level to l (also on reload).
+func SetLogFormat(l *logrus.Logger, cfg *config.Config) {
 	if cfg.Log.Format == "json" {
 		l.SetFormatter(&logrus.JSONFormatter{})
 	} else {
@@ -33,11 +45,18 @@ func NewLogger(cfg *config.Config, w io.Writer) *logrus.Logger {
 	if lvl, err := logrus.ParseLevel(cfg.Log.Level); err == nil {
 		l.SetLevel(lvl)
 	}
-	return l
 }
 
+func journalStream() bool {
+	ok, err := journal.StderrIsJournalStream()
+	return err == nil && ok
+}
+
+// Observer is told of every call to an identity provider (for metrics).
+type Observer func(provider, call string, status int, d time.Duration)
+
 // OpenProviders opens every [[provider]] of cfg.
-func OpenProviders(cfg *config.Config, log *logrus.Logger) (map[string]identity.Provider, error) {
+func OpenProviders(cfg *config.Config, log *logrus.Logger, observe Observer) (map[string]identity.Provider, error) {
 	out := map[string]identity.Provider{}
 	for i := range cfg.Provider {
 		p := &cfg.Provider[i]
@@ -45,6 +64,10 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger) (map[string]identity.
 		case "cyberark":
 			cc := p.CyberArk()
 			cc.Logger = log
+			if observe != nil {
+				name := p.Name
+				cc.Observe = func(op string, status int, d time.Duration) { observe(name, op, status, d) }
+			}
 			prov, err := cc.Open()
 			if err != nil {
 				return nil, fmt.Errorf("provider %q: %w", p.Name, err)
@@ -59,11 +82,11 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger) (map[string]identity.
 
 // NewServer opens the providers and the session store of cfg and returns
 // the RADIUS server. It logs the configuration's warnings.
-func NewServer(cfg *config.Config, log *logrus.Logger) (*bridge.Server, error) {
+func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridge.Server, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
-	providers, err := OpenProviders(cfg, log)
+	providers, err := OpenProviders(cfg, log, observe)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sirupsen/logrus"
+
+	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/metrics"
+)
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	// ConfigPath is the configuration file; it is read again on SIGHUP.
+	ConfigPath string
+	// Version is reported in logs and metrics.
+	Version string
+	// Log receives the logs (standard error in production).
+	Log io.Writer
+	// Ready, when set, is called with the sockets once they serve.
+	Ready func(conns []net.PacketConn)
+}
+
+// Serve runs mfabridge as a daemon until ctx is cancelled: it binds the
+// RADIUS sockets (or takes them from systemd's socket activation), serves
+// metrics when configured, tells systemd READY, pings the watchdog from a
+// loop that proves the sockets answer, reloads the configuration on SIGHUP,
+// and on stop (ctx) tells systemd STOPPING, stops reading and lets the
+// requests in flight finish.
+func Serve(ctx context.Context, o ServeOptions) error {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(cfg, o.Log)
+	var srv *bridge.Server
+	m := metrics.New(o.Version, func() metrics.Source {
+		if srv == nil {
+			return nil
+		}
+		return srv
+	})
+	srv, err = NewServer(cfg, log, m.ObserveUpstream)
+	if err != nil {
+		return err
+	}
+	conns, err := sockets(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cfg.Metrics.Enabled {
+		l, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("metrics: cannot listen on %s: %w", cfg.Metrics.Listen, err)
+		}
+		log.WithField("addr", l.Addr().String()).Info("serving metrics on /metrics, health on /healthz and /readyz")
+		go func() {
+			if err := m.Serve(ctx, l); err != nil {
+				log.WithError(err).Error("metrics endpoint stopped")
+			}
+		}()
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(srv, o.ConfigPath, log, m)
+			}
+		}
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeConns(ctx, conns) }()
+	for _, c := range conns {
+		log.WithFields(logrus.Fields{"addr": c.LocalAddr().String(), "version": o.Version}).Info("listening for RADIUS")
+	}
+	if o.Ready != nil {
+		o.Ready(conns)
+	}
+	notify(log, daemon.SdNotifyReady)
+	go watchdog(ctx, srv, log)
+
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	notify(log, daemon.SdNotifyStopping)
+	log.WithField("in_flight", srv.InFlight()).Info("stopping: no new requests; letting those in flight finish")
+	err = <-done
+	log.Info("stopped")
+	return err
+}
+
+func notify(log logrus.FieldLogger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.WithError(err).Warn("cannot notify systemd")
+	}
+}
+
+// sockets returns the sockets systemd passed (socket activation), or binds
+// server.listen.
+func sockets(cfg *config.Config, log logrus.FieldLogger) ([]net.PacketConn, error) {
+	inherited, err := activation.PacketConns()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	var conns []net.PacketConn
+	for _, c := range inherited {
+		if c != nil {
+			conns = append(conns, c)
+		}
+	}
+	if len(conns) > 0 {
+		log.WithField("sockets", len(conns)).Info("using the sockets systemd passed (socket activation); server.listen is not used")
+		return conns, nil
+	}
+	for _, addr := range cfg.Server.Listen {
+		network := "udp4"
+		if strings.HasPrefix(addr, "[") {
+			network = "udp6"
+		}
+		c, err := net.ListenPacket(network, addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("cannot listen on %s: %w (is another RADIUS server running?)", addr, err)
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// watchdog pings systemd's watchdog, from a loop that first proves the
+// server still answers (srv.Check); a server that stops answering is not
+// pinged, and systemd restarts it.
+func watchdog(ctx context.Context, srv *bridge.Server, log logrus.FieldLogger) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := srv.Check(ctx); err != nil {
+				log.WithError(err).Error("health check failed: not pinging the systemd watchdog")
+				continue
+			}
+			notify(log, daemon.SdNotifyWatchdog)
+		}
+	}
+}
+
+// reload reads the configuration again and puts it in force if it is
+// valid; otherwise the old one stays, and the log says why.
+func reload(srv *bridge.Server, path string, log *logrus.Logger, m *metrics.Metrics) {
+	notify(log, daemon.SdNotifyReloading)
+	defer notify(log, daemon.SdNotifyReady)
+	cfg, err := config.Load(path)
+	if err != nil {
+		m.Reloaded(false)
+		log.WithError(err).Error("configuration not reloaded: the file has problems; the old configuration stays in force")
+		return
+	}
+	providers, err := OpenProviders(cfg, log, m.ObserveUpstream)
+	if err == nil {
+		var restart []string
+		restart, err = srv.Reload(cfg, providers)
+		if err == nil {
+			for _, w := range cfg.Warnings() {
+				log.Warn(w)
+			}
+			SetLogFormat(log, cfg)
+			m.Reloaded(true)
+			l := log.WithField("file", path)
+			if len(restart) > 0 {
+				l = l.WithField("needs_restart", strings.Join(restart, ", "))
+				l.Warn("configuration reloaded; some changes take effect only after a restart")
+				return
+			}
+			l.Info("configuration reloaded")
+			return
+		}
+	}
+	m.Reloaded(false)
+	log.WithError(err).Error("configuration not reloaded; the old configuration stays in force")
+}
