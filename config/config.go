@@ -176,7 +176,7 @@ type Client struct {
 type Provider struct {
 	// Name is how clients refer to the provider.
 	Name string `toml:"name"`
-	// Type is "cyberark".
+	// Type is "cyberark" (default) or "auth0".
 	Type string `toml:"type"`
 	// URL is the tenant URL.
 	URL string `toml:"url"`
@@ -192,9 +192,17 @@ type Provider struct {
 	Timeout Duration `toml:"timeout"`
 	// PollInterval is how often a push is polled. Default 1s.
 	PollInterval Duration `toml:"poll_interval"`
-	// PasswordOptional accepts challenge policies without a password step.
+	// PasswordOptional accepts challenge policies without a password step
+	// (cyberark).
 	PasswordOptional bool `toml:"password_optional"`
-	// The service account (mode = "ondemand").
+	// Auth0: the API audience and connection (realm) of the password grant,
+	// the claim holding roles, and whether users without MFA are accepted.
+	Audience   string `toml:"audience"`
+	Realm      string `toml:"realm"`
+	RolesClaim string `toml:"roles_claim"`
+	AllowNoMFA bool   `toml:"allow_no_mfa"`
+	// The service account (cyberark, mode = "ondemand"), or the
+	// application (auth0).
 	AppID            string `toml:"app_id"`
 	ClientID         string `toml:"client_id"`
 	ClientSecret     string `toml:"client_secret"`
@@ -362,7 +370,7 @@ func (c *Config) SetDefaults() {
 		if p.Type == "" {
 			p.Type = "cyberark"
 		}
-		if p.Mode == "" {
+		if p.Mode == "" && p.Type == "cyberark" {
 			p.Mode = "login"
 		}
 		if p.Timeout.Duration == 0 {
@@ -370,6 +378,9 @@ func (c *Config) SetDefaults() {
 		}
 		if p.PollInterval.Duration == 0 {
 			p.PollInterval.Duration = time.Second
+			if p.Type == "auth0" {
+				p.PollInterval.Duration = 5 * time.Second
+			}
 		}
 	}
 }

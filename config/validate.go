@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mfabridge/mfabridge/identity/auth0"
 	"github.com/mfabridge/mfabridge/identity/cyberark"
 )
 
@@ -36,6 +37,25 @@ func (c *Config) Warnings() []string {
 		}
 	}
 	return out
+}
+
+// Auth0 returns the provider settings of p for package auth0.
+func (p *Provider) Auth0() auth0.Config {
+	return auth0.Config{
+		Name:         p.Name,
+		URL:          p.URL,
+		ClientID:     p.ClientID,
+		ClientSecret: p.ClientSecret,
+		Realm:        p.Realm,
+		Audience:     p.Audience,
+		Scope:        p.Scope,
+		RolesClaim:   p.RolesClaim,
+		AllowNoMFA:   p.AllowNoMFA,
+		AllowHTTP:    p.AllowHTTP,
+		CAFile:       p.CAFile,
+		Timeout:      p.Timeout.Duration,
+		PollInterval: p.PollInterval.Duration,
+	}
 }
 
 // CyberArk returns the provider settings of p for package cyberark.
@@ -214,12 +234,19 @@ func (c *Config) validateProvider(col *collector, i int, seen map[string]bool) {
 		col.add(key+".name", "%q is the name of another provider; names must be unique", p.Name)
 	}
 	seen[p.Name] = true
-	if p.Type != "cyberark" {
-		col.add(key+".type", "%q is not a provider type; use \"cyberark\"", p.Type)
+	var err error
+	switch p.Type {
+	case "cyberark":
+		cc := p.CyberArk()
+		err = cc.Validate()
+	case "auth0":
+		ac := p.Auth0()
+		err = ac.Validate()
+	default:
+		col.add(key+".type", "%q is not a provider type; use \"cyberark\" or \"auth0\"", p.Type)
 		return
 	}
-	cc := p.CyberArk()
-	if err := cc.Validate(); err != nil {
+	if err != nil {
 		// cyberark's messages start with the key they are about.
 		for _, e := range flatten(err) {
 			msg := e.Error()

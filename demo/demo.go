@@ -13,11 +13,15 @@ import (
 	"time"
 
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity/auth0/auth0test"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
 //go:embed demo.conf
 var configTemplate string
+
+//go:embed demo-auth0.conf
+var auth0Template string
 
 // Secret is the demo NAS's shared secret.
 const Secret = "testing123"
@@ -45,9 +49,18 @@ var Users = []cyberarktest.User{
 	},
 }
 
+// Auth0Users are the demo's Auth0 tenant's users: the same people.
+var Auth0Users = []auth0test.User{
+	{Name: "alice", Password: "alice-password", OTPSecret: OATHSecret, SMS: "XXXXXXXX1234", Push: true, AutoApprove: PushDelay, Roles: []string{"VPN Users"}},
+	{Name: "bob", Password: "bob-password", Push: true, AutoApprove: PushDelay, Roles: []string{"VPN Users", "Network Admins"}},
+}
+
 // Demo is a running demo tenant and the bridge configuration for it.
 type Demo struct {
+	// Tenant is the emulated CyberArk tenant (provider "cyberark").
 	Tenant *cyberarktest.Tenant
+	// Auth0 is the emulated Auth0 tenant (provider "auth0").
+	Auth0  *auth0test.Tenant
 	Config *config.Config
 	// ConfigText is the configuration file the demo runs with, and
 	// ConfigPath where it is.
@@ -62,6 +75,8 @@ type Options struct {
 	Listen string
 	// LogLevel is the bridge's log level. Default "info".
 	LogLevel string
+	// Provider is "cyberark" (default) or "auth0".
+	Provider string
 	// ExtraUsers are added to Users (tests use them for other factors).
 	ExtraUsers []cyberarktest.User
 	// Phone receives the texts the demo tenant "sends" (SMS codes, pushes),
@@ -80,30 +95,50 @@ func Start(o Options) (*Demo, error) {
 	if o.Phone == nil {
 		o.Phone = os.Stderr
 	}
-	tn := cyberarktest.New(cyberarktest.Options{
-		TenantID: "DEMO123",
-		Users:    append(append([]cyberarktest.User(nil), Users...), o.ExtraUsers...),
-		OnCode: func(user string, f cyberarktest.Factor, code string) {
-			fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, f, code)
-		},
-		OnPush: func(user string, f cyberarktest.Factor, number string) {
-			fmt.Fprintf(o.Phone, "[demo phone of %s] sign-in request; the demo approves it in %v\n", user, PushDelay)
-		},
-	})
 	dir, err := os.MkdirTemp("", "mfabridge-demo-")
 	if err != nil {
-		tn.Close()
 		return nil, err
 	}
-	d := &Demo{Tenant: tn, dir: dir}
+	d := &Demo{dir: dir}
+	var url, template string
+	var cert []byte
+	switch o.Provider {
+	case "", "cyberark":
+		d.Tenant = cyberarktest.New(cyberarktest.Options{
+			TenantID: "DEMO123",
+			Users:    append(append([]cyberarktest.User(nil), Users...), o.ExtraUsers...),
+			OnCode: func(user string, f cyberarktest.Factor, code string) {
+				fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, f, code)
+			},
+			OnPush: func(user string, f cyberarktest.Factor, number string) {
+				fmt.Fprintf(o.Phone, "[demo phone of %s] sign-in request; the demo approves it in %v\n", user, PushDelay)
+			},
+		})
+		url, cert, template = d.Tenant.URL, d.Tenant.Certificate(), configTemplate
+	case "auth0":
+		d.Auth0 = auth0test.New(auth0test.Options{
+			ClientID: Auth0ClientID, ClientSecret: Auth0ClientSecret, Users: Auth0Users,
+			RolesClaim: "https://mfabridge.example/roles",
+			OnCode: func(user, channel, code string) {
+				fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, channel, code)
+			},
+			OnPush: func(user string) {
+				fmt.Fprintf(o.Phone, "[demo phone of %s] Guardian sign-in request; the demo approves it in %v\n", user, PushDelay)
+			},
+		})
+		url, cert, template = d.Auth0.URL, d.Auth0.Certificate(), auth0Template
+	default:
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("demo: provider %q is not \"cyberark\" or \"auth0\"", o.Provider)
+	}
 	ca := filepath.Join(dir, "tenant-ca.pem")
-	if err := os.WriteFile(ca, tn.Certificate(), 0o600); err != nil {
+	if err := os.WriteFile(ca, cert, 0o600); err != nil {
 		d.Close()
 		return nil, err
 	}
 	d.ConfigText = strings.NewReplacer(
-		"{{LISTEN}}", o.Listen, "{{LEVEL}}", o.LogLevel, "{{URL}}", tn.URL, "{{CA}}", ca,
-	).Replace(configTemplate)
+		"{{LISTEN}}", o.Listen, "{{LEVEL}}", o.LogLevel, "{{URL}}", url, "{{CA}}", ca,
+	).Replace(template)
 	file := filepath.Join(dir, "radius.conf")
 	if err := os.WriteFile(file, []byte(d.ConfigText), 0o600); err != nil {
 		d.Close()
@@ -120,28 +155,48 @@ func Start(o Options) (*Demo, error) {
 
 // Close stops the tenant and removes the demo's files.
 func (d *Demo) Close() {
-	d.Tenant.Close()
+	if d.Tenant != nil {
+		d.Tenant.Close()
+	}
+	if d.Auth0 != nil {
+		d.Auth0.Close()
+	}
 	os.RemoveAll(d.dir)
 }
 
+// The demo Auth0 application's credentials.
+const (
+	Auth0ClientID     = "mfabridge-demo"
+	Auth0ClientSecret = "demo-client-secret"
+)
+
 // Welcome is what a newcomer needs to try the demo at addr.
 func Welcome(addr string) string {
+	return welcome(addr, "CyberArk Identity")
+}
+
+// WelcomeAuth0 is Welcome for the Auth0 demo.
+func WelcomeAuth0(addr string) string {
+	return welcome(addr, "Auth0")
+}
+
+func welcome(addr, tenant string) string {
 	host, port := addr, "1812"
 	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
 		host, port = addr[:i], addr[i+1:]
 	}
 	return fmt.Sprintf(`mfabridge demo: RADIUS on %[1]s, shared secret %[2]q, in front of an
-emulated CyberArk Identity tenant in this process.
+emulated %[7]s tenant in this process.
 
 Users:
-  alice / alice-password  then a menu: 1) authenticator app (TOTP secret %[3]s)
-                          2) SMS (the code appears below, as on her phone)
-                          3) push (approved %[4]v after it is sent)
+  alice / alice-password  then a menu of: an authenticator app code (TOTP
+                          secret %[3]s), SMS (the code appears below, as on
+                          her phone), push (approved %[4]v after it is sent)
   bob   / bob-password    push only: the request is held until it is approved
 
 Try it (FreeRADIUS utilities, Debian package freeradius-utils):
   radtest bob bob-password %[5]s:%[6]s 0 %[2]s
   echo 'User-Name=alice,User-Password=alice-password' | radclient -x %[5]s:%[6]s auth %[2]s
 then answer the challenge with its State (see README.md, "Try the demo").
-`, addr, Secret, OATHSecret, PushDelay, host, port)
+`, addr, Secret, OATHSecret, PushDelay, host, port, tenant)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -69,6 +70,24 @@ func (s *syncBuffer) String() string {
 func start(t *testing.T, mutate func(*config.Config), extra ...cyberarktest.User) *bridgeEnv {
 	t.Helper()
 	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, ExtraUsers: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if mutate != nil {
+		mutate(d.Config)
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, d, conn)
+}
+
+// startAuth0 is start with the demo's Auth0 tenant.
+func startAuth0(t *testing.T, mutate func(*config.Config)) *bridgeEnv {
+	t.Helper()
+	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, Provider: "auth0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +244,13 @@ func (e *bridgeEnv) radclientCmd(t *testing.T, attrs, command, secret string, ex
 	cmd.Stdin = strings.NewReader(attrs + "\n")
 	out, _ := cmd.CombinedOutput()
 	return parseReply(string(out))
+}
+
+func mustPrefix(t *testing.T, s string) netip.Prefix {
+	t.Helper()
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -27,7 +27,8 @@ const usage = `Usage: mfabridge <command> [flags]
 Commands:
   serve --config FILE         run the RADIUS server
   check-config --config FILE  check a configuration file and exit (0 when valid)
-  demo [--listen ADDR]        run on a built-in emulated tenant (try it in a minute)
+  demo [--listen ADDR] [--provider auth0]
+                              run on a built-in emulated tenant (try it in a minute)
   test [--server ADDR] ...    act like a NAS: log in through a running mfabridge
   version                     print the version
 
@@ -114,13 +115,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:1812", "the RADIUS address to serve on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	printConfig := fs.Bool("print-config", false, "print the demo's configuration file and exit")
+	provider := fs.String("provider", "cyberark", "the emulated tenant: cyberark or auth0")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	d, err := demo.Start(demo.Options{Listen: *listen, LogLevel: *level, Phone: stdout})
+	d, err := demo.Start(demo.Options{Listen: *listen, LogLevel: *level, Phone: stdout, Provider: *provider})
 	if err != nil {
 		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
 		return 1
@@ -131,6 +133,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, Ready: func(conns []net.PacketConn) {
+		if *provider == "auth0" {
+			fmt.Fprintln(stdout, demo.WelcomeAuth0(conns[0].LocalAddr().String()))
+			return
+		}
 		fmt.Fprintln(stdout, demo.Welcome(conns[0].LocalAddr().String()))
 	}})
 	if err != nil {

@@ -73,6 +73,18 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger, observe Observer) (ma
 				return nil, fmt.Errorf("provider %q: %w", p.Name, err)
 			}
 			out[p.Name] = prov
+		case "auth0":
+			ac := p.Auth0()
+			ac.Logger = log
+			if observe != nil {
+				name := p.Name
+				ac.Observe = func(op string, status int, d time.Duration) { observe(name, op, status, d) }
+			}
+			prov, err := ac.Open()
+			if err != nil {
+				return nil, fmt.Errorf("provider %q: %w", p.Name, err)
+			}
+			out[p.Name] = prov
 		default:
 			return nil, fmt.Errorf("provider %q: unknown type %q", p.Name, p.Type)
 		}

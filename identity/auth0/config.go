@@ -1,0 +1,169 @@
+// Package auth0 is the Auth0 provider: the password (or password-realm)
+// grant with the user's RADIUS password, and, when Auth0 answers
+// mfa_required, the MFA API (/mfa/authenticators, /mfa/challenge and the
+// mfa-otp, mfa-oob and mfa-recovery-code grants) mapped to the neutral
+// conversation model of package identity.
+package auth0
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// MinPollInterval is the fastest Auth0 allows polling a push (its rate
+// limit for the mfa-oob exchange is 12 a minute per session).
+const MinPollInterval = 5 * time.Second
+
+// Config configures an Auth0 provider.
+type Config struct {
+	// Name is the provider's name in the configuration and in logs.
+	Name string
+	// URL is the tenant's domain as a URL: https://example.eu.auth0.com
+	// (or a custom domain).
+	URL string
+	// ClientID and ClientSecret are those of a confidential application
+	// with the Password (or Password Realm) and MFA grant types enabled.
+	ClientID     string
+	ClientSecret string
+	// Realm, when set, uses the password-realm grant with this connection
+	// (database) name; otherwise the password grant and the tenant's
+	// default directory.
+	Realm string
+	// Audience and Scope are sent with the password grant. Scope default
+	// "openid".
+	Audience string
+	Scope    string
+	// RolesClaim names the claim of the ID token (or access token) that
+	// holds the user's roles or groups, such as
+	// "https://example.com/roles".
+	RolesClaim string
+	// AllowNoMFA accepts users for whom Auth0 asks no MFA (the password
+	// grant returns tokens at once). Default false: they are rejected.
+	AllowNoMFA bool
+	// AllowHTTP permits a plain http:// URL (tests and labs).
+	AllowHTTP bool
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	CAFile string
+	// Timeout bounds each HTTP call. Default 10s.
+	Timeout time.Duration
+	// Retries is how often a safe call (the password grant, a poll, the
+	// authenticator list) is retried after a transport fault or a 5xx.
+	// Default 2. Challenges (which send a text or a push) and code
+	// grants are never retried.
+	Retries int
+	// RetryBackoff is the first retry's delay. Default 200ms.
+	RetryBackoff time.Duration
+	// PollInterval is how often a push is polled; at least 5s.
+	PollInterval time.Duration
+
+	HTTPClient *http.Client
+	Logger     logrus.FieldLogger
+	Now        func() time.Time
+	// Observe, when set, is told of every HTTP call (for metrics).
+	Observe func(op string, status int, d time.Duration)
+}
+
+// Validate reports every problem of c at once. Messages start with the
+// configuration key they are about.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.URL)
+	switch {
+	case c.URL == "":
+		errs = append(errs, errors.New("url: the tenant's domain is required, such as https://example.eu.auth0.com"))
+	case err != nil || u.Host == "":
+		errs = append(errs, fmt.Errorf("url: %q is not a URL; use https://<tenant>.auth0.com", c.URL))
+	case u.Scheme == "http" && !c.AllowHTTP:
+		errs = append(errs, fmt.Errorf("url: %q is plain HTTP; use https://, or set allow_http = true for a lab tenant", c.URL))
+	case u.Scheme != "https" && u.Scheme != "http":
+		errs = append(errs, fmt.Errorf("url: scheme %q is not supported; use https://", u.Scheme))
+	}
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("client_id: required: the Auth0 application's Client ID"))
+	}
+	if c.ClientSecret == "" {
+		errs = append(errs, errors.New("client_secret: required: the Auth0 application's Client Secret (or client_secret_file)"))
+	}
+	if c.PollInterval != 0 && c.PollInterval < MinPollInterval {
+		errs = append(errs, fmt.Errorf("poll_interval: %v is faster than Auth0 allows; use at least 5s", c.PollInterval))
+	}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("ca_file: %v", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "auth0"
+	}
+	if c.Scope == "" {
+		c.Scope = "openid"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Retries == 0 {
+		c.Retries = 2
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 200 * time.Millisecond
+	}
+	if c.PollInterval < MinPollInterval {
+		c.PollInterval = MinPollInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.PanicLevel)
+		c.Logger = l
+	}
+}
+
+// Open validates c and returns the provider.
+func (c Config) Open() (identity.Provider, error) { return c.open() }
+
+func (c Config) open() (*provider, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	hc := c.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", c.CAFile)
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		hc = &http.Client{Transport: tr}
+	}
+	client := *hc
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	p := &provider{cfg: c, http: &client, base: strings.TrimRight(c.URL, "/"), log: c.Logger.WithField("provider", c.Name)}
+	if strings.HasPrefix(c.URL, "http://") {
+		p.log.Warn("the tenant URL is plain HTTP: passwords and codes cross the network unencrypted; use it for tests only")
+	}
+	return p, nil
+}
