@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/radattr"
 )
 
 // maxRounds bounds the challenges of one conversation.
@@ -47,13 +49,17 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 		ex.log.WithField("method", m).Warn("Access-Request is not PAP: rejected; mfabridge needs the password itself (configure the NAS for PAP)")
 		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.NotPAP, "not_pap", m)
 	}
-	name, ok := userName(ex.req)
+	sent, ok := userName(ex.req)
 	if !ok {
 		ex.log.Warn("Access-Request without a usable User-Name (missing, too long, or not text): rejected")
 		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "bad_user_name", "")
 	}
+	name := ex.client.MapUser(sent)
 	ex.user = name
 	ex.log = ex.log.WithField("user", name)
+	if name != sent {
+		ex.log = ex.log.WithField("user_sent", sent)
+	}
 	ex.prov = ex.providers[ex.client.Provider]
 	state, resuming := ex.req.Lookup(rfc2865.State_Type)
 	input, err := rfc2865.UserPassword_LookupString(ex.req)
@@ -204,11 +210,7 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		ex.conv.Txn = step.Txn
 		switch step.Status {
 		case identity.Accepted:
-			if step.Identity != nil && step.Identity.User != "" && step.Identity.User != ex.user {
-				ex.log = ex.log.WithField("identity", step.Identity.User)
-			}
-			ex.s.lockouts.succeed(ex.user)
-			return ex.finish(radius.CodeAccessAccept, ex.cfg.Texts.Accepted, "accept", "")
+			return ex.accept(ctx, step.Identity)
 		case identity.Rejected:
 			l := ex.log
 			if step.Detail != "" {
@@ -280,6 +282,68 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		}
 		step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Poll})
 	}
+}
+
+// accept finishes a login the provider accepted: the user's roles are
+// looked up when the client's rules need them, access rules are checked
+// (after MFA, so that membership is never revealed to someone who has not
+// proved who they are), and the reply attributes are added.
+func (ex *exchange) accept(ctx context.Context, id *identity.Identity) *radius.Packet {
+	if id == nil {
+		id = &identity.Identity{User: ex.user}
+	}
+	if id.User != "" && id.User != ex.user {
+		ex.log = ex.log.WithField("identity", id.User)
+	}
+	ex.s.lockouts.succeed(ex.user)
+	var attrs []radattr.Attr
+	attrs = append(attrs, ex.client.ReplyAttrs...)
+	if ex.client.NeedsGroups() {
+		groups := id.Groups
+		if groups == nil {
+			lookup, ok := ex.prov.(identity.GroupLookup)
+			if !ok {
+				return ex.upstreamFailure(fmt.Errorf("provider %q cannot look up roles", ex.prov.Name()))
+			}
+			var err error
+			if groups, err = lookup.Groups(ctx, *id); err != nil {
+				return ex.upstreamFailure(fmt.Errorf("looking up the user's roles: %w", err))
+			}
+		}
+		if len(ex.client.AllowedRoles) > 0 && !intersects(groups, ex.client.AllowedRoles) {
+			ex.log = ex.log.WithField("roles", strings.Join(groups, ","))
+			ex.log.Warn("MFA passed but the user is in none of the client's allowed_roles: rejected")
+			return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.NotAllowed, "not_allowed", "")
+		}
+		roles := make([]string, 0, len(ex.client.RoleReplyAttrs))
+		for role := range ex.client.RoleReplyAttrs {
+			roles = append(roles, role)
+		}
+		sort.Strings(roles)
+		for _, role := range roles {
+			if intersects(groups, []string{role}) {
+				attrs = append(attrs, ex.client.RoleReplyAttrs[role]...)
+			}
+		}
+		ex.log = ex.log.WithField("roles", strings.Join(groups, ","))
+	}
+	r := ex.finish(radius.CodeAccessAccept, ex.cfg.Texts.Accepted, "accept", "")
+	for _, a := range attrs {
+		a.AddTo(r)
+	}
+	return r
+}
+
+// intersects reports whether a and b share a name (case-insensitive).
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if strings.EqualFold(x, y) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rejectText is the configured text for a provider's rejection.

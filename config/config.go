@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/mfabridge/mfabridge/radattr"
 )
 
 // Config is the whole configuration.
@@ -164,12 +166,56 @@ type Client struct {
 	// followed). For devices that cannot show an Access-Challenge.
 	// Default: empty (off).
 	InlineDelimiter string `toml:"inline_delimiter"`
+	// User-name rules, applied in this order before anything else:
+	// StripDomain turns DOMAIN\user into user, StripRealm turns
+	// user@realm into user, LoginSuffix is appended to a name without @,
+	// Lowercase lower-cases the result.
+	StripDomain bool   `toml:"strip_domain"`
+	StripRealm  bool   `toml:"strip_realm"`
+	LoginSuffix string `toml:"login_suffix"`
+	Lowercase   bool   `toml:"lowercase"`
+	// AllowedRoles, when set, lets only members of one of these roles or
+	// groups in, checked after MFA.
+	AllowedRoles []string `toml:"allowed_roles"`
+	// Reply lists attributes every Access-Accept to this NAS carries, as
+	// "Name = value"; RoleReply adds attributes per role or group.
+	Reply     []string            `toml:"reply"`
+	RoleReply map[string][]string `toml:"role_reply"`
 	// UpstreamFailure is "reject" (default: Access-Reject with a message)
 	// or "drop" (no answer, so the NAS fails over to another server).
 	UpstreamFailure string `toml:"upstream_failure"`
 
 	// Prefixes are the parsed Address entries.
 	Prefixes []netip.Prefix `toml:"-"`
+	// ReplyAttrs and RoleReplyAttrs are the parsed Reply and RoleReply.
+	ReplyAttrs     []radattr.Attr            `toml:"-"`
+	RoleReplyAttrs map[string][]radattr.Attr `toml:"-"`
+}
+
+// MapUser applies the client's user-name rules to what the NAS sent.
+func (c *Client) MapUser(name string) string {
+	if c.StripDomain {
+		if i := strings.LastIndexByte(name, '\\'); i >= 0 {
+			name = name[i+1:]
+		}
+	}
+	if c.StripRealm {
+		if i := strings.LastIndexByte(name, '@'); i > 0 {
+			name = name[:i]
+		}
+	}
+	if c.LoginSuffix != "" && !strings.Contains(name, "@") {
+		name += c.LoginSuffix
+	}
+	if c.Lowercase {
+		name = strings.ToLower(name)
+	}
+	return name
+}
+
+// NeedsGroups reports whether the client's rules depend on the user's roles.
+func (c *Client) NeedsGroups() bool {
+	return len(c.AllowedRoles) > 0 || len(c.RoleReply) > 0
 }
 
 // Provider is an identity provider.

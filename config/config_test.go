@@ -110,3 +110,22 @@ func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
 }
+
+func TestMapUser(t *testing.T) {
+	for _, tc := range []struct {
+		c    Client
+		in   string
+		want string
+	}{
+		{Client{}, `CORP\Alice`, `CORP\Alice`},
+		{Client{StripDomain: true}, `CORP\Alice`, "Alice"},
+		{Client{StripRealm: true}, "alice@corp.example", "alice"},
+		{Client{StripDomain: true, StripRealm: true, LoginSuffix: "@example.com", Lowercase: true}, `CORP\Alice@realm`, "alice@example.com"},
+		{Client{LoginSuffix: "@example.com"}, "bob@other.example", "bob@other.example"},
+		{Client{StripRealm: true}, "@odd", "@odd"},
+	} {
+		if got := tc.c.MapUser(tc.in); got != tc.want {
+			t.Errorf("%+v MapUser(%q) = %q, want %q", tc.c, tc.in, got, tc.want)
+		}
+	}
+}

@@ -36,6 +36,9 @@ func TestExampleIsValidAndComplete(t *testing.T) {
 				walk(tag+".", ft)
 				continue
 			}
+			if ft.Kind() == reflect.Map && strings.Contains(src, "["+prefix+tag+"]") {
+				continue // documented as a table of its own
+			}
 			if !strings.Contains(src, "\n"+tag+" = ") && !strings.Contains(src, "# "+tag+" = ") {
 				t.Errorf("radius.conf.example does not document %s%s", prefix, tag)
 			}

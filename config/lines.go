@@ -45,6 +45,10 @@ func indexLines(src string) *lineIndex {
 		case line[0] == '[':
 			name := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(line, "["), "]", 2)[0])
 			prefix, plain = name, name
+			// [client.role_reply] belongs to the last [[client]].
+			if head, rest, ok := strings.Cut(name, "."); ok && counts[head] > 0 {
+				prefix = head + "[" + strconv.Itoa(counts[head]-1) + "]." + rest
+			}
 			ix.set(prefix, plain, lineNo)
 			continue
 		}

@@ -27,6 +27,7 @@ type Texts struct {
 	NoMechanism    string `toml:"no_mechanism"`    // nothing usable over RADIUS is enrolled
 	RetryLater     string `toml:"retry_later"`     // the tenant asked to wait
 	Misconfigured  string `toml:"misconfigured"`   // the provider's setup is unsafe
+	NotAllowed     string `toml:"not_allowed"`     // not in an allowed role
 }
 
 // DefaultTexts are the English texts.
@@ -52,6 +53,7 @@ var DefaultTexts = Texts{
 	NoMechanism:    "No sign-in method that works here is set up for your account.",
 	RetryLater:     "Too many attempts. Try again in a minute.",
 	Misconfigured:  "Sign-in is not configured correctly. Contact your administrator.",
+	NotAllowed:     "You are not allowed to use this service.",
 }
 
 // fill sets every empty text to its default.

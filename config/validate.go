@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/mfabridge/mfabridge/identity/auth0"
 	"github.com/mfabridge/mfabridge/identity/cyberark"
+	"github.com/mfabridge/mfabridge/radattr"
 )
 
 // MinSecretLength is the shared-secret length below which mfabridge warns.
@@ -211,6 +213,47 @@ func (c *Config) validate(col *collector) {
 		}
 		if len(cl.InlineDelimiter) > 1 || strings.TrimSpace(cl.InlineDelimiter) != cl.InlineDelimiter {
 			col.add(key+".inline_delimiter", "%q must be one character that is not a space, such as \",\"", cl.InlineDelimiter)
+		}
+		cl.ReplyAttrs = nil
+		for j, rule := range cl.Reply {
+			a, err := radattr.Parse(rule)
+			if err != nil {
+				col.add(fmt.Sprintf("%s.reply[%d]", key, j), "%v", err)
+				continue
+			}
+			cl.ReplyAttrs = append(cl.ReplyAttrs, a)
+		}
+		cl.RoleReplyAttrs = map[string][]radattr.Attr{}
+		roles := make([]string, 0, len(cl.RoleReply))
+		for role := range cl.RoleReply {
+			roles = append(roles, role)
+		}
+		sort.Strings(roles)
+		for _, role := range roles {
+			for _, rule := range cl.RoleReply[role] {
+				a, err := radattr.Parse(rule)
+				if err != nil {
+					col.add(fmt.Sprintf("%s.role_reply.%s", key, role), "%v", err)
+					continue
+				}
+				cl.RoleReplyAttrs[role] = append(cl.RoleReplyAttrs[role], a)
+			}
+		}
+		if strings.ContainsAny(cl.LoginSuffix, " \\") {
+			col.add(key+".login_suffix", "%q holds a space or backslash; write it like \"@example.com\"", cl.LoginSuffix)
+		}
+		if cl.NeedsGroups() {
+			for _, p := range c.Provider {
+				if p.Name != cl.Provider {
+					continue
+				}
+				switch {
+				case p.Type == "cyberark" && (p.AppID == "" || p.ClientID == "" || p.ClientSecret == ""):
+					col.add(key+".allowed_roles", "roles are looked up with the service account of provider %q: set its app_id, client_id and client_secret (see docs/roles.md)", p.Name)
+				case p.Type == "auth0" && p.RolesClaim == "":
+					col.add(key+".allowed_roles", "roles come from the token of provider %q: set its roles_claim", p.Name)
+				}
+			}
 		}
 		if *cl.RateLimit < 0 {
 			col.add(key+".rate_limit", "must not be negative (0 turns the limit off)")

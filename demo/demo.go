@@ -106,7 +106,9 @@ func Start(o Options) (*Demo, error) {
 	case "", "cyberark":
 		d.Tenant = cyberarktest.New(cyberarktest.Options{
 			TenantID: "DEMO123",
-			Users:    append(append([]cyberarktest.User(nil), Users...), o.ExtraUsers...),
+			// The service account the demo uses to look up roles.
+			Apps:  []cyberarktest.App{{ID: "mfabridge", ClientID: "mfabridge-svc@demo", ClientSecret: "demo-service-secret", Scope: "radius"}},
+			Users: append(append([]cyberarktest.User(nil), Users...), o.ExtraUsers...),
 			OnCode: func(user string, f cyberarktest.Factor, code string) {
 				fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, f, code)
 			},

@@ -147,3 +147,15 @@ func TestTwoProvidersForTwoNAS(t *testing.T) {
 		t.Error("the Auth0 NAS did not reach the Auth0 tenant")
 	}
 }
+
+// TestAuth0RolesFromClaim: with Auth0 the roles come from the ID token's
+// claim; alice (VPN Users) is refused where only Network Admins may log in.
+func TestAuth0RolesFromClaim(t *testing.T) {
+	e := startAuth0(t, func(c *config.Config) { c.Clients[0].AllowedRoles = []string{"Network Admins"} })
+	r := e.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+	r = e.radclient(t, answer("alice", "Authenticator app", r.State)).must(t, "Access-Challenge")
+	r = e.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Reject")
+	if r.Message != "You are not allowed to use this service." {
+		t.Errorf("Reply-Message %q", r.Message)
+	}
+}

@@ -124,6 +124,8 @@ const (
 type Identity struct {
 	// User is the login name the provider reports.
 	User string `json:"user"`
+	// ID is the provider's identifier of the user, when known.
+	ID string `json:"id,omitempty"`
 	// DisplayName is the user's name for humans, when known.
 	DisplayName string `json:"display_name,omitempty"`
 	// Groups holds roles or groups, when the provider reports them.
@@ -230,6 +232,13 @@ type Provider interface {
 	Start(ctx context.Context, req Request) (Step, error)
 	// Advance moves a login on with the user's input.
 	Advance(ctx context.Context, txn Txn, in Input) (Step, error)
+}
+
+// GroupLookup is a provider that can look up a user's roles or groups
+// after the login, for access rules and reply attributes. The bridge finds
+// it by type assertion and calls it only when a rule needs the groups.
+type GroupLookup interface {
+	Groups(ctx context.Context, id Identity) ([]string, error)
 }
 
 // ErrUpstream marks errors where the identity provider or the network to it

@@ -211,6 +211,8 @@ type provider struct {
 	// notBefore holds, per user, the time before which the tenant asked
 	// not to try again (RetryWaitingTime).
 	notBefore sync.Map
+
+	groups groupCache
 }
 
 var _ identity.Provider = (*provider)(nil)

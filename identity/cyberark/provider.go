@@ -307,7 +307,7 @@ func (p *provider) accepted(st *state, res *result) identity.Step {
 	if user == "" {
 		user = st.User
 	}
-	return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: user, DisplayName: res.DisplayName}}
+	return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: user, ID: res.UserID, DisplayName: res.DisplayName}}
 }
 
 // advance calls /Security/AdvanceAuthentication for the mechanism in

@@ -517,3 +517,30 @@ func TestCAFileIsTrusted(t *testing.T) {
 		t.Fatalf("an untrusted certificate was accepted: %v", err)
 	}
 }
+
+func TestGroupsWithTheServiceAccount(t *testing.T) {
+	e := newEnv(t, func(o *cyberarktest.Options, c *Config) {
+		o.Users[1].Roles = []string{"VPN Users", "Network Admins"}
+		c.AppID, c.ClientID, c.ClientSecret, c.Scope = "mfabridge", "svc@example", "svc-secret-123", "radius"
+	})
+	s := e.start(t, "bob", "bob-pw")
+	s = e.advance(t, s, identity.Input{Action: identity.Choose, MechanismID: s.Choices[0].ID})
+	e.tn.Approve("bob")
+	s = e.advance(t, s, identity.Input{Action: identity.Poll})
+	if s.Status != identity.Accepted || s.Identity.ID != e.tn.UserID("bob") {
+		t.Fatalf("%v %+v", s.Status, s.Identity)
+	}
+	for i := 0; i < 2; i++ {
+		groups, err := e.p.Groups(context.Background(), *s.Identity)
+		if err != nil || strings.Join(groups, ",") != "VPN Users,Network Admins" {
+			t.Fatalf("groups %v %v", groups, err)
+		}
+	}
+	if n := e.tn.Count("/UserMgmt/GetUsersRolesAndAdministrativeRights", ""); n != 1 {
+		t.Fatalf("%d lookups for two asks within a minute, want 1 (cached)", n)
+	}
+	p2, _ := Config{URL: e.tn.URL, HTTPClient: e.tn.Client()}.open()
+	if _, err := p2.Groups(context.Background(), *s.Identity); !errors.Is(err, ErrNoServiceAccount) {
+		t.Fatalf("without a service account: %v", err)
+	}
+}

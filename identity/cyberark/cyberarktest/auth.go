@@ -400,7 +400,7 @@ func (t *Tenant) passLocked(w http.ResponseWriter, s *session, m *mech) {
 		"AuthLevel":     "Normal",
 		"DisplayName":   display,
 		"Auth":          auth,
-		"UserId":        newID(16),
+		"UserId":        t.userIDs[strings.ToLower(u.Name)],
 		"EmailAddress":  u.Name + "@example.com",
 		"UserDirectory": "CDS",
 		"PodFqdn":       strings.TrimPrefix(strings.TrimPrefix(t.URL, "https://"), "http://"),
@@ -451,4 +451,40 @@ func (t *Tenant) token(w http.ResponseWriter, r *http.Request, appID string) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":%d,"scope":%q}`, tok, int(app.Lifetime.Seconds()), app.Scope)
 	}
+}
+
+// userRoles answers /UserMgmt/GetUsersRolesAndAdministrativeRights?id=<uuid>
+// for a service account's token with the user's roles as rows.
+func (t *Tenant) userRoles(w http.ResponseWriter, r *http.Request, _ map[string]any) {
+	if !t.bearerValid(r) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"success":false,"Result":null,"Message":"Not authorized","MessageID":null,"Exception":null,"ErrorID":null,"ErrorCode":null,"IsSoftError":false,"InnerExceptions":null}`))
+		return
+	}
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		id = r.URL.Query().Get("ID")
+	}
+	t.mu.Lock()
+	var u *User
+	for name, uid := range t.userIDs {
+		if uid == id {
+			u = t.users[name]
+		}
+	}
+	t.mu.Unlock()
+	if u == nil {
+		writeEnvelope(w, false, nil, "User not found.")
+		return
+	}
+	rows := []map[string]any{}
+	for _, role := range u.Roles {
+		key := strings.ReplaceAll(strings.ToLower(role), " ", "_")
+		rows = append(rows, map[string]any{
+			"Entities": []map[string]any{{"Type": "Role", "Key": key, "IsForeignKey": false}},
+			"Row":      map[string]any{"Name": role, "RoleName": role, "ID": key, "Description": nil, "AdministrativeRights": []any{}},
+		})
+	}
+	writeEnvelope(w, true, map[string]any{"IsAggregate": false, "Count": len(rows), "FullCount": len(rows), "Results": rows, "Columns": []any{}}, "")
 }

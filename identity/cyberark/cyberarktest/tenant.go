@@ -141,6 +141,7 @@ type Tenant struct {
 	failures map[string]int
 	codes    map[string]string
 	numbers  map[string]string
+	userIDs  map[string]string   // user name -> stable uuid
 	pending  map[string]*session // user -> session with an out-of-band factor started
 }
 
@@ -162,11 +163,14 @@ func New(opts Options) *Tenant {
 		failures: map[string]int{},
 		codes:    map[string]string{},
 		numbers:  map[string]string{},
+		userIDs:  map[string]string{},
 		pending:  map[string]*session{},
 	}
 	for i := range opts.Users {
 		u := opts.Users[i]
 		t.users[strings.ToLower(u.Name)] = &u
+		id := newID(16)
+		t.userIDs[strings.ToLower(u.Name)] = fmt.Sprintf("%s-%s-%s-%s-%s", id[:8], id[8:12], id[12:16], id[16:20], id[20:])
 	}
 	for _, a := range opts.Apps {
 		if a.Lifetime == 0 {
@@ -260,6 +264,13 @@ func (t *Tenant) CountFor(user, path, action string) int {
 		}
 	}
 	return n
+}
+
+// UserID returns the tenant's id of a user.
+func (t *Tenant) UserID(user string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.userIDs[strings.ToLower(user)]
 }
 
 // LastCode returns the last SMS or email code sent to user.
@@ -445,10 +456,11 @@ func (t *Tenant) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	handlers := map[string]func(http.ResponseWriter, *http.Request, map[string]any){
-		"/security/startauthentication":   t.startAuthentication,
-		"/security/ondemandchallenge":     t.onDemandChallenge,
-		"/security/advanceauthentication": t.advanceAuthentication,
-		"/security/cleanupauthentication": t.cleanup,
+		"/security/startauthentication":                  t.startAuthentication,
+		"/security/ondemandchallenge":                    t.onDemandChallenge,
+		"/security/advanceauthentication":                t.advanceAuthentication,
+		"/security/cleanupauthentication":                t.cleanup,
+		"/usermgmt/getusersrolesandadministrativerights": t.userRoles,
 	}
 	h, ok := handlers[path]
 	if !ok {
