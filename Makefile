@@ -10,7 +10,7 @@ GOARCH ?= $(shell $(GO) env GOARCH)
 # Package version: 0.1.0 plus the commit, sortable by dpkg and rpm.
 PKG_VERSION ?= 0.1.0~git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all build run test test-deps lint package clean
+.PHONY: all build run test test-deps lint package bench soak clean
 
 all: build
 
@@ -39,6 +39,16 @@ package: build
 	mkdir -p dist
 	VERSION=$(PKG_VERSION) GOARCH=$(GOARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package -f packaging/nfpm.yaml -p deb -t dist/
 	VERSION=$(PKG_VERSION) GOARCH=$(GOARCH) $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) package -f packaging/nfpm.yaml -p rpm -t dist/
+
+# Measures mfabridge against FreeRADIUS (Debian package freeradius) on this
+# machine and writes docs/benchmarks.md and its latency plot. A few minutes.
+bench:
+	@command -v freeradius >/dev/null 2>&1 || ./scripts/test-deps.sh --bench
+	$(GO) run ./cmd/mfabridge-bench -out docs/benchmarks.md
+
+# The same with the ten-minute soak the targets ask for.
+soak:
+	$(GO) run ./cmd/mfabridge-bench -out docs/benchmarks.md -soak 10m
 
 clean:
 	rm -rf bin dist

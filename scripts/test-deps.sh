@@ -8,6 +8,8 @@
 set -euo pipefail
 
 missing=()
+# make bench also compares with FreeRADIUS.
+[ "${1:-}" = "--bench" ] && { command -v freeradius >/dev/null 2>&1 || missing+=(freeradius); }
 command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
 command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
 command -v ocserv >/dev/null 2>&1 || missing+=(ocserv)

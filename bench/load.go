@@ -1,0 +1,248 @@
+// Package bench measures mfabridge: a load generator that drives complete
+// logins (Access-Request, Access-Challenge, code, Access-Accept) or plain
+// PAP requests over UDP with many concurrent clients, the servers it runs
+// against, and the report it writes (docs/benchmarks.md).
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/internal/msgauth"
+)
+
+// Load describes a load run.
+type Load struct {
+	Addr, Secret string
+	// MFA drives complete logins: the password, then the code at the
+	// challenge; otherwise each login is one PAP Access-Request.
+	MFA      bool
+	Password string
+	// Code returns the code to answer a challenge with.
+	Code func() string
+	// Users is how many distinct user names are used (user0...).
+	Users int
+	// Workers are concurrent clients, each with its own UDP socket.
+	Workers int
+	// Rate, when set, offers this many logins a second (open loop);
+	// otherwise each worker starts its next login when the last ends.
+	Rate     float64
+	Duration time.Duration
+	// Timeout bounds one exchange; there is no retransmission.
+	Timeout time.Duration
+	// WithMA adds Message-Authenticator to requests.
+	WithMA bool
+	// OnlyStart stops each login at its Access-Challenge, leaving the
+	// conversation waiting (to measure memory per pending conversation).
+	OnlyStart bool
+	// Count, when set, ends the run after this many logins.
+	Count int64
+}
+
+// Result is what a run measured.
+type Result struct {
+	Logins, Failures, Timeouts, Packets int64
+	Elapsed                             time.Duration
+	// Latency of each exchange kind: "request" (the first Access-Request)
+	// and "answer" (the one carrying the code).
+	Latency map[string][]time.Duration
+}
+
+// LoginsPerSecond is the rate of complete logins.
+func (r Result) LoginsPerSecond() float64 { return float64(r.Logins) / r.Elapsed.Seconds() }
+
+// PacketsPerSecond is the rate of request packets answered.
+func (r Result) PacketsPerSecond() float64 { return float64(r.Packets) / r.Elapsed.Seconds() }
+
+// Quantile returns the q-quantile of an exchange's latency.
+func (r Result) Quantile(kind string, q float64) time.Duration {
+	l := r.Latency[kind]
+	if len(l) == 0 {
+		return 0
+	}
+	return l[int(q*float64(len(l)-1))]
+}
+
+var errTimeout = errors.New("timeout")
+
+type client struct {
+	conn   *net.UDPConn
+	secret []byte
+	id     byte
+	buf    []byte
+	ma     bool
+}
+
+func (c *client) exchange(p *radius.Packet, timeout time.Duration) (*radius.Packet, error) {
+	c.id++
+	p.Identifier = c.id
+	var wire []byte
+	var err error
+	if c.ma {
+		wire, err = msgauth.Encode(p)
+	} else {
+		wire, err = p.Encode()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.conn.Write(wire); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		_ = c.conn.SetReadDeadline(deadline)
+		n, err := c.conn.Read(c.buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil, errTimeout
+			}
+			return nil, err
+		}
+		resp := c.buf[:n]
+		if n < 20 || resp[1] != p.Identifier {
+			continue // a late answer to an earlier request
+		}
+		if !radius.IsAuthenticResponse(resp, wire, c.secret) {
+			return nil, errors.New("reply not authentic")
+		}
+		return radius.Parse(resp, c.secret)
+	}
+}
+
+// Run runs l until its duration is over.
+func Run(ctx context.Context, l Load) (Result, error) {
+	if l.Timeout == 0 {
+		l.Timeout = 5 * time.Second
+	}
+	if l.Users == 0 {
+		l.Users = 1000
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.Duration)
+	defer cancel()
+	var (
+		res   Result
+		mu    sync.Mutex
+		lat   = map[string][]time.Duration{}
+		seq   atomic.Int64
+		wg    sync.WaitGroup
+		start = time.Now()
+	)
+	var tickets chan struct{}
+	if l.Rate > 0 {
+		tickets = make(chan struct{}, l.Workers)
+		go func() {
+			interval := time.Duration(float64(time.Second) / l.Rate)
+			next := time.Now()
+			for ctx.Err() == nil {
+				next = next.Add(interval)
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				select {
+				case tickets <- struct{}{}:
+				default: // every worker busy: the offered login is lost (counted as a failure)
+					atomic.AddInt64(&res.Failures, 1)
+				}
+			}
+			close(tickets)
+		}()
+	}
+	addr, err := net.ResolveUDPAddr("udp", l.Addr)
+	if err != nil {
+		return res, err
+	}
+	for w := 0; w < l.Workers; w++ {
+		conn, err := net.DialUDP("udp", nil, addr)
+		if err != nil {
+			return res, err
+		}
+		var id [1]byte
+		_, _ = rand.Read(id[:])
+		c := &client{conn: conn, secret: []byte(l.Secret), id: id[0], buf: make([]byte, 4096), ma: l.WithMA}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			local := map[string][]time.Duration{}
+			for ctx.Err() == nil {
+				if tickets != nil {
+					if _, ok := <-tickets; !ok {
+						break
+					}
+				}
+				n := seq.Add(1)
+				if l.Count > 0 && n > l.Count {
+					break
+				}
+				user := fmt.Sprintf("user%d", n%int64(l.Users))
+				ok, err := login(c, l, user, local, &res)
+				switch {
+				case errors.Is(err, errTimeout):
+					atomic.AddInt64(&res.Timeouts, 1)
+				case err != nil || !ok:
+					atomic.AddInt64(&res.Failures, 1)
+				default:
+					atomic.AddInt64(&res.Logins, 1)
+				}
+			}
+			mu.Lock()
+			for k, v := range local {
+				lat[k] = append(lat[k], v...)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	for k := range lat {
+		sort.Slice(lat[k], func(i, j int) bool { return lat[k][i] < lat[k][j] })
+	}
+	res.Latency = lat
+	return res, nil
+}
+
+func login(c *client, l Load, user string, lat map[string][]time.Duration, res *Result) (bool, error) {
+	req := radius.New(radius.CodeAccessRequest, c.secret)
+	_ = rfc2865.UserName_SetString(req, user)
+	_ = rfc2865.UserPassword_SetString(req, l.Password)
+	t0 := time.Now()
+	resp, err := c.exchange(req, l.Timeout)
+	if err != nil {
+		return false, err
+	}
+	lat["request"] = append(lat["request"], time.Since(t0))
+	atomic.AddInt64(&res.Packets, 1)
+	if !l.MFA {
+		return resp.Code == radius.CodeAccessAccept, nil
+	}
+	if resp.Code != radius.CodeAccessChallenge {
+		return false, nil
+	}
+	if l.OnlyStart {
+		return true, nil
+	}
+	ans := radius.New(radius.CodeAccessRequest, c.secret)
+	_ = rfc2865.UserName_SetString(ans, user)
+	_ = rfc2865.UserPassword_SetString(ans, l.Code())
+	_ = rfc2865.State_Set(ans, rfc2865.State_Get(resp))
+	t1 := time.Now()
+	resp, err = c.exchange(ans, l.Timeout)
+	if err != nil {
+		return false, err
+	}
+	lat["answer"] = append(lat["answer"], time.Since(t1))
+	atomic.AddInt64(&res.Packets, 1)
+	return resp.Code == radius.CodeAccessAccept, nil
+}

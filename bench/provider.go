@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"context"
+	"crypto/subtle"
+
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// Provider is an identity provider that answers from memory, so that a
+// load run measures the bridge's own cost without HTTP.
+type Provider struct {
+	// MFA asks for a code after the password; otherwise the password
+	// alone is accepted (the equal of a PAP check).
+	MFA      bool
+	Password string
+	Code     string
+	// TxnData is the transaction kept between packets; set it to a real
+	// provider's to measure memory per pending conversation faithfully.
+	TxnData []byte
+}
+
+var _ identity.Provider = (*Provider)(nil)
+
+var codeMech = identity.Mechanism{ID: "code", Kind: identity.KindCode, Name: "OATH", Label: "Authenticator app", Prompt: "Enter the code from your authenticator app"}
+
+// Name is "bench".
+func (p *Provider) Name() string { return "bench" }
+
+// Start checks the password.
+func (p *Provider) Start(_ context.Context, req identity.Request) (identity.Step, error) {
+	if subtle.ConstantTimeCompare([]byte(req.Password), []byte(p.Password)) != 1 {
+		return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
+	}
+	if !p.MFA {
+		return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}}, nil
+	}
+	return identity.Step{Status: identity.Waiting, Choices: []identity.Mechanism{codeMech}, Txn: identity.Txn{Provider: "bench", Data: p.TxnData}}, nil
+}
+
+// Advance takes the choice, then the code.
+func (p *Provider) Advance(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+	switch in.Action {
+	case identity.Choose:
+		m := codeMech
+		return identity.Step{Status: identity.Waiting, Current: &m, Txn: txn}, nil
+	case identity.Answer:
+		if subtle.ConstantTimeCompare([]byte(in.Value), []byte(p.Code)) == 1 {
+			return identity.Step{Status: identity.Accepted}, nil
+		}
+	}
+	return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
+}

@@ -1,0 +1,183 @@
+// Command mfabridge-bench measures mfabridge (see `make bench`): PAP
+// requests per CPU-second against FreeRADIUS's files module on the same
+// machine, complete MFA logins with an in-memory provider and with the
+// emulated CyberArk tenant over loopback HTTPS, latency against offered
+// load, memory per pending conversation, goroutines per request in flight,
+// and a soak. It writes docs/benchmarks.md and a latency plot.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mfabridge/mfabridge/bench"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "server" {
+		if err := runServer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "mfabridge-bench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runAll(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mfabridge-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// child is a server process under test.
+type child struct {
+	cmd          *exec.Cmd
+	stdin        io.WriteCloser
+	addr, debug  string
+	pid          int
+	name         string
+	stderrOutput *strings.Builder
+}
+
+func startChild(name string, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, append([]string{"server"}, args...)...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var errs strings.Builder
+	cmd.Stderr = &errs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("%s did not start: %s", name, errs.String())
+	}
+	f := strings.Fields(line)
+	if len(f) != 4 || f[0] != "LISTEN" {
+		return nil, fmt.Errorf("%s: unexpected %q", name, line)
+	}
+	return &child{cmd: cmd, stdin: stdin, addr: f[1], debug: f[3], pid: cmd.Process.Pid, name: name, stderrOutput: &errs}, nil
+}
+
+func (c *child) stop() {
+	c.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (c *child) stats() map[string]int64 {
+	out := map[string]int64{}
+	resp, err := http.Get("http://" + c.debug + "/stats")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out
+}
+
+func (c *child) gc() {
+	if resp, err := http.Get("http://" + c.debug + "/gc"); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// measured is a load run with the server's CPU time.
+type measured struct {
+	bench.Result
+	CPU time.Duration
+}
+
+// PerCPUSecond is requests (packets) answered per CPU-second of the server.
+func (m measured) PerCPUSecond() float64 { return float64(m.Packets) / m.CPU.Seconds() }
+
+func load(ctx context.Context, pid int, l bench.Load) (measured, error) {
+	before, err := bench.CPUTime(pid)
+	if err != nil {
+		return measured{}, err
+	}
+	r, err := bench.Run(ctx, l)
+	if err != nil {
+		return measured{}, err
+	}
+	after, _ := bench.CPUTime(pid)
+	return measured{Result: r, CPU: after - before}, nil
+}
+
+// freeRADIUS runs FreeRADIUS with the files module and one DEFAULT user.
+type freeRADIUS struct {
+	cmd  *exec.Cmd
+	dir  string
+	addr string
+}
+
+func startFreeRADIUS(port int) (*freeRADIUS, error) {
+	bin, err := exec.LookPath("freeradius")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "mfabridge-bench-freeradius-")
+	if err != nil {
+		return nil, err
+	}
+	// FreeRADIUS drops its privileges to freerad after start-up.
+	_ = os.Chmod(dir, 0o755)
+	if out, err := exec.Command("cp", "-a", "/etc/freeradius/3.0/.", dir).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copying /etc/freeradius/3.0: %v: %s", err, out)
+	}
+	authorize := filepath.Join(dir, "mods-config/files/authorize")
+	old, _ := os.ReadFile(authorize)
+	_ = os.WriteFile(authorize, append([]byte("DEFAULT Cleartext-Password := \"pw\"\n"), old...), 0o644)
+	clients, _ := os.ReadFile(filepath.Join(dir, "clients.conf"))
+	_ = os.WriteFile(filepath.Join(dir, "clients.conf"), []byte(strings.ReplaceAll(string(clients), "testing123", benchSecret)), 0o644)
+	sites, _ := filepath.Glob(filepath.Join(dir, "sites-enabled/*"))
+	for _, s := range sites {
+		os.Remove(s)
+	}
+	os.Remove(filepath.Join(dir, "mods-enabled/eap"))
+	site := fmt.Sprintf("server bench {\n listen {\n  type = auth\n  ipaddr = 127.0.0.1\n  port = %d\n }\n authorize {\n  files\n  pap\n }\n authenticate {\n  Auth-Type PAP {\n   pap\n  }\n }\n post-auth {\n }\n}\n", port)
+	_ = os.WriteFile(filepath.Join(dir, "sites-enabled/bench"), []byte(site), 0o644)
+	cmd := exec.Command(bin, "-f", "-d", dir, "-l", "stdout")
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	fr := &freeRADIUS{cmd: cmd, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	// Wait until it answers.
+	for i := 0; i < 50; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		r, _ := bench.Run(ctx, bench.Load{Addr: fr.addr, Secret: benchSecret, Password: benchPassword, Workers: 1, Duration: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, Count: 1})
+		cancel()
+		if r.Logins > 0 {
+			return fr, nil
+		}
+	}
+	fr.stop()
+	return nil, fmt.Errorf("FreeRADIUS did not answer: %s", output.String())
+}
+
+func (f *freeRADIUS) stop() {
+	_ = f.cmd.Process.Kill()
+	_ = f.cmd.Wait()
+	os.RemoveAll(f.dir)
+}
+
+func step(format string, args ...any) { fmt.Fprintf(os.Stderr, "== "+format+"\n", args...) }

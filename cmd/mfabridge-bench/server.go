@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // the debug port serves profiles
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/cyberark"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
+	"github.com/mfabridge/mfabridge/internal/totp"
+)
+
+const (
+	benchSecret   = "a-bench-shared-secret-0123456789"
+	benchPassword = "pw"
+	oathSecret    = "JBSWY3DPEHPK3PXP"
+)
+
+// serverConfig is the bridge configuration of a bench server.
+func serverConfig(provider string, extra string) (*config.Config, error) {
+	src := fmt.Sprintf(`
+[server]
+listen = ["127.0.0.1:0"]
+max_in_flight = 4096
+reject_delay = "0s"
+[sessions]
+ttl = "1h"
+max = 2000000
+[lockout]
+attempts = 0
+[log]
+level = "error"
+[[provider]]
+name = %q
+type = "cyberark"
+url = "https://placeholder.invalid"
+[[client]]
+name = "bench"
+address = ["127.0.0.0/8"]
+secret = %q
+rate_limit = 0
+prefer = ["code"]
+%s
+`, provider, benchSecret, extra)
+	return config.Parse("bench.conf", src)
+}
+
+// runServer is `mfabridge-bench server`: a bridge on a free port, with an
+// in-memory provider (-mode inproc, inproc-mfa) or the emulated CyberArk
+// tenant over loopback HTTPS (-mode http). It prints "LISTEN <addr> DEBUG
+// <addr>" and serves until its standard input closes.
+func runServer(args []string) error {
+	fs := flag.NewFlagSet("server", flag.ExitOnError)
+	mode := fs.String("mode", "inproc", "inproc (PAP), inproc-mfa, or http (emulated CyberArk tenant)")
+	latency := fs.Duration("latency", 0, "added to every call to the emulated tenant")
+	txnBytes := fs.Int("txn", 0, "inproc-mfa: take the transaction of a real CyberArk login (1), or this many bytes")
+	profile := fs.String("cpuprofile", "", "write a CPU profile here while serving")
+	_ = fs.Parse(args)
+
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	var prov identity.Provider
+	switch *mode {
+	case "inproc", "inproc-mfa":
+		p := &bench.Provider{MFA: *mode == "inproc-mfa", Password: benchPassword, Code: "123456"}
+		switch {
+		case *txnBytes == 1:
+			data, err := realTxn()
+			if err != nil {
+				return err
+			}
+			p.TxnData = data
+		case *txnBytes > 1:
+			p.TxnData = make([]byte, *txnBytes)
+		}
+		prov = p
+	case "http":
+		var users []cyberarktest.User
+		for i := 0; i < 1000; i++ {
+			users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
+		}
+		tn := cyberarktest.New(cyberarktest.Options{Users: users})
+		defer tn.Close()
+		if *latency > 0 {
+			for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
+				tn.Inject(path, cyberarktest.Fault{Delay: *latency})
+			}
+		}
+		hc := tn.Client()
+		hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 1024
+		p, err := cyberark.Config{Name: "bench", URL: tn.URL, HTTPClient: hc}.Open()
+		if err != nil {
+			return err
+		}
+		prov = p
+	default:
+		return fmt.Errorf("unknown mode %q", *mode)
+	}
+	cfg, err := serverConfig("bench", "")
+	if err != nil {
+		return err
+	}
+	srv, err := bridge.New(bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log})
+	if err != nil {
+		return err
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	dl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		rss, _ := bench.RSS(os.Getpid())
+		_ = json.NewEncoder(w).Encode(map[string]int64{
+			"goroutines": int64(runtime.NumGoroutine()), "rss": rss, "heap_inuse": int64(ms.HeapInuse),
+			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()),
+		})
+	})
+	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) { runtime.GC(); _, _ = w.Write([]byte("ok")) })
+	go func() { _ = http.Serve(dl, nil) }()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+		cancel()
+	}()
+	fmt.Printf("LISTEN %s DEBUG %s\n", conn.LocalAddr(), dl.Addr())
+	return srv.ServeConns(ctx, []net.PacketConn{conn})
+}
+
+// realTxn logs in once against the emulated CyberArk tenant (password, a
+// menu of three mechanisms) and returns the transaction the provider keeps
+// at the menu: the size a real conversation stores.
+func realTxn() ([]byte, error) {
+	tn := cyberarktest.New(cyberarktest.Options{Users: []cyberarktest.User{{Name: "alice", Password: "pw",
+		Factors: []cyberarktest.Factor{cyberarktest.OATH, cyberarktest.SMS, cyberarktest.Push}, OATHSecret: oathSecret}}})
+	defer tn.Close()
+	p, err := cyberark.Config{URL: tn.URL, HTTPClient: tn.Client()}.Open()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := p.Start(ctx, identity.Request{User: "alice", Password: "pw"})
+	if err != nil {
+		return nil, err
+	}
+	return s.Txn.Data, nil
+}
+
+func currentCode() string {
+	key, _ := totp.DecodeSecret(oathSecret)
+	return totp.Code(key, time.Now())
+}
