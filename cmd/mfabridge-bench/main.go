@@ -169,6 +169,7 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 		if r.Logins > 0 {
 			return fr, nil
 		}
+		time.Sleep(200 * time.Millisecond) // refused at once while it starts
 	}
 	fr.stop()
 	return nil, fmt.Errorf("FreeRADIUS did not answer: %s", output.String())

@@ -70,7 +70,21 @@ func Encode(p *radius.Packet) ([]byte, error) {
 		return nil, err
 	}
 	copy(attrs[0].Attribute, Compute(raw, 22, p.Secret))
-	return p.Encode()
+	copy(raw[22:38], attrs[0].Attribute)
+	switch p.Code {
+	case radius.CodeAccessRequest, radius.CodeStatusServer:
+		// The Request Authenticator is sent as it is.
+	case radius.CodeAccessAccept, radius.CodeAccessReject, radius.CodeAccessChallenge:
+		// Response Authenticator: MD5(Code+ID+Length+RequestAuth+Attributes+Secret),
+		// computed on the same buffer instead of marshalling it again.
+		h := md5.New()
+		h.Write(raw)
+		h.Write(p.Secret)
+		h.Sum(raw[4:4:20])
+	default:
+		return p.Encode()
+	}
+	return raw, nil
 }
 
 // VerifyResponse checks a response's Response Authenticator and its
