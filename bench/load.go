@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"sort"
 	"sync"
@@ -139,26 +140,6 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		wg    sync.WaitGroup
 		start = time.Now()
 	)
-	var tickets chan struct{}
-	if l.Rate > 0 {
-		tickets = make(chan struct{}, l.Workers)
-		go func() {
-			interval := time.Duration(float64(time.Second) / l.Rate)
-			next := time.Now()
-			for ctx.Err() == nil {
-				next = next.Add(interval)
-				if d := time.Until(next); d > 0 {
-					time.Sleep(d)
-				}
-				select {
-				case tickets <- struct{}{}:
-				default: // every worker busy: the offered login is lost (counted as a failure)
-					atomic.AddInt64(&res.Failures, 1)
-				}
-			}
-			close(tickets)
-		}()
-	}
 	addr, err := net.ResolveUDPAddr("udp", l.Addr)
 	if err != nil {
 		return res, err
@@ -176,10 +157,29 @@ func Run(ctx context.Context, l Load) (Result, error) {
 			defer wg.Done()
 			defer conn.Close()
 			local := map[string][]time.Duration{}
+			// Open loop: each worker has its own schedule (rate/workers),
+			// starting at a random offset; a slot missed because the last
+			// login was still running is skipped and counted as lost, not
+			// made up in a burst.
+			var interval time.Duration
+			next := time.Now()
+			if l.Rate > 0 {
+				interval = time.Duration(float64(l.Workers) / l.Rate * float64(time.Second))
+				next = next.Add(time.Duration(mrand.Int64N(int64(interval) + 1)))
+			}
 			for ctx.Err() == nil {
-				if tickets != nil {
-					if _, ok := <-tickets; !ok {
-						break
+				if interval > 0 {
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(d):
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
+					for next = next.Add(interval); time.Until(next) < 0; next = next.Add(interval) {
+						atomic.AddInt64(&res.Failures, 1) // a lost slot
 					}
 				}
 				n := seq.Add(1)

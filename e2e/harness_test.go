@@ -66,52 +66,39 @@ func (s *syncBuffer) String() string {
 }
 
 // start runs the demo configuration on a free loopback port; mutate may
-// change the configuration first.
+// change the configuration first, and extra users join the tenant.
 func start(t *testing.T, mutate func(*config.Config), extra ...cyberarktest.User) *bridgeEnv {
 	t.Helper()
-	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, ExtraUsers: extra})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	if mutate != nil {
-		mutate(d.Config)
-	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serve(t, d, conn)
+	return launch(t, demo.Options{ExtraUsers: extra}, mutate, nil)
 }
 
 // startAuth0 is start with the demo's Auth0 tenant.
 func startAuth0(t *testing.T, mutate func(*config.Config)) *bridgeEnv {
 	t.Helper()
-	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, Provider: "auth0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	if mutate != nil {
-		mutate(d.Config)
-	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serve(t, d, conn)
+	return launch(t, demo.Options{Provider: "auth0"}, mutate, nil)
 }
 
 // startOn is start on a socket of the caller's.
 func startOn(t *testing.T, conn net.PacketConn, mutate func(*config.Config), extra ...cyberarktest.User) *bridgeEnv {
 	t.Helper()
-	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, ExtraUsers: extra})
+	return launch(t, demo.Options{ExtraUsers: extra}, mutate, conn)
+}
+
+func launch(t *testing.T, o demo.Options, mutate func(*config.Config), conn net.PacketConn) *bridgeEnv {
+	t.Helper()
+	o.Listen, o.LogLevel, o.Phone = "127.0.0.1:0", "debug", &bytes.Buffer{}
+	d, err := demo.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
 	if mutate != nil {
 		mutate(d.Config)
+	}
+	if conn == nil {
+		if conn, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return serve(t, d, conn)
 }

@@ -6,12 +6,9 @@
 package auth0
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
 // MinPollInterval is the fastest Auth0 allows polling a push (its rate
@@ -78,16 +76,8 @@ type Config struct {
 // configuration key they are about.
 func (c *Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
-		errs = append(errs, errors.New("url: the tenant's domain is required, such as https://example.eu.auth0.com"))
-	case err != nil || u.Host == "":
-		errs = append(errs, fmt.Errorf("url: %q is not a URL; use https://<tenant>.auth0.com", c.URL))
-	case u.Scheme == "http" && !c.AllowHTTP:
-		errs = append(errs, fmt.Errorf("url: %q is plain HTTP; use https://, or set allow_http = true for a lab tenant", c.URL))
-	case u.Scheme != "https" && u.Scheme != "http":
-		errs = append(errs, fmt.Errorf("url: scheme %q is not supported; use https://", u.Scheme))
+	if err := upstream.CheckURL(c.URL, c.AllowHTTP, "https://example.eu.auth0.com"); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ClientID == "" {
 		errs = append(errs, errors.New("client_id: required: the Auth0 application's Client ID"))
@@ -145,23 +135,12 @@ func (c Config) open() (*provider, error) {
 	c.setDefaults()
 	hc := c.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", c.CAFile)
-			}
-			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		var err error
+		if hc, err = upstream.HTTPClient(c.CAFile, 64); err != nil {
+			return nil, err
 		}
-		hc = &http.Client{Transport: tr}
 	}
-	client := *hc
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	p := &provider{cfg: c, http: &client, base: strings.TrimRight(c.URL, "/"), log: c.Logger.WithField("provider", c.Name)}
+	p := &provider{cfg: c, http: upstream.NoRedirects(hc), base: strings.TrimRight(c.URL, "/"), log: c.Logger.WithField("provider", c.Name)}
 	if strings.HasPrefix(c.URL, "http://") {
 		p.log.Warn("the tenant URL is plain HTTP: passwords and codes cross the network unencrypted; use it for tests only")
 	}

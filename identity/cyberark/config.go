@@ -6,12 +6,9 @@
 package cyberark
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -20,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
 // The ways a login starts.
@@ -84,16 +82,8 @@ type Config struct {
 // Validate reports every problem of c at once.
 func (c *Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
-		errs = append(errs, errors.New("url: the tenant URL is required, such as https://abc1234.id.cyberark.cloud"))
-	case err != nil || u.Host == "":
-		errs = append(errs, fmt.Errorf("url: %q is not a URL; use https://<tenant host>", c.URL))
-	case u.Scheme == "http" && !c.AllowHTTP:
-		errs = append(errs, fmt.Errorf("url: %q is plain HTTP; use https://, or set allow_http = true for a lab tenant", c.URL))
-	case u.Scheme != "https" && u.Scheme != "http":
-		errs = append(errs, fmt.Errorf("url: scheme %q is not supported; use https://", u.Scheme))
+	if err := upstream.CheckURL(c.URL, c.AllowHTTP, "https://abc1234.id.cyberark.cloud"); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Mode {
 	case "", ModeLogin:
@@ -167,29 +157,14 @@ func (c Config) open() (*provider, error) {
 	c.setDefaults()
 	hc := c.HTTPClient
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", c.CAFile)
-			}
-			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		var err error
+		if hc, err = upstream.HTTPClient(c.CAFile, 64); err != nil {
+			return nil, err
 		}
-		hc = &http.Client{Transport: tr}
 	}
-	// Redirects are never followed: a tenant moves a login with PodFqdn.
-	client := *hc
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client.Jar = nil
-
 	p := &provider{
 		cfg:  c,
-		http: &client,
+		http: upstream.NoRedirects(hc), // a tenant moves a login with PodFqdn
 		base: strings.TrimRight(c.URL, "/"),
 		log:  c.Logger.WithField("provider", c.Name),
 	}

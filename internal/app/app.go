@@ -5,7 +5,6 @@ package app
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
 // NewLogger returns a logger writing to w as the configuration's [log]
@@ -147,14 +147,11 @@ func NewRedis(r *config.Redis) (redis.UniversalClient, error) {
 	if r.TLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if r.CAFile != "" {
-			pem, err := os.ReadFile(r.CAFile)
+			pool, err := upstream.RootCAs(r.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("redis.ca_file: %w", err)
+				return nil, fmt.Errorf("redis.%w", err)
 			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("redis.ca_file: %s holds no PEM certificate", r.CAFile)
-			}
+			tc.RootCAs = pool
 		}
 		o.TLSConfig = tc
 	}

@@ -1,0 +1,69 @@
+// Package upstream holds what every client of an identity provider (and of
+// Redis) needs alike: a CA bundle to trust, an HTTP client that trusts it,
+// and a check of the tenant URL.
+package upstream
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+)
+
+// RootCAs reads a PEM bundle of CAs to trust instead of the system's.
+func RootCAs(caFile string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", caFile)
+	}
+	return pool, nil
+}
+
+// HTTPClient returns a client with its own connection pool that trusts
+// caFile (or the system's CAs when empty), speaks TLS 1.2 or later, and
+// never follows redirects (a tenant that moves a login says so in its
+// answer).
+func HTTPClient(caFile string, maxIdlePerHost int) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxIdlePerHost
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pool, err := RootCAs(caFile)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+// NoRedirects returns a copy of c that does not follow redirects.
+func NoRedirects(c *http.Client) *http.Client {
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cc.Jar = nil
+	return &cc
+}
+
+// CheckURL reports what is wrong with a tenant URL, starting with the
+// configuration key ("url: ..."); example shows the expected form.
+func CheckURL(raw string, allowHTTP bool, example string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return fmt.Errorf("url: the tenant URL is required, such as %s", example)
+	case err != nil || u.Host == "":
+		return fmt.Errorf("url: %q is not a URL; use https://<tenant host>", raw)
+	case u.Scheme == "http" && !allowHTTP:
+		return fmt.Errorf("url: %q is plain HTTP; use https://, or set allow_http = true for a lab tenant", raw)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("url: scheme %q is not supported; use https://", u.Scheme)
+	}
+	return nil
+}
