@@ -30,6 +30,7 @@ Commands:
   demo [--listen ADDR] [--provider auth0]
                               run on a built-in emulated tenant (try it in a minute)
   test [--server ADDR] ...    act like a NAS: log in through a running mfabridge
+  policy <command> ...        set up the challenge policy of the on-demand mode
   version                     print the version
 
 Run 'mfabridge <command> -h' for a command's flags.
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDemo(ctx, args[2:], stdout, stderr)
 	case "test":
 		return runTest(ctx, args[2:], stdin, stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, args[2:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "mfabridge %s\n", version)
 		return 0

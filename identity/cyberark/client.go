@@ -203,15 +203,25 @@ func isHTML(resp *http.Response, body []byte) bool {
 	return len(b) > 0 && b[0] == '<'
 }
 
-// envelopeCall sends c and decodes the envelope and its Result.
-func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result, error) {
+// envelopeOnly sends c and decodes the envelope, leaving its Result raw.
+func (p *provider) envelopeOnly(ctx context.Context, c call) (*envelope, error) {
 	body, err := p.do(ctx, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, nil, p.upstream(c.op, http.StatusOK, ErrMalformed)
+		return nil, p.upstream(c.op, http.StatusOK, ErrMalformed)
+	}
+	return &env, nil
+}
+
+// envelopeCall sends c and decodes the envelope and its Result as a login
+// step.
+func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result, error) {
+	env, err := p.envelopeOnly(ctx, c)
+	if err != nil {
+		return nil, nil, err
 	}
 	var res result
 	if len(env.Result) > 0 && string(env.Result) != "null" {
@@ -219,7 +229,7 @@ func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result
 			return nil, nil, p.upstream(c.op, http.StatusOK, fmt.Errorf("%w: Result", ErrMalformed))
 		}
 	}
-	return &env, &res, nil
+	return env, &res, nil
 }
 
 // message returns the tenant's failure message for logs.

@@ -55,7 +55,7 @@ func (p *provider) Groups(ctx context.Context, id identity.Identity) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	env, _, err := p.envelopeCall(ctx, call{
+	env, err := p.envelopeOnly(ctx, call{
 		op:     "GetUsersRolesAndAdministrativeRights",
 		base:   p.base,
 		path:   "/UserMgmt/GetUsersRolesAndAdministrativeRights?id=" + url.QueryEscape(id.ID),

@@ -544,3 +544,23 @@ func TestGroupsWithTheServiceAccount(t *testing.T) {
 		t.Fatalf("without a service account: %v", err)
 	}
 }
+
+// TestApplyDetectsAConflict: a policy saved by someone else between the
+// plan and the save is not overwritten.
+func TestApplyDetectsAConflict(t *testing.T) {
+	e := newEnv(t, nil)
+	cfg := e.p.cfg
+	cfg.AppID, cfg.ClientID, cfg.ClientSecret, cfg.Scope = "mfabridge", "svc@example", "svc-secret-123", "radius"
+	admin, err := cfg.OpenAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := admin.PlanChallengePolicy(context.Background(), "/Policy/Default Policy", "RadiusMFA", "Default New Device Login Profile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tn.TouchPolicy("/Policy/Default Policy")
+	if _, err := admin.Apply(context.Background(), plan); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Apply after a concurrent change: %v", err)
+	}
+}

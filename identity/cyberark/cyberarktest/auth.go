@@ -192,9 +192,11 @@ func (t *Tenant) onDemandChallenge(w http.ResponseWriter, r *http.Request, body 
 	name, _ := body["User"].(string)
 	modifier, _ := body["PolicyModifier"].(string)
 	known := false
+	t.mu.Lock()
 	for _, m := range t.opts.PolicyModifiers {
 		known = known || m == modifier
 	}
+	t.mu.Unlock()
 	if name == "" || !known {
 		writeEnvelope(w, false, nil, fmt.Sprintf("Policy modifier %q not found.", modifier))
 		return

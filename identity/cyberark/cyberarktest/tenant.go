@@ -141,7 +141,8 @@ type Tenant struct {
 	failures map[string]int
 	codes    map[string]string
 	numbers  map[string]string
-	userIDs  map[string]string   // user name -> stable uuid
+	userIDs  map[string]string // user name -> stable uuid
+	pol      *policyState
 	pending  map[string]*session // user -> session with an out-of-band factor started
 }
 
@@ -461,6 +462,12 @@ func (t *Tenant) serve(w http.ResponseWriter, r *http.Request) {
 		"/security/advanceauthentication":                t.advanceAuthentication,
 		"/security/cleanupauthentication":                t.cleanup,
 		"/usermgmt/getusersrolesandadministrativerights": t.userRoles,
+		"/redrock/query":                                 t.redrockQuery,
+		"/policy/getusingcloudmobilegp":                  t.cloudGP,
+		"/policy/getniceplinks":                          t.nicePlinks,
+		"/policy/getpolicyblock":                         t.policyBlock,
+		"/policy/addauthpolicymodifier":                  t.addModifier,
+		"/policy/savepolicyblock3":                       t.savePolicyBlock,
 	}
 	h, ok := handlers[path]
 	if !ok {
