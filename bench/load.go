@@ -155,7 +155,7 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			local := map[string][]time.Duration{}
 			// Open loop: each worker has its own schedule (rate/workers),
 			// starting at a random offset; a slot missed because the last

@@ -42,18 +42,16 @@ func splitInline(input, delim string) (password string, f inlineFactor, ok bool)
 	return "", inlineFactor{}, false
 }
 
-// matches reports whether m is what want names: a neutral kind ("push",
-// "code", "oob_code", "phone", "question"), the provider's name ("OATH",
-// "SMS"), or a common word for it ("sms", "email", "call", "totp").
-func matches(m identity.Mechanism, want string) bool {
-	return matchesExactly(m, want) || matchesWord(m, want)
-}
-
+// matchesExactly reports whether want is m's neutral kind ("push",
+// "code", "oob_code", "phone", "question"), its provider's name ("OATH",
+// "SMS") or its label.
 func matchesExactly(m identity.Mechanism, want string) bool {
 	want = strings.TrimSpace(want)
 	return want != "" && (strings.EqualFold(want, string(m.Kind)) || strings.EqualFold(want, m.Name) || strings.EqualFold(want, m.Label))
 }
 
+// matchesWord reports whether want is a common word for m ("sms",
+// "email", "call", "totp").
 func matchesWord(m identity.Mechanism, want string) bool {
 	want = strings.ToLower(strings.TrimSpace(want))
 	name := strings.ToUpper(m.Name)

@@ -110,12 +110,6 @@ func (c *replyCache) forget(k dupKey, auth [16]byte) {
 	}
 }
 
-func (c *replyCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
 // sweepLocked drops expired entries.
 func (c *replyCache) sweepLocked(now time.Time) {
 	i := 0

@@ -40,7 +40,7 @@ func (s *Server) Check(ctx context.Context) error {
 			return fmt.Errorf("bridge: probing %s: %w", to, err)
 		}
 		_, err = d.Write(s.probe[:])
-		d.Close()
+		_ = d.Close()
 		if err != nil {
 			return fmt.Errorf("bridge: probing %s: %w", to, err)
 		}

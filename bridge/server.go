@@ -192,7 +192,7 @@ func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 // Serve reads requests from conn until ctx is cancelled or conn fails. It
 // does not wait for requests in flight: see Drain.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	local := conn.LocalAddr().String()
 	buf := make([]byte, radius.MaxPacketLength+1)

@@ -46,7 +46,7 @@ func (t *terminal) read(prompt string, echo bool) (string, error) {
 		return string(b), err
 	}
 	line, err := t.in.ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil

@@ -109,11 +109,6 @@ func (p *provider) upstream(op string, status int, err error) error {
 	return &identity.UpstreamError{Provider: p.cfg.Name, Op: op, Status: status, Err: err}
 }
 
-// statusError carries a non-200 status out of once.
-type statusError struct{ status int }
-
-func (e statusError) Error() string { return fmt.Sprintf("HTTP %d", e.status) }
-
 func retryable(status int, err error) bool {
 	switch {
 	case status == 0:
