@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mfabridge/mfabridge/config"
@@ -95,6 +96,8 @@ func Start(o Options) (*Demo, error) {
 	if o.Phone == nil {
 		o.Phone = os.Stderr
 	}
+	// Codes and pushes arrive from the tenant's goroutines.
+	o.Phone = &lockedWriter{w: o.Phone}
 	dir, err := os.MkdirTemp("", "mfabridge-demo-")
 	if err != nil {
 		return nil, err
@@ -164,6 +167,18 @@ func (d *Demo) Close() {
 		d.Auth0.Close()
 	}
 	os.RemoveAll(d.dir)
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // The demo Auth0 application's credentials.

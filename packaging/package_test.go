@@ -195,7 +195,15 @@ func TestUnitsVerify(t *testing.T) {
 	}
 	cmd := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, "mfabridge.service"), filepath.Join(dir, "mfabridge.socket"))
 	out, err := cmd.CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) != 0 {
+	// verify also loads the machine's other units and may warn about
+	// them; only what it says of ours counts.
+	var ours []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "mfabridge") {
+			ours = append(ours, line)
+		}
+	}
+	if err != nil || len(ours) != 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
