@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +138,40 @@ func TestDrainCutsOffAfterGrace(t *testing.T) {
 	}
 	if srv.InFlight() != 0 {
 		t.Fatal("requests left after Drain")
+	}
+}
+
+func TestOnReplyReportsEachReply(t *testing.T) {
+	var got []time.Duration
+	var mu sync.Mutex
+	cfg := testConfig()
+	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": accepting()}, Logger: quietLogger(),
+		OnReply: func(code radius.Code, took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if code == radius.CodeAccessAccept {
+				got = append(got, took)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ServeConns(ctx, []net.PacketConn{conn}) }()
+	defer func() { cancel(); <-done }()
+	c, _ := net.DialUDP("udp4", nil, conn.LocalAddr().(*net.UDPAddr))
+	defer c.Close()
+	_, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	_, _ = c.Write(raw)
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := c.Read(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] <= 0 || got[0] > time.Second {
+		t.Fatalf("OnReply saw %v", got)
 	}
 }

@@ -45,6 +45,10 @@ type Options struct {
 	Logger *logrus.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// OnReply, when set, is told how long each answered request took from
+	// the moment its datagram was read to the moment its reply was sent
+	// (for benchmarks and metrics). Keep it cheap: it runs for every reply.
+	OnReply func(code radius.Code, took time.Duration)
 	// SharedReplies, when set, shares the reply cache with the other
 	// instances on the same Redis, under keys starting with
 	// SharedRepliesPrefix.
@@ -63,7 +67,8 @@ type Server struct {
 	busy     atomic.Int64 // requests in flight
 	lockouts *lockout
 
-	shared *sharedReplies // nil: replies are cached in this process only
+	shared  *sharedReplies // nil: replies are cached in this process only
+	onReply func(radius.Code, time.Duration)
 
 	counters counters
 	warns    *rateLimitedLog
@@ -118,10 +123,11 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		log:   o.Logger,
-		store: o.Store,
-		now:   o.Now,
-		warns: newRateLimitedLog(10 * time.Second),
+		log:     o.Logger,
+		store:   o.Store,
+		now:     o.Now,
+		onReply: o.OnReply,
+		warns:   newRateLimitedLog(10 * time.Second),
 	}
 	if s.log == nil {
 		s.log = logrus.StandardLogger()
@@ -224,6 +230,7 @@ func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
 // dispatch checks a datagram in the read loop (cheap checks only) and hands
 // it to a worker.
 func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr) {
+	received := time.Now()
 	if len(datagram) == len(s.probe) && subtle.ConstantTimeCompare(datagram, s.probe[:]) == 1 {
 		s.beat(local)
 		return
@@ -307,7 +314,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	}
 
 	if code == radius.CodeStatusServer {
-		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log)
+		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log, received)
 		s.counters.add("status_server", 1)
 		return
 	}
@@ -329,7 +336,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	go func() {
 		defer s.inFlight.Done()
 		defer s.busy.Add(-1)
-		s.work(s.base, conn, addr, key, client, req, st, log)
+		s.work(s.base, conn, addr, key, client, req, st, log, received)
 	}()
 }
 
@@ -343,7 +350,7 @@ func reserveFor(limit int64) int64 {
 }
 
 // work answers one Access-Request in its own goroutine.
-func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key dupKey, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry) {
+func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key dupKey, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry, received time.Time) {
 	var reply *radius.Packet
 	defer func() {
 		if r := recover(); r != nil {
@@ -383,25 +390,25 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		s.finish(key, req.Authenticator, nil, log)
 		return
 	}
-	s.reply(conn, addr, key, req, reply, log)
+	s.reply(conn, addr, key, req, reply, log, received)
 }
 
 // reply encodes, caches and sends a reply. An Access-Reject is held back by
 // the configured reject delay first, without holding a worker.
-func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger) {
+func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
 	if d := s.state.Load().cfg.Server.RejectDelay.Duration; reply.Code == radius.CodeAccessReject && d > 0 {
 		d += time.Duration(mrand.Int64N(int64(d)/2 + 1))
 		s.inFlight.Add(1)
 		time.AfterFunc(d, func() {
 			defer s.inFlight.Done()
-			s.send(conn, addr, key, req, reply, log)
+			s.send(conn, addr, key, req, reply, log, received)
 		})
 		return
 	}
-	s.send(conn, addr, key, req, reply, log)
+	s.send(conn, addr, key, req, reply, log, received)
 }
 
-func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger) {
+func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
 	wire, err := msgauth.Encode(reply)
 	if err != nil {
 		log.WithError(err).Error("cannot encode the reply; the request gets no answer")
@@ -412,6 +419,9 @@ func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply
 	s.counters.add("reply:"+reply.Code.String(), 1)
 	if _, err := conn.WriteTo(wire, addr); err != nil {
 		log.WithError(err).Warn("cannot send a reply")
+	}
+	if s.onReply != nil {
+		s.onReply(reply.Code, time.Since(received))
 	}
 }
 

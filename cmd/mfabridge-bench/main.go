@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -26,6 +27,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "server" {
 		if err := runServer(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "mfabridge-bench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if done, err := pin(os.Args[1:]); done || err != nil {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mfabridge-bench:", err)
 			os.Exit(1)
 		}
 		return
@@ -46,12 +54,48 @@ type child struct {
 	stderrOutput *strings.Builder
 }
 
+// serverCPU is the core servers are pinned to; the load generator runs on
+// the other (see pin).
+const serverCPU = "0"
+
+// onServerCPU runs a server command on the server's core with one Go
+// processor, when the machine has two cores or more.
+func onServerCPU(name string, args ...string) *exec.Cmd {
+	if os.Getenv("MFB_PINNED") == "" {
+		return exec.Command(name, args...)
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", serverCPU, name}, args...)...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return cmd
+}
+
+// pin re-runs the benchmark on the second core (servers get the first), so
+// that the load generator and the server under test do not take turns on
+// the same cores; it returns true when it did (and the child's run is
+// over).
+func pin(args []string) (bool, error) {
+	if os.Getenv("MFB_PINNED") != "" || runtime.NumCPU() < 2 {
+		return false, nil
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return false, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false, err
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", "1", self}, args...)...)
+	cmd.Env = append(os.Environ(), "MFB_PINNED=1", "GOMAXPROCS=1")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return true, cmd.Run()
+}
+
 func startChild(name string, args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, append([]string{"server"}, args...)...)
+	cmd := onServerCPU(self, append([]string{"server"}, args...)...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	var errs strings.Builder
@@ -85,6 +129,17 @@ func (c *child) stop() {
 func (c *child) stats() map[string]int64 {
 	out := map[string]int64{}
 	resp, err := http.Get("http://" + c.debug + "/stats")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out
+}
+
+func (c *child) latency() map[string]int64 {
+	out := map[string]int64{}
+	resp, err := http.Get("http://" + c.debug + "/latency")
 	if err != nil {
 		return out
 	}
@@ -154,7 +209,7 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 	os.Remove(filepath.Join(dir, "mods-enabled/eap"))
 	site := fmt.Sprintf("server bench {\n listen {\n  type = auth\n  ipaddr = 127.0.0.1\n  port = %d\n }\n authorize {\n  files\n  pap\n }\n authenticate {\n  Auth-Type PAP {\n   pap\n  }\n }\n post-auth {\n }\n}\n", port)
 	_ = os.WriteFile(filepath.Join(dir, "sites-enabled/bench"), []byte(site), 0o644)
-	cmd := exec.Command(bin, "-f", "-d", dir, "-l", "stdout")
+	cmd := onServerCPU(bin, "-f", "-d", dir, "-l", "stdout")
 	var output strings.Builder
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {

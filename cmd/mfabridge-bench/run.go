@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
 func runAll(args []string) error {
@@ -75,13 +76,14 @@ func runAll(args []string) error {
 	// 5. Latency against offered load (same server).
 	step("latency against offered load")
 	max := m.LoginsPerSecond()
+	c.latency() // start the server's times afresh
 	for _, f := range []float64{0.1, 0.25, 0.5, 0.75, 0.9} {
 		lm, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 256, Rate: f * max, Duration: *dur / 2, WithMA: true})
 		if err != nil {
 			c.stop()
 			return err
 		}
-		r.curve = append(r.curve, point{fraction: f, offered: f * max, m: lm})
+		r.curve = append(r.curve, point{fraction: f, offered: f * max, m: lm, server: c.latency()})
 	}
 
 	// 7. Soak at half load: goroutines and memory over time.
@@ -103,22 +105,41 @@ func runAll(args []string) error {
 	}
 	c.stop()
 
-	// 4. Complete MFA logins over loopback HTTPS to the emulated tenant.
-	step("mfabridge MFA logins, emulated CyberArk tenant over HTTPS (+%v a call)", *latency)
-	c, err = startChild("http", "-mode", "http", "-latency", latency.String())
-	if err != nil {
-		return err
+	// 4. Complete MFA logins over loopback HTTP, then HTTPS, to the
+	// emulated tenant.
+	for _, plain := range []bool{true, false} {
+		scheme := map[bool]string{true: "HTTP", false: "HTTPS"}[plain]
+		step("mfabridge MFA logins, emulated CyberArk tenant over %s (+%v a call)", scheme, *latency)
+		tn, targs, err := tenant(plain, *latency)
+		if err != nil {
+			return err
+		}
+		c, err = startChild("http", targs...)
+		if err != nil {
+			tn.Close()
+			return err
+		}
+		m, err = load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: *workers * 4, Duration: *dur, Users: 1000, WithMA: true})
+		c.stop()
+		tn.Close()
+		if err != nil {
+			return err
+		}
+		if plain {
+			r.mfaHTTP = m
+		} else {
+			r.mfaHTTPS = m
+		}
 	}
-	m, err = load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: *workers * 4, Duration: *dur, Users: 1000, WithMA: true})
-	c.stop()
-	if err != nil {
-		return err
-	}
-	r.mfaHTTP = m
 
 	// 6a. Goroutines per request in flight: requests held by a slow tenant.
 	step("goroutines per request in flight")
-	c, err = startChild("http-slow", "-mode", "http", "-latency", "2s")
+	slow, sargs, err := tenant(true, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+	c, err = startChild("http-slow", sargs...)
 	if err != nil {
 		return err
 	}
@@ -166,6 +187,32 @@ func runAll(args []string) error {
 	return r.write(*out)
 }
 
+// tenant starts the emulated CyberArk tenant in this process (the load
+// generator's core), with latency added to each login call, and returns
+// the server flags that point a bench server at it.
+func tenant(plain bool, latency time.Duration) (*cyberarktest.Tenant, []string, error) {
+	var users []cyberarktest.User
+	for i := 0; i < 1000; i++ {
+		users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
+	}
+	tn := cyberarktest.New(cyberarktest.Options{Users: users, PlainHTTP: plain})
+	if latency > 0 {
+		for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
+			tn.Inject(path, cyberarktest.Fault{Delay: latency})
+		}
+	}
+	args := []string{"-mode", "http", "-tenant", tn.URL}
+	if !plain {
+		ca := filepath.Join(os.TempDir(), "mfabridge-bench-tenant.pem")
+		if err := os.WriteFile(ca, tn.Certificate(), 0o600); err != nil {
+			tn.Close()
+			return nil, nil, err
+		}
+		args = append(args, "-ca", ca)
+	}
+	return tn, args, nil
+}
+
 func freePort() int {
 	l, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -178,6 +225,7 @@ func freePort() int {
 type point struct {
 	fraction, offered float64
 	m                 measured
+	server            map[string]int64 // the server's own times, in µs
 }
 
 type memPoint struct {
@@ -190,6 +238,7 @@ type report struct {
 	workers                 int
 	freeradius              *measured
 	pap, mfaInproc, mfaHTTP measured
+	mfaHTTPS                measured
 	curve                   []point
 	profile                 string
 	goroutinesPerRequest    float64
@@ -224,7 +273,11 @@ func (r *report) write(path string) error {
 	p("")
 	p("Written by `make bench` (`go run ./cmd/mfabridge-bench %s`) on %s.", r.args, time.Now().UTC().Format("2006-01-02"))
 	p("")
-	p("Machine: %s. The load generator (`bench/`, Go with layeh.com/radius packets, one UDP socket per client, no retransmissions) runs in the same machine as the server it measures, so both share the two cores; CPU time is the server process's own (user + system, from /proc). Ratios between servers measured in the same run are what count.", machine())
+	pinned := "both share the machine's cores"
+	if os.Getenv("MFB_PINNED") != "" {
+		pinned = "each server (FreeRADIUS and mfabridge alike) is pinned to core 0 with one Go processor (`taskset`, GOMAXPROCS=1), and the generator to core 1"
+	}
+	p("Machine: %s. The load generator (`bench/`, Go with layeh.com/radius packets, one UDP socket per client, no retransmissions) runs on the same machine as the server it measures: %s. CPU time is the server process's own (user + system, from /proc). Ratios between servers measured in the same run are what count.", machine(), pinned)
 	p("")
 	p("## Throughput")
 	p("")
@@ -240,11 +293,12 @@ func (r *report) write(path string) error {
 	}
 	row("mfabridge, in-memory provider", "PAP", r.pap)
 	row("mfabridge, in-memory provider", "password, challenge, code", r.mfaInproc)
-	row(fmt.Sprintf("mfabridge + emulated CyberArk tenant over HTTPS (+%v a call)", r.latency), "password, menu-less challenge, code", r.mfaHTTP)
+	row(fmt.Sprintf("mfabridge + emulated CyberArk tenant over HTTP (+%v a call)", r.latency), "password, challenge, code", r.mfaHTTP)
+	row(fmt.Sprintf("mfabridge + emulated CyberArk tenant over HTTPS (+%v a call)", r.latency), "password, challenge, code", r.mfaHTTPS)
 	p("")
 	if r.freeradius != nil {
 		p("- mfabridge's PAP requests per CPU-second are **%.2f×** FreeRADIUS's (target: at least 1×).", r.pap.PerCPUSecond()/r.freeradius.PerCPUSecond())
-		p("- Complete MFA logins over loopback HTTPS run at %.0f requests/s, **%.2f×** FreeRADIUS's PAP request rate (target: at least 0.25×); the server process there also runs the emulated tenant (its TLS and JSON), so its CPU time is the two together.", r.mfaHTTP.PacketsPerSecond(), r.mfaHTTP.PacketsPerSecond()/r.freeradius.PacketsPerSecond())
+		p("- Complete MFA logins over loopback HTTP run at %.0f requests/s, **%.2f×** FreeRADIUS's PAP request rate (target: at least 0.25×); over HTTPS %.0f requests/s (%.2f×). The server process there also runs the emulated tenant (its HTTP server, TLS and JSON) on the same core, so it carries both sides of every call.", r.mfaHTTP.PacketsPerSecond(), r.mfaHTTP.PacketsPerSecond()/r.freeradius.PacketsPerSecond(), r.mfaHTTPS.PacketsPerSecond(), r.mfaHTTPS.PacketsPerSecond()/r.freeradius.PacketsPerSecond())
 	}
 	p("- With the HTTP tenant, each login makes four HTTPS calls (StartAuthentication, the password, StartOOB, the code), each delayed by %v; the answer exchange's p50 is %s.", r.latency, ms(r.mfaHTTP.Quantile("answer", .5)))
 	p("")
@@ -252,19 +306,23 @@ func (r *report) write(path string) error {
 	p("")
 	p("Complete logins with the in-memory provider, offered at a fraction of the maximum measured above (%.0f logins/s); all time is the bridge's (and the loopback's).", r.mfaInproc.LoginsPerSecond())
 	p("")
-	p("| Offered | Logins/s | Request p50 | Request p90 | Request p99 | Answer p99 | Lost |")
-	p("|---|---|---|---|---|---|---|")
-	var xs, p50, p99 []float64
+	p("\"Bridge\" columns are the server's own time per request, from reading the datagram to sending the reply; the others are what the load generator saw (its own scheduling on one busy core included).")
+	p("")
+	p("| Offered | Logins/s | Request p50 | Request p90 | Request p99 | Answer p99 | Bridge p50 | Bridge p99 | Bridge p99.9 | Lost |")
+	p("|---|---|---|---|---|---|---|---|---|---|")
+	var xs, p50, p99, bp99 []float64
 	for _, c := range r.curve {
-		p("| %.0f%% (%.0f/s) | %.0f | %s | %s | %s | %s | %d |", c.fraction*100, c.offered, c.m.LoginsPerSecond(), ms(c.m.Quantile("request", .5)), ms(c.m.Quantile("request", .9)), ms(c.m.Quantile("request", .99)), ms(c.m.Quantile("answer", .99)), c.m.Failures+c.m.Timeouts)
+		us := func(k string) string { return ms(time.Duration(c.server[k]) * time.Microsecond) }
+		p("| %.0f%% (%.0f/s) | %.0f | %s | %s | %s | %s | %s | %s | %s | %d |", c.fraction*100, c.offered, c.m.LoginsPerSecond(), ms(c.m.Quantile("request", .5)), ms(c.m.Quantile("request", .9)), ms(c.m.Quantile("request", .99)), ms(c.m.Quantile("answer", .99)), us("p50"), us("p99"), us("p999"), c.m.Failures+c.m.Timeouts)
 		xs = append(xs, c.offered)
 		p50 = append(p50, float64(c.m.Quantile("request", .5))/1e6)
 		p99 = append(p99, float64(c.m.Quantile("request", .99))/1e6)
+		bp99 = append(bp99, float64(c.server["p99"])/1e3)
 	}
 	for _, c := range r.curve {
 		if c.fraction == 0.5 {
 			p("")
-			p("At half of the maximum load the bridge adds **%s** at p99 to a request (target: under 1 ms).", ms(c.m.Quantile("request", .99)))
+			p("At half of the maximum load the bridge adds **%s** at p99 to a request, measured in the server (target: under 1 ms); the load generator saw %s at p99.", ms(time.Duration(c.server["p99"])*time.Microsecond), ms(c.m.Quantile("request", .99)))
 		}
 	}
 	png := strings.TrimSuffix(path, ".md") + "-latency.png"
@@ -272,6 +330,7 @@ func (r *report) write(path string) error {
 		_ = bench.PlotPNG(f, "mfabridge: Access-Request latency against offered load", "offered logins/s", "ms", []bench.Series{
 			{Name: "p50", Color: color.RGBA{30, 100, 200, 255}, X: xs, Y: p50},
 			{Name: "p99", Color: color.RGBA{200, 50, 30, 255}, X: xs, Y: p99},
+			{Name: "bridge p99", Color: color.RGBA{40, 160, 60, 255}, X: xs, Y: bp99},
 		})
 		f.Close()
 		p("")
@@ -292,7 +351,7 @@ func (r *report) write(path string) error {
 	}
 	p("")
 	if r.inFlightSample > 0 {
-		p("Goroutines per request in flight: **%.2f** (%d requests held by a tenant answering after 2 s). The emulated tenant runs in the same process, so this counts its side too: per request, mfabridge's worker and the HTTP client's connection (reader and writer), and the tenant's connection and handler.", r.goroutinesPerRequest, r.inFlightSample)
+		p("Goroutines per request in flight: **%.2f** (%d requests held by a tenant answering after 2 s). Per request: mfabridge's worker, and the reader and writer of the HTTP client's connection to the tenant (which runs in the load generator's process).", r.goroutinesPerRequest, r.inFlightSample)
 		p("")
 	}
 	p("## Soak")

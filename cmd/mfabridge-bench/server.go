@@ -13,9 +13,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
 
 	"github.com/mfabridge/mfabridge/bench"
 	"github.com/mfabridge/mfabridge/bridge"
@@ -24,6 +27,7 @@ import (
 	"github.com/mfabridge/mfabridge/identity/cyberark"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 	"github.com/mfabridge/mfabridge/internal/totp"
+	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
 const (
@@ -68,8 +72,9 @@ prefer = ["code"]
 func runServer(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	mode := fs.String("mode", "inproc", "inproc (PAP), inproc-mfa, or http (emulated CyberArk tenant)")
-	latency := fs.Duration("latency", 0, "added to every call to the emulated tenant")
 	txnBytes := fs.Int("txn", 0, "inproc-mfa: take the transaction of a real CyberArk login (1), or this many bytes")
+	tenantURL := fs.String("tenant", "", "http: the emulated tenant's URL (it runs in the load generator's process)")
+	caFile := fs.String("ca", "", "http: the tenant's certificate (for https)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile here while serving")
 	_ = fs.Parse(args)
 
@@ -91,20 +96,11 @@ func runServer(args []string) error {
 		}
 		prov = p
 	case "http":
-		var users []cyberarktest.User
-		for i := 0; i < 1000; i++ {
-			users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
+		hc, err := upstream.HTTPClient(*caFile, 1024)
+		if err != nil {
+			return err
 		}
-		tn := cyberarktest.New(cyberarktest.Options{Users: users})
-		defer tn.Close()
-		if *latency > 0 {
-			for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
-				tn.Inject(path, cyberarktest.Fault{Delay: *latency})
-			}
-		}
-		hc := tn.Client()
-		hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 1024
-		p, err := cyberark.Config{Name: "bench", URL: tn.URL, HTTPClient: hc}.Open()
+		p, err := cyberark.Config{Name: "bench", URL: *tenantURL, HTTPClient: hc, AllowHTTP: true}.Open()
 		if err != nil {
 			return err
 		}
@@ -116,7 +112,9 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := bridge.New(bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log})
+	lat := &latencies{}
+	srv, err := bridge.New(bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log,
+		OnReply: func(_ radius.Code, took time.Duration) { lat.add(took) }})
 	if err != nil {
 		return err
 	}
@@ -138,6 +136,9 @@ func runServer(args []string) error {
 		})
 	})
 	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) { runtime.GC(); _, _ = w.Write([]byte("ok")) })
+	http.HandleFunc("/latency", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(lat.takeQuantiles())
+	})
 	go func() { _ = http.Serve(dl, nil) }()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -154,6 +155,36 @@ func runServer(args []string) error {
 	}()
 	fmt.Printf("LISTEN %s DEBUG %s\n", conn.LocalAddr(), dl.Addr())
 	return srv.ServeConns(ctx, []net.PacketConn{conn})
+}
+
+// latencies collects the time from datagram to reply, per request.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// takeQuantiles returns p50, p90, p99 and p999 in microseconds, and starts
+// afresh.
+func (l *latencies) takeQuantiles() map[string]int64 {
+	l.mu.Lock()
+	d := l.d
+	l.d = nil
+	l.mu.Unlock()
+	out := map[string]int64{"count": int64(len(d))}
+	if len(d) == 0 {
+		return out
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	for name, q := range map[string]float64{"p50": .5, "p90": .9, "p99": .99, "p999": .999} {
+		out[name] = d[int(q*float64(len(d)-1))].Microseconds()
+	}
+	return out
 }
 
 // realTxn logs in once against the emulated CyberArk tenant (password, a
