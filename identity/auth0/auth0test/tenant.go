@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mfabridge/mfabridge/internal/faults"
 	"github.com/mfabridge/mfabridge/internal/totp"
 )
 
@@ -69,14 +70,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Fault makes a path misbehave (see cyberarktest.Fault).
-type Fault struct {
-	Status      int
-	Body        string
-	ContentType string
-	Delay       time.Duration
-	Times       int
-}
+// Fault makes a path misbehave (see Inject).
+type Fault = faults.Fault
 
 // Call is one request the tenant received.
 type Call struct {
@@ -97,7 +92,7 @@ type Tenant struct {
 	mfaTokens map[string]*mfaToken
 	oobs      map[string]*oob
 	calls     []Call
-	faults    map[string][]*Fault
+	faults    faults.Set
 	codes     map[string]string
 	pending   map[string]*oob // user -> push waiting
 	used      map[string]bool // recovery codes used
@@ -134,7 +129,7 @@ func New(o Options) *Tenant {
 		o.Now = time.Now
 	}
 	t := &Tenant{opts: o, users: map[string]*User{}, mfaTokens: map[string]*mfaToken{}, oobs: map[string]*oob{},
-		faults: map[string][]*Fault{}, codes: map[string]string{}, pending: map[string]*oob{}, used: map[string]bool{}}
+		codes: map[string]string{}, pending: map[string]*oob{}, used: map[string]bool{}}
 	for i := range o.Users {
 		u := o.Users[i]
 		t.users[strings.ToLower(u.Name)] = &u
@@ -168,9 +163,7 @@ func wrap(s string) string {
 
 // Inject makes path misbehave.
 func (t *Tenant) Inject(path string, f Fault) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.faults[path] = append(t.faults[path], &f)
+	t.faults.Add(path, f)
 }
 
 // Calls returns the requests received.
@@ -236,39 +229,8 @@ func oauthErr(w http.ResponseWriter, status int, code, desc string) {
 func (t *Tenant) record(w http.ResponseWriter, r *http.Request, form url.Values) bool {
 	t.mu.Lock()
 	t.calls = append(t.calls, Call{Path: r.URL.Path, GrantType: form.Get("grant_type"), Header: r.Header.Clone(), Form: form})
-	var f *Fault
-	if fs := t.faults[r.URL.Path]; len(fs) > 0 {
-		c := *fs[0]
-		f = &c
-		if fs[0].Times > 0 {
-			fs[0].Times--
-			if fs[0].Times == 0 {
-				t.faults[r.URL.Path] = fs[1:]
-			}
-		}
-	}
 	t.mu.Unlock()
-	if f == nil {
-		return false
-	}
-	if f.Delay > 0 {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-			panic(http.ErrAbortHandler)
-		}
-	}
-	if f.Status == 0 {
-		return false
-	}
-	ct := f.ContentType
-	if ct == "" {
-		ct = "text/html"
-	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(f.Status)
-	_, _ = w.Write([]byte(f.Body))
-	return true
+	return t.faults.Serve(w, r, r.URL.Path)
 }
 
 // params reads a form or JSON body, as Auth0 accepts both.

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mfabridge/mfabridge/internal/faults"
 )
 
 // Factor is an enrolled MFA mechanism of an emulated user.
@@ -96,19 +98,8 @@ type Options struct {
 	PlainHTTP bool
 }
 
-// Fault makes the tenant misbehave on a path.
-type Fault struct {
-	// Status is the HTTP status to answer with (0: answer normally after
-	// Delay).
-	Status int
-	// Body and ContentType are the response; Body may be HTML or broken JSON.
-	Body        string
-	ContentType string
-	// Delay is waited before answering (or failing).
-	Delay time.Duration
-	// Times is how many calls the fault applies to; 0 means every call.
-	Times int
-}
+// Fault makes the tenant misbehave on a path (see Inject).
+type Fault = faults.Fault
 
 // Call is one request the tenant received.
 type Call struct {
@@ -136,7 +127,7 @@ type Tenant struct {
 	apps     map[string]App
 	sessions map[string]*session
 	tokens   map[string]time.Time
-	faults   map[string][]*Fault
+	faults   faults.Set
 	calls    []Call
 	failures map[string]int
 	codes    map[string]string
@@ -160,7 +151,6 @@ func New(opts Options) *Tenant {
 		apps:     map[string]App{},
 		sessions: map[string]*session{},
 		tokens:   map[string]time.Time{},
-		faults:   map[string][]*Fault{},
 		failures: map[string]int{},
 		codes:    map[string]string{},
 		numbers:  map[string]string{},
@@ -224,17 +214,12 @@ func (t *Tenant) Certificate() []byte {
 // Inject makes path (case-insensitive, such as
 // "/Security/AdvanceAuthentication") misbehave as f says.
 func (t *Tenant) Inject(path string, f Fault) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := strings.ToLower(path)
-	t.faults[p] = append(t.faults[p], &f)
+	t.faults.Add(strings.ToLower(path), f)
 }
 
 // ClearFaults removes every injected fault.
 func (t *Tenant) ClearFaults() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.faults = map[string][]*Fault{}
+	t.faults.Clear()
 }
 
 // Calls returns the requests received so far.
@@ -374,41 +359,8 @@ func (t *Tenant) record(w http.ResponseWriter, r *http.Request, body map[string]
 		c.User = t.sessions[sid].user
 	}
 	t.calls = append(t.calls, c)
-	var fault *Fault
-	if fs := t.faults[path]; len(fs) > 0 {
-		f := fs[0]
-		fault = &Fault{}
-		*fault = *f
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				t.faults[path] = fs[1:]
-			}
-		}
-	}
 	t.mu.Unlock()
-	if fault == nil {
-		return false
-	}
-	if fault.Delay > 0 {
-		select {
-		case <-time.After(fault.Delay):
-		case <-r.Context().Done():
-			// The client gave up: close the connection without an answer.
-			panic(http.ErrAbortHandler)
-		}
-	}
-	if fault.Status == 0 {
-		return false
-	}
-	ct := fault.ContentType
-	if ct == "" {
-		ct = "text/html"
-	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(fault.Status)
-	_, _ = w.Write([]byte(fault.Body))
-	return true
+	return t.faults.Serve(w, r, path)
 }
 
 // readJSON decodes a JSON request body as the real tenant needs it: POST,
