@@ -100,6 +100,7 @@ func runAll(args []string) error {
 			c.stop()
 			return err
 		}
+		c.latency() // drain the server's collector between samples
 		s := c.stats()
 		r.soakSamples = append(r.soakSamples, s)
 	}
@@ -356,13 +357,13 @@ func (r *report) write(path string) error {
 	}
 	p("## Soak")
 	p("")
-	p("Half of the maximum login rate for %v, sampled every 10 s (goroutines, RSS, pending sessions):", r.soak)
+	p("Half of the maximum login rate for %v, sampled every 10 s (goroutines, heap in use, RSS, pending sessions):", r.soak)
 	p("")
-	p("| Sample | Goroutines | RSS | Sessions |")
-	p("|---|---|---|---|")
-	p("| start | %d | %.1f MiB | %d |", r.soakStart["goroutines"], float64(r.soakStart["rss"])/(1<<20), r.soakStart["sessions"])
+	p("| Sample | Goroutines | Heap in use | RSS | Sessions |")
+	p("|---|---|---|---|---|")
+	p("| start | %d | %.1f MiB | %.1f MiB | %d |", r.soakStart["goroutines"], float64(r.soakStart["heap_inuse"])/(1<<20), float64(r.soakStart["rss"])/(1<<20), r.soakStart["sessions"])
 	for i, s := range r.soakSamples {
-		p("| %ds | %d | %.1f MiB | %d |", (i+1)*10, s["goroutines"], float64(s["rss"])/(1<<20), s["sessions"])
+		p("| %ds | %d | %.1f MiB | %.1f MiB | %d |", (i+1)*10, s["goroutines"], float64(s["heap_inuse"])/(1<<20), float64(s["rss"])/(1<<20), s["sessions"])
 	}
 	p("")
 	p("## Go benchmarks of the hot path")

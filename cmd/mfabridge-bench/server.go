@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // the debug port serves profiles
@@ -159,14 +160,27 @@ func runServer(args []string) error {
 
 // latencies collects the time from datagram to reply, per request.
 type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
+	mu   sync.Mutex
+	d    []time.Duration
+	seen int64
 }
+
+// maxSamples bounds the collector; past it, samples replace earlier ones
+// at random (reservoir sampling), so a long run measures the server, not
+// the collector's growth.
+const maxSamples = 1 << 20
 
 func (l *latencies) add(d time.Duration) {
 	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.seen++
+	if len(l.d) < maxSamples {
+		l.d = append(l.d, d)
+		return
+	}
+	if i := mrand.Int64N(l.seen); i < maxSamples {
+		l.d[i] = d
+	}
 }
 
 // takeQuantiles returns p50, p90, p99 and p999 in microseconds, and starts
@@ -174,7 +188,7 @@ func (l *latencies) add(d time.Duration) {
 func (l *latencies) takeQuantiles() map[string]int64 {
 	l.mu.Lock()
 	d := l.d
-	l.d = nil
+	l.d, l.seen = nil, 0
 	l.mu.Unlock()
 	out := map[string]int64{"count": int64(len(d))}
 	if len(d) == 0 {
