@@ -230,7 +230,10 @@ func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
 // dispatch checks a datagram in the read loop (cheap checks only) and hands
 // it to a worker.
 func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr) {
-	received := time.Now()
+	var received time.Time // only timed when someone listens (OnReply)
+	if s.onReply != nil {
+		received = time.Now()
+	}
 	if len(datagram) == len(s.probe) && subtle.ConstantTimeCompare(datagram, s.probe[:]) == 1 {
 		s.beat(local)
 		return

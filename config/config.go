@@ -440,7 +440,8 @@ func readSecret(col *collector, key string, value *string, file, env, dir string
 		}
 	}
 	if set > 1 {
-		col.add(key, "set only one of %s, %s_file and %s_env", key[strings.LastIndexByte(key, '.')+1:], key[strings.LastIndexByte(key, '.')+1:], key[strings.LastIndexByte(key, '.')+1:])
+		name := key[strings.LastIndexByte(key, '.')+1:]
+		col.add(key, "set only one of %s, %s_file and %s_env", name, name, name)
 		return
 	}
 	switch {
