@@ -15,9 +15,12 @@ type Provider struct {
 	MFA      bool
 	Password string
 	Code     string
-	// TxnData is the transaction kept between packets; set it to a real
-	// provider's to measure memory per pending conversation faithfully.
+	// TxnData is the transaction kept between packets, and Choices the
+	// menu offered after the password; set them to a real provider's to
+	// measure memory per pending conversation faithfully. Without Choices,
+	// the one choice is an authenticator app's code.
 	TxnData []byte
+	Choices []identity.Mechanism
 }
 
 var _ identity.Provider = (*Provider)(nil)
@@ -35,8 +38,21 @@ func (p *Provider) Start(_ context.Context, req identity.Request) (identity.Step
 	if !p.MFA {
 		return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}}, nil
 	}
-	return identity.Step{Status: identity.Waiting, Choices: []identity.Mechanism{codeMech}, Txn: identity.Txn{Provider: "bench", Data: p.TxnData}}, nil
+	// Each conversation gets its own copies, as from a real provider.
+	choices := []identity.Mechanism{codeMech}
+	if len(p.Choices) > 0 {
+		choices = make([]identity.Mechanism, len(p.Choices))
+		for i, m := range p.Choices {
+			choices[i] = identity.Mechanism{ID: clone(m.ID), Kind: m.Kind, Name: clone(m.Name), Label: clone(m.Label), Prompt: clone(m.Prompt)}
+		}
+	}
+	data := append([]byte(nil), p.TxnData...)
+	return identity.Step{Status: identity.Waiting, Choices: choices, Txn: identity.Txn{Provider: "bench", Data: data}}, nil
 }
+
+// clone copies s, as text decoded from a tenant's answer is a copy of its
+// own.
+func clone(s string) string { return string(append([]byte(nil), s...)) }
 
 // Advance takes the choice, then the code.
 func (p *Provider) Advance(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {

@@ -471,7 +471,9 @@ func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
 	_ = rfc2865.SessionTimeout_Set(r, rfc2865.SessionTimeout(ttl/time.Second))
 	setPrompt(r, echo)
 	ex.s.counters.add("challenge", 1)
-	ex.log.WithFields(logrus.Fields{"phase": ex.conv.Phase, "mechanism": ex.mech, "round": ex.conv.Rounds}).Debug("Access-Challenge")
+	if ex.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		ex.log.WithFields(logrus.Fields{"phase": ex.conv.Phase, "mechanism": ex.mech, "round": ex.conv.Rounds}).Debug("Access-Challenge")
+	}
 	return r
 }
 
@@ -516,13 +518,14 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 	}
 	ex.s.counters.add("outcome:"+outcome, 1)
 	ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00"+outcome, 1)
-	l := ex.log.WithFields(logrus.Fields{"event": "authentication", "outcome": outcome, "duration": ex.duration()})
+	fields := logrus.Fields{"event": "authentication", "outcome": outcome, "duration": ex.duration()}
 	if ex.mech != "" {
-		l = l.WithField("mechanism", ex.mech)
+		fields["mechanism"] = ex.mech
 	}
 	if method != "" {
-		l = l.WithField("method", method)
+		fields["method"] = method
 	}
+	l := ex.log.WithFields(fields)
 	if code == radius.CodeAccessAccept {
 		l.Info("authentication accepted")
 	} else {

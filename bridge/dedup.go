@@ -110,6 +110,14 @@ func (c *replyCache) forget(k dupKey, auth [16]byte) {
 	}
 }
 
+// sweep drops expired entries.
+func (c *replyCache) sweep() {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked(now)
+}
+
 // sweepLocked drops expired entries.
 func (c *replyCache) sweepLocked(now time.Time) {
 	i := 0
@@ -121,4 +129,8 @@ func (c *replyCache) sweepLocked(now time.Time) {
 		c.done[i] = doneRef{} // let the reply be collected
 	}
 	c.done = c.done[i:]
+	if cap(c.done) > 1024 && len(c.done) < cap(c.done)/4 {
+		// Most of the backing array is behind us: give it back.
+		c.done = append([]doneRef(nil), c.done...)
+	}
 }

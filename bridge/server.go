@@ -66,6 +66,8 @@ type Server struct {
 	dedup    *replyCache
 	busy     atomic.Int64 // requests in flight
 	lockouts *lockout
+	// jobs hands requests to idle workers (see run).
+	jobs chan func()
 
 	shared  *sharedReplies // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
@@ -127,6 +129,7 @@ func New(o Options) (*Server, error) {
 		store:   o.Store,
 		now:     o.Now,
 		onReply: o.OnReply,
+		jobs:    make(chan func()),
 		warns:   newRateLimitedLog(10 * time.Second),
 	}
 	if s.log == nil {
@@ -240,17 +243,16 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	}
 	st := s.state.Load()
 	ap, ok := addrPort(addr)
-	log := s.log.WithField("src", addr.String())
 	if !ok {
-		s.drop(dropMalformed, log, "")
+		s.drop(dropMalformed, s.log.WithField("src", addr.String()), "")
 		return
 	}
 	client := st.clients.lookup(ap.Addr())
 	if client == nil {
-		s.drop(dropUnknownClient, log, "packet from an address that is no [[client]]: dropped (add the NAS to radius.conf if it is yours)")
+		s.drop(dropUnknownClient, s.log.WithField("src", addr.String()), "packet from an address that is no [[client]]: dropped (add the NAS to radius.conf if it is yours)")
 		return
 	}
-	log = log.WithField("nas", client.Name)
+	log := s.log.WithFields(logrus.Fields{"src": addr.String(), "nas": client.Name})
 	if lim := st.limiters[client.Name]; lim != nil && !lim.Allow() {
 		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
 		return
@@ -336,11 +338,41 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return
 	}
 	s.inFlight.Add(1)
-	go func() {
+	s.run(func() {
 		defer s.inFlight.Done()
 		defer s.busy.Add(-1)
 		s.work(s.base, conn, addr, key, client, req, st, log, received)
-	}()
+	})
+}
+
+// workerIdle is how long a worker waits for the next request before it
+// ends.
+const workerIdle = 10 * time.Second
+
+// run hands f to an idle worker, or starts one. Workers outlive their
+// request for a while: a new goroutine per request would grow a fresh stack
+// through the provider's HTTP client every time. Their number follows
+// max_in_flight (busy) and falls back when the load does.
+func (s *Server) run(f func()) {
+	select {
+	case s.jobs <- f:
+	default:
+		go s.worker(f)
+	}
+}
+
+func (s *Server) worker(f func()) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		f()
+		t.Reset(workerIdle)
+		select {
+		case f = <-s.jobs:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // reserveFor is how many of limit slots are kept for requests that carry
@@ -504,6 +536,7 @@ func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.serving.Store(&conns)
+	go s.sweepReplies(ctx)
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
 		go func(c net.PacketConn) { errs <- s.Serve(ctx, c) }(c)
@@ -521,6 +554,22 @@ func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
 		c.Close()
 	}
 	return first
+}
+
+// sweepReplies drops expired replies from the reply cache every second, so
+// that the memory of a burst is given back when the requests stop (each
+// request also sweeps what has expired).
+func (s *Server) sweepReplies(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.dedup.sweep()
+		}
+	}
 }
 
 // Drain waits up to grace for the requests in flight (held pushes

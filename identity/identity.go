@@ -13,7 +13,6 @@ package identity
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -177,8 +176,9 @@ type Step struct {
 type Txn struct {
 	// Provider is the name of the provider that owns the transaction.
 	Provider string `json:"provider"`
-	// Data is the provider's own state, opaque to the bridge.
-	Data json.RawMessage `json:"data"`
+	// Data is the provider's own state, opaque to the bridge (and not
+	// necessarily text).
+	Data []byte `json:"data"`
 }
 
 // Request is what a login starts from.

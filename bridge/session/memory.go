@@ -3,17 +3,32 @@ package session
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	gocache "github.com/patrickmn/go-cache"
 )
 
 // Memory is an in-process Store with expiry and a size bound.
+//
+// It keeps each session in its binary form (Marshal), under the 16 bytes a
+// State of 32 lower-case hex digits stands for (every State mfabridge makes)
+// or, for any other key, under the key itself. A waiting conversation so
+// costs one map slot and one pointer-free byte slice: little memory, and
+// nothing for the garbage collector to trace through, however many
+// conversations are waiting.
 type Memory struct {
-	max int
+	max   int
+	sweep time.Duration
 
-	mu    sync.Mutex // makes Take's get-and-delete and Create's check-and-add atomic
-	cache *gocache.Cache
+	mu        sync.Mutex // makes Take's get-and-delete and Create's check-and-add atomic
+	ids       map[[16]byte]memEntry
+	named     map[string]memEntry
+	nextSweep time.Time
+	sweeping  atomic.Bool
+}
+
+type memEntry struct {
+	expires int64 // Unix nanoseconds
+	data    []byte
 }
 
 var _ Store = (*Memory)(nil)
@@ -21,21 +36,77 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns a store holding at most max sessions. Expired sessions
 // are swept every sweep.
 func NewMemory(max int, sweep time.Duration) *Memory {
-	return &Memory{max: max, cache: gocache.New(gocache.NoExpiration, sweep)}
+	return &Memory{max: max, sweep: sweep, ids: map[[16]byte]memEntry{}, named: map[string]memEntry{}}
+}
+
+// idOf returns the 16 bytes that key, 32 lower-case hex digits, stands for.
+func idOf(key string) (id [16]byte, ok bool) {
+	if len(key) != 32 {
+		return id, false
+	}
+	for i := 0; i < 32; i++ {
+		c := key[i]
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return id, false
+		}
+		id[i/2] |= v << (4 * (1 - i%2))
+	}
+	return id, true
+}
+
+func (m *Memory) getLocked(key string) (memEntry, bool) {
+	if id, ok := idOf(key); ok {
+		e, found := m.ids[id]
+		return e, found
+	}
+	e, found := m.named[key]
+	return e, found
+}
+
+func (m *Memory) deleteLocked(key string) {
+	if id, ok := idOf(key); ok {
+		delete(m.ids, id)
+		return
+	}
+	delete(m.named, key)
+}
+
+func (m *Memory) putLocked(key string, e memEntry) {
+	if id, ok := idOf(key); ok {
+		m.ids[id] = e
+		return
+	}
+	m.named[key] = e
 }
 
 // Create stores s under key for ttl.
 func (m *Memory) Create(_ context.Context, key string, s Session, ttl time.Duration) error {
+	data := Marshal(s)
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cache.ItemCount() >= m.max {
-		m.cache.DeleteExpired()
-		if m.cache.ItemCount() >= m.max {
+	if e, ok := m.getLocked(key); ok {
+		if e.expires > now.UnixNano() {
+			return ErrExists
+		}
+		m.deleteLocked(key)
+	}
+	if len(m.ids)+len(m.named) >= m.max {
+		m.sweepLocked(now.UnixNano())
+		if len(m.ids)+len(m.named) >= m.max {
 			return ErrFull
 		}
 	}
-	if err := m.cache.Add(key, s, ttl); err != nil {
-		return ErrExists
+	m.putLocked(key, memEntry{expires: now.Add(ttl).UnixNano(), data: data})
+	if now.After(m.nextSweep) && m.sweeping.CompareAndSwap(false, true) {
+		m.nextSweep = now.Add(m.sweep)
+		go m.sweepExpired()
 	}
 	return nil
 }
@@ -43,14 +114,64 @@ func (m *Memory) Create(_ context.Context, key string, s Session, ttl time.Durat
 // Take returns and removes the session under key.
 func (m *Memory) Take(_ context.Context, key string) (Session, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.cache.Get(key)
-	if !ok {
+	e, ok := m.getLocked(key)
+	if ok {
+		m.deleteLocked(key)
+	}
+	m.mu.Unlock()
+	if !ok || e.expires <= time.Now().UnixNano() {
 		return Session{}, ErrNotFound
 	}
-	m.cache.Delete(key)
-	return v.(Session), nil
+	return Unmarshal(e.data)
 }
 
-// Len returns the number of sessions stored.
-func (m *Memory) Len() int { return m.cache.ItemCount() }
+// Len returns the number of sessions stored (expired ones count until they
+// are swept).
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.ids) + len(m.named)
+}
+
+// sweepChunk is how many sessions a sweep looks at before it lets requests
+// at the store again.
+const sweepChunk = 1024
+
+// sweepExpired removes expired sessions, a chunk at a time, so that a sweep
+// of a million sessions never holds the store for long.
+func (m *Memory) sweepExpired() {
+	defer m.sweeping.Store(false)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	now := time.Now().UnixNano()
+	for id, e := range m.ids {
+		if e.expires <= now {
+			delete(m.ids, id)
+		}
+		if n++; n%sweepChunk == 0 {
+			m.mu.Unlock()
+			m.mu.Lock()
+			now = time.Now().UnixNano()
+		}
+	}
+	for key, e := range m.named {
+		if e.expires <= now {
+			delete(m.named, key)
+		}
+	}
+}
+
+// sweepLocked removes every expired session at once.
+func (m *Memory) sweepLocked(now int64) {
+	for id, e := range m.ids {
+		if e.expires <= now {
+			delete(m.ids, id)
+		}
+	}
+	for key, e := range m.named {
+		if e.expires <= now {
+			delete(m.named, key)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -56,10 +55,7 @@ func unavailable(err error) error { return fmt.Errorf("%w: %v", ErrUnavailable, 
 
 // Create stores s under key for ttl.
 func (r *Redis) Create(ctx context.Context, key string, s Session, ttl time.Duration) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
+	b := Marshal(s)
 	ms := ttl.Milliseconds()
 	if ms < 1 {
 		ms = 1
@@ -86,11 +82,7 @@ func (r *Redis) Take(ctx context.Context, key string) (Session, error) {
 	if err != nil {
 		return Session{}, unavailable(err)
 	}
-	var s Session
-	if err := json.Unmarshal([]byte(v), &s); err != nil {
-		return Session{}, fmt.Errorf("session: stored value is not a session: %w", err)
-	}
-	return s, nil
+	return Unmarshal([]byte(v))
 }
 
 // Len returns the number of sessions not yet expired.

@@ -148,6 +148,19 @@ func (c *child) latency() map[string]int64 {
 	return out
 }
 
+// saveProfile writes one of the server's pprof profiles to path.
+func (c *child) saveProfile(name, path string) {
+	resp, err := http.Get("http://" + c.debug + "/debug/pprof/" + name)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(path); err == nil {
+		_, _ = io.Copy(f, resp.Body)
+		f.Close()
+	}
+}
+
 func (c *child) gc() {
 	if resp, err := http.Get("http://" + c.debug + "/gc"); err == nil {
 		resp.Body.Close()

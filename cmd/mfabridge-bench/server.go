@@ -13,6 +13,7 @@ import (
 	_ "net/http/pprof" // the debug port serves profiles
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"sync"
@@ -77,6 +78,7 @@ func runServer(args []string) error {
 	tenantURL := fs.String("tenant", "", "http: the emulated tenant's URL (it runs in the load generator's process)")
 	caFile := fs.String("ca", "", "http: the tenant's certificate (for https)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile here while serving")
+	allocs := fs.String("memprofile", "", "write the profile of allocations here when done")
 	_ = fs.Parse(args)
 
 	log := logrus.New()
@@ -87,11 +89,11 @@ func runServer(args []string) error {
 		p := &bench.Provider{MFA: *mode == "inproc-mfa", Password: benchPassword, Code: "123456"}
 		switch {
 		case *txnBytes == 1:
-			data, err := realTxn()
+			step, err := realLogin()
 			if err != nil {
 				return err
 			}
-			p.TxnData = data
+			p.TxnData, p.Choices = step.Txn.Data, step.Choices
 		case *txnBytes > 1:
 			p.TxnData = make([]byte, *txnBytes)
 		}
@@ -136,7 +138,10 @@ func runServer(args []string) error {
 			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()),
 		})
 	})
-	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) { runtime.GC(); _, _ = w.Write([]byte("ok")) })
+	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) {
+		debug.FreeOSMemory() // a GC that also gives free memory back to the kernel
+		_, _ = w.Write([]byte("ok"))
+	})
 	http.HandleFunc("/latency", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(lat.takeQuantiles())
 	})
@@ -148,6 +153,15 @@ func runServer(args []string) error {
 		}
 		_ = pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *allocs != "" {
+		runtime.MemProfileRate = 4096
+		defer func() {
+			if f, err := os.Create(*allocs); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -201,24 +215,24 @@ func (l *latencies) takeQuantiles() map[string]int64 {
 	return out
 }
 
-// realTxn logs in once against the emulated CyberArk tenant (password, a
-// menu of three mechanisms) and returns the transaction the provider keeps
-// at the menu: the size a real conversation stores.
-func realTxn() ([]byte, error) {
+// realLogin logs in once against the emulated CyberArk tenant (password, a
+// menu of three mechanisms) and returns the step at the menu: the choices
+// and the transaction a real conversation stores.
+func realLogin() (identity.Step, error) {
 	tn := cyberarktest.New(cyberarktest.Options{Users: []cyberarktest.User{{Name: "alice", Password: "pw",
 		Factors: []cyberarktest.Factor{cyberarktest.OATH, cyberarktest.SMS, cyberarktest.Push}, OATHSecret: oathSecret}}})
 	defer tn.Close()
 	p, err := cyberark.Config{URL: tn.URL, HTTPClient: tn.Client()}.Open()
 	if err != nil {
-		return nil, err
+		return identity.Step{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := p.Start(ctx, identity.Request{User: "alice", Password: "pw"})
 	if err != nil {
-		return nil, err
+		return identity.Step{}, err
 	}
-	return s.Txn.Data, nil
+	return s, nil
 }
 
 func currentCode() string {

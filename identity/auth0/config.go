@@ -136,7 +136,7 @@ func (c Config) open() (*provider, error) {
 	hc := c.HTTPClient
 	if hc == nil {
 		var err error
-		if hc, err = upstream.HTTPClient(c.CAFile, 64); err != nil {
+		if hc, err = upstream.HTTPClient(c.CAFile, upstream.IdlePerHost); err != nil {
 			return nil, err
 		}
 	}

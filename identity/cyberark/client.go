@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -123,29 +122,30 @@ func (p *provider) once(ctx context.Context, c call) ([]byte, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 
-	var (
-		reader      io.Reader
-		contentType string
-	)
+	var reader io.Reader
 	if c.form != nil {
 		reader = strings.NewReader(c.form.Encode())
-		contentType = "application/x-www-form-urlencoded"
 	} else {
 		b, err := json.Marshal(c.body)
 		if err != nil {
 			return nil, 0, fmt.Errorf("encoding request: %w", err)
 		}
 		reader = bytes.NewReader(b)
-		contentType = "application/json"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+c.path, reader)
 	if err != nil {
 		return nil, 0, fmt.Errorf("building request: %w", err)
 	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-IDAP-NATIVE-CLIENT", "true")
-	req.Header.Set("User-Agent", p.cfg.UserAgent)
+	// The header values that never change are shared, not built per call.
+	req.Header = make(http.Header, 6)
+	if c.form != nil {
+		req.Header["Content-Type"] = headerForm
+	} else {
+		req.Header["Content-Type"] = headerJSON
+	}
+	req.Header["Accept"] = headerJSON
+	req.Header["X-Idap-Native-Client"] = headerTrue
+	req.Header["User-Agent"] = p.userAgent
 	if c.basicUser != "" {
 		req.SetBasicAuth(c.basicUser, c.basicPass)
 	}
@@ -171,7 +171,7 @@ func (p *provider) once(ctx context.Context, c call) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := readBody(resp)
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("reading response: %w", err)
 	}
@@ -190,8 +190,32 @@ func (p *provider) once(ctx context.Context, c call) ([]byte, int, error) {
 	return body, resp.StatusCode, nil
 }
 
+// Header values sent with every call.
+var (
+	headerJSON = []string{"application/json"}
+	headerForm = []string{"application/x-www-form-urlencoded"}
+	headerTrue = []string{"true"}
+)
+
+// readBody reads up to maxBody bytes of a response: in one read of the
+// announced length when there is one, as for every tenant answer.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxBody {
+		body := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, body)
+		return body, err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxBody))
+}
+
+// isHTML reports an HTML page: by its media type, or by its first
+// character when the type says nothing useful.
 func isHTML(resp *http.Response, body []byte) bool {
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt == "text/html" {
+	ct := resp.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if strings.EqualFold(strings.TrimSpace(ct), "text/html") {
 		return true
 	}
 	b := bytes.TrimSpace(body)
@@ -212,11 +236,27 @@ func (p *provider) envelopeOnly(ctx context.Context, c call) (*envelope, error) 
 }
 
 // envelopeCall sends c and decodes the envelope and its Result as a login
-// step.
+// step, in one pass over the body when the Result is an object (or null),
+// as it is in every login answer.
 func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result, error) {
-	env, err := p.envelopeOnly(ctx, c)
+	body, err := p.do(ctx, c)
 	if err != nil {
 		return nil, nil, err
+	}
+	var step struct {
+		envelope
+		Result *result `json:"Result"`
+	}
+	if err := json.Unmarshal(body, &step); err == nil {
+		if step.Result == nil {
+			step.Result = &result{}
+		}
+		return &step.envelope, step.Result, nil
+	}
+	// Not the usual shape: decode in two steps to say which part is wrong.
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, nil, p.upstream(c.op, http.StatusOK, ErrMalformed)
 	}
 	var res result
 	if len(env.Result) > 0 && string(env.Result) != "null" {
@@ -224,7 +264,7 @@ func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result
 			return nil, nil, p.upstream(c.op, http.StatusOK, fmt.Errorf("%w: Result", ErrMalformed))
 		}
 	}
-	return env, &res, nil
+	return &env, &res, nil
 }
 
 // message returns the tenant's failure message for logs.

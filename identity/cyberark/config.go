@@ -158,7 +158,7 @@ func (c Config) open() (*provider, error) {
 	hc := c.HTTPClient
 	if hc == nil {
 		var err error
-		if hc, err = upstream.HTTPClient(c.CAFile, 64); err != nil {
+		if hc, err = upstream.HTTPClient(c.CAFile, upstream.IdlePerHost); err != nil {
 			return nil, err
 		}
 	}
@@ -167,6 +167,8 @@ func (c Config) open() (*provider, error) {
 		http: upstream.NoRedirects(hc), // a tenant moves a login with PodFqdn
 		base: strings.TrimRight(c.URL, "/"),
 		log:  c.Logger.WithField("provider", c.Name),
+
+		userAgent: []string{c.UserAgent},
 	}
 	p.tokens = &tokenSource{p: p}
 	if strings.HasPrefix(c.URL, "http://") {
@@ -182,6 +184,8 @@ type provider struct {
 	base   string
 	log    logrus.FieldLogger
 	tokens *tokenSource
+	// userAgent is cfg.UserAgent as a header value.
+	userAgent []string
 
 	// notBefore holds, per user, the time before which the tenant asked
 	// not to try again (RetryWaitingTime).

@@ -2,7 +2,6 @@ package cyberark
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,40 +20,6 @@ const (
 	reasonRetry     = "Too many attempts. Try again in %d seconds."
 	reasonPolicy    = "Sign-in is not configured correctly. Contact your administrator."
 )
-
-// state is the transaction between two RADIUS packets. It is serialized
-// into identity.Txn.Data and never holds the password or an answer.
-type state struct {
-	Base       string        `json:"base"`
-	SessionID  string        `json:"sid"`
-	TenantID   string        `json:"tid,omitempty"`
-	User       string        `json:"user"`
-	Challenges [][]mechanism `json:"ch"`
-	Index      int           `json:"idx"`
-	Current    string        `json:"cur,omitempty"`
-	Started    bool          `json:"started,omitempty"`
-	Password   bool          `json:"pw,omitempty"` // a password mechanism was passed
-	Cookies    jar           `json:"ck,omitempty"`
-}
-
-func (p *provider) txn(st *state) identity.Txn {
-	b, _ := json.Marshal(st) // plain data: cannot fail
-	return identity.Txn{Provider: p.cfg.Name, Data: b}
-}
-
-func (p *provider) decode(txn identity.Txn) (*state, error) {
-	if txn.Provider != p.cfg.Name {
-		return nil, fmt.Errorf("%w: it belongs to provider %q", identity.ErrBadTxn, txn.Provider)
-	}
-	var st state
-	if err := json.Unmarshal(txn.Data, &st); err != nil || st.SessionID == "" || st.Base == "" {
-		return nil, identity.ErrBadTxn
-	}
-	if st.Cookies == nil {
-		st.Cookies = jar{}
-	}
-	return &st, nil
-}
 
 var whys = map[string]identity.Why{
 	reasonFailed:    identity.WhyFailed,

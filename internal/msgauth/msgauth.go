@@ -6,6 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"errors"
+	"hash"
+	"sync"
 
 	"layeh.com/radius"
 )
@@ -39,18 +41,64 @@ func Find(pkt []byte) (int, error) {
 // Compute returns HMAC-MD5 over pkt with the 16 bytes at off taken as zero.
 // For a response, pkt must hold the Request Authenticator in its header.
 func Compute(pkt []byte, off int, secret []byte) []byte {
-	mac := hmac.New(md5.New, secret)
-	mac.Write(pkt[:off])
-	var zero [16]byte
-	mac.Write(zero[:])
-	mac.Write(pkt[off+16:])
-	return mac.Sum(nil)
+	out := make([]byte, md5.Size)
+	sum(out, pkt, off, secret)
+	return out
 }
 
 // Verify checks, in constant time, the Message-Authenticator at off of a
 // request.
 func Verify(pkt []byte, off int, secret []byte) bool {
-	return hmac.Equal(Compute(pkt, off, secret), pkt[off:off+16])
+	m := macs.Get().(*mac)
+	defer macs.Put(m)
+	sum(m.sum[:], pkt, off, secret)
+	return hmac.Equal(m.sum[:], pkt[off:off+16])
+}
+
+// mac is the scratch space of one HMAC-MD5: every packet in and out is
+// authenticated, so the digests are reused rather than allocated (as
+// crypto/hmac.New would) for each.
+type mac struct {
+	h   hash.Hash
+	pad [md5.BlockSize]byte
+	key [md5.Size]byte
+	sum [md5.Size]byte
+}
+
+var macs = sync.Pool{New: func() any { return &mac{h: md5.New()} }}
+
+var zero [16]byte
+
+// sum writes HMAC-MD5 (RFC 2104) over pkt, with the 16 bytes at off taken
+// as zero, to dst.
+func sum(dst, pkt []byte, off int, secret []byte) {
+	m := macs.Get().(*mac)
+	defer macs.Put(m)
+	key := secret
+	if len(key) > md5.BlockSize {
+		m.h.Reset()
+		m.h.Write(key)
+		key = m.h.Sum(m.key[:0])
+	}
+	for i := range m.pad {
+		m.pad[i] = 0x36
+	}
+	for i, c := range key {
+		m.pad[i] ^= c
+	}
+	m.h.Reset()
+	m.h.Write(m.pad[:])
+	m.h.Write(pkt[:off])
+	m.h.Write(zero[:])
+	m.h.Write(pkt[off+16:])
+	inner := m.h.Sum(m.sum[:0])
+	for i := range m.pad {
+		m.pad[i] ^= 0x36 ^ 0x5c
+	}
+	m.h.Reset()
+	m.h.Write(m.pad[:])
+	m.h.Write(inner)
+	m.h.Sum(dst[:0])
 }
 
 // Encode encodes p with a Message-Authenticator as its first attribute:
@@ -69,8 +117,8 @@ func Encode(p *radius.Packet) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	copy(attrs[0].Attribute, Compute(raw, 22, p.Secret))
-	copy(raw[22:38], attrs[0].Attribute)
+	sum(raw[22:38], raw, 22, p.Secret)
+	copy(attrs[0].Attribute, raw[22:38])
 	switch p.Code {
 	case radius.CodeAccessRequest, radius.CodeStatusServer:
 		// The Request Authenticator is sent as it is.

@@ -1,6 +1,9 @@
 package msgauth
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
 	"testing"
 
 	"layeh.com/radius"
@@ -65,5 +68,44 @@ func TestFindMalformed(t *testing.T) {
 	}
 	if off, err := Find(append(pkt, 1, 3, 'a')); err != nil || off != -1 {
 		t.Errorf("no Message-Authenticator: %d %v", off, err)
+	}
+}
+
+// The pooled HMAC-MD5 gives what crypto/hmac gives, for secrets shorter and
+// longer than MD5's block (a longer one is hashed first) and packets of any
+// length, also when the pool hands back a digest used with another secret.
+func TestComputeMatchesCryptoHMAC(t *testing.T) {
+	for _, secretLen := range []int{1, 10, 63, 64, 65, 200} {
+		secret := bytes.Repeat([]byte{byte(secretLen)}, secretLen)
+		for _, n := range []int{38, 100, 4096} {
+			pkt := make([]byte, n)
+			for i := range pkt {
+				pkt[i] = byte(i * 7)
+			}
+			mac := hmac.New(md5.New, secret)
+			mac.Write(pkt[:22])
+			mac.Write(make([]byte, 16))
+			mac.Write(pkt[38:])
+			want := mac.Sum(nil)
+			if got := Compute(pkt, 22, secret); !bytes.Equal(got, want) {
+				t.Fatalf("secret %d bytes, packet %d: got %x, want %x", secretLen, n, got, want)
+			}
+			copy(pkt[22:38], want)
+			if !Verify(pkt, 22, secret) {
+				t.Fatalf("secret %d bytes, packet %d: own value does not verify", secretLen, n)
+			}
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	secret := []byte("a-bench-shared-secret-0123456789")
+	pkt := make([]byte, 120)
+	copy(pkt[22:38], Compute(pkt, 22, secret))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Verify(pkt, 22, secret) {
+			b.Fatal("does not verify")
+		}
 	}
 }

@@ -25,12 +25,22 @@ func RootCAs(caFile string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// IdlePerHost is how many idle connections to one tenant host a client
+// keeps open. A login storm holds about as many calls in flight as logins
+// per second times the tenant's answer time (1,000 logins/s at 100 ms is
+// 100); connections above this bound are closed when they fall idle and
+// dialled (with a TLS handshake) again at the next burst.
+const IdlePerHost = 256
+
 // HTTPClient returns a client with its own connection pool that trusts
 // caFile (or the system's CAs when empty), speaks TLS 1.2 or later, and
 // never follows redirects (a tenant that moves a login says so in its
-// answer).
+// answer). It keeps up to maxIdlePerHost idle connections to each host,
+// with no bound across hosts (net/http's default of 100 in all would close
+// connections to a busy tenant below maxIdlePerHost).
 func HTTPClient(caFile string, maxIdlePerHost int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 0
 	tr.MaxIdleConnsPerHost = maxIdlePerHost
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {

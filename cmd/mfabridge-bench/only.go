@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mfabridge/mfabridge/bench"
+)
+
+// runOnly measures one part of the report and prints it, with the CPU
+// profile of the server under load: the loop to use while working on one
+// number.
+func runOnly(part string, dur time.Duration, workers int, latency time.Duration) error {
+	ctx := context.Background()
+	switch part {
+	case "http":
+		for _, plain := range []bool{true, false} {
+			scheme := map[bool]string{true: "http", false: "https"}[plain]
+			tn, targs, err := tenant(plain, latency)
+			if err != nil {
+				return err
+			}
+			prof := filepath.Join(os.TempDir(), "mfabridge-bench-"+scheme+".pprof")
+			args := append(targs, "-cpuprofile", prof)
+			if os.Getenv("MFB_ALLOCS") != "" { // sampling allocations slows the server
+				args = append(args, "-memprofile", strings.TrimSuffix(prof, ".pprof")+"-allocs.pprof")
+			}
+			c, err := startChild(scheme, args...)
+			if err != nil {
+				tn.Close()
+				return err
+			}
+			m, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: workers * 4, Duration: dur, Users: 1000, WithMA: true})
+			c.stop()
+			tn.Close()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: %.0f logins/s, %.0f requests/s, server CPU %.2f s, %.0f requests per CPU-second, request p50 %s p99 %s, answer p50 %s, failures %d, timeouts %d\n",
+				scheme, m.LoginsPerSecond(), m.PacketsPerSecond(), m.CPU.Seconds(), m.PerCPUSecond(), ms(m.Quantile("request", .5)), ms(m.Quantile("request", .99)), ms(m.Quantile("answer", .5)), m.Failures, m.Timeouts)
+			if top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", prof).Output(); err == nil {
+				fmt.Printf("profile %s:\n%s\n", prof, top)
+			}
+		}
+		return nil
+	case "curve":
+		prof := filepath.Join(os.TempDir(), "mfabridge-bench-curve.pprof")
+		c, err := startChild("inproc-mfa", "-mode", "inproc-mfa", "-cpuprofile", prof)
+		if err != nil {
+			return err
+		}
+		defer c.stop()
+		mfa := bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true}
+		m, err := load(ctx, c.pid, mfa)
+		if err != nil {
+			return err
+		}
+		max := m.LoginsPerSecond()
+		fmt.Printf("maximum: %.0f logins/s\n", max)
+		c.latency()
+		for _, f := range []float64{0.1, 0.25, 0.5, 0.75} {
+			l := mfa
+			l.Workers, l.Rate, l.Duration = 256, f*max, dur/2
+			lm, err := load(ctx, c.pid, l)
+			if err != nil {
+				return err
+			}
+			s := c.latency()
+			fmt.Printf("%3.0f%%: %.0f logins/s, request p50 %s p99 %s, bridge p50 %dµs p99 %dµs p99.9 %dµs, lost %d\n",
+				f*100, lm.LoginsPerSecond(), ms(lm.Quantile("request", .5)), ms(lm.Quantile("request", .99)), s["p50"], s["p99"], s["p999"], lm.Failures+lm.Timeouts)
+		}
+		return nil
+	case "memory":
+		mem, err := memory(ctx, workers, true)
+		if err != nil {
+			return err
+		}
+		for _, m := range mem {
+			fmt.Printf("%d conversations: RSS +%.1f MiB, heap +%.1f MiB, %d bytes each (heap), %d (RSS)\n", m.conversations, float64(m.rss)/(1<<20), float64(m.heap)/(1<<20), m.heap/max(m.conversations, 1), m.rss/max(m.conversations, 1))
+		}
+		return nil
+	}
+	return fmt.Errorf("-only %q: use http, curve or memory", part)
+}
