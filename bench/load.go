@@ -8,10 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type Load struct {
 type Result struct {
 	Logins, Failures, Timeouts, Packets int64
 	Elapsed                             time.Duration
+	// GeneratorCPU is the CPU time of the generator's own process during
+	// the run: near Elapsed, the generator (one core) is what limits it.
+	GeneratorCPU time.Duration
 	// Latency of each exchange kind: "request" (the first Access-Request)
 	// and "answer" (the one carrying the code).
 	Latency map[string][]time.Duration
@@ -132,6 +136,7 @@ func Run(ctx context.Context, l Load) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.Duration)
 	defer cancel()
+	cpu0, _ := CPUTime(os.Getpid())
 	var (
 		res   Result
 		mu    sync.Mutex
@@ -167,12 +172,15 @@ func Run(ctx context.Context, l Load) (Result, error) {
 				interval = time.Duration(float64(l.Workers) / l.Rate * float64(time.Second))
 				next = next.Add(time.Duration(mrand.Int64N(int64(interval) + 1)))
 			}
+			wait := time.NewTimer(time.Hour)
+			defer wait.Stop()
 			for ctx.Err() == nil {
 				if interval > 0 {
 					if d := time.Until(next); d > 0 {
+						wait.Reset(d)
 						select {
 						case <-ctx.Done():
-						case <-time.After(d):
+						case <-wait.C:
 						}
 						if ctx.Err() != nil {
 							break
@@ -186,7 +194,7 @@ func Run(ctx context.Context, l Load) (Result, error) {
 				if l.Count > 0 && n > l.Count {
 					break
 				}
-				user := fmt.Sprintf("user%d", n%int64(l.Users))
+				user := "user" + strconv.FormatInt(n%int64(l.Users), 10)
 				ok, err := login(c, l, user, local, &res)
 				switch {
 				case errors.Is(err, errTimeout):
@@ -206,6 +214,9 @@ func Run(ctx context.Context, l Load) (Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	if cpu1, err := CPUTime(os.Getpid()); err == nil {
+		res.GeneratorCPU = cpu1 - cpu0
+	}
 	for k := range lat {
 		sort.Slice(lat[k], func(i, j int) bool { return lat[k][i] < lat[k][j] })
 	}

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -15,37 +16,77 @@ const maxCachedReplies = 1 << 20
 // tells a retransmission from a new request with the same key.
 type dupKey struct {
 	local, remote, nas string
+	src                netip.AddrPort
 	code, id           byte
 }
 
+// cacheKey is a dupKey without pointers: the socket and the NAS by number.
+type cacheKey struct {
+	addr       [16]byte
+	port       uint16
+	code, id   byte
+	local, nas uint32
+}
+
+// dupEntry is a request in flight or answered. It holds no pointers: the
+// reply is in the cache's reply log.
 type dupEntry struct {
-	auth    [16]byte
-	reply   []byte // nil while the request is in flight or was dropped
-	done    bool
-	expires time.Time
+	auth     [16]byte
+	gen      uint64 // tells this entry from a later one under the same key
+	expires  int64  // Unix nanoseconds; set once answered
+	pos      uint64 // the reply's place in the log
+	n        uint16 // the reply's length
+	done     bool   // answered (or chosen not to be)
+	hasReply bool   // false: we chose not to answer
 }
 
 // replyCache absorbs retransmissions: a duplicate of a request in flight is
 // dropped, a duplicate of an answered request gets the same reply again, and
 // neither reaches the identity provider.
+//
+// At thousands of requests a second it holds hundreds of thousands of
+// replies for its ttl. They are kept where the garbage collector has nothing
+// to trace: entries are plain values, replies are copied into a log of large
+// byte chunks dropped as they expire.
 type replyCache struct {
 	ttl time.Duration
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[dupKey]*dupEntry
+	names   map[string]uint32 // sockets and NAS names by number
+	entries map[cacheKey]dupEntry
+	gen     uint64
 	// done lists answered entries in the order they expire (the ttl is the
 	// same for all), so sweeping costs only what it removes.
-	done []doneRef
+	done    []doneRef
+	replies replyLog
 }
 
 type doneRef struct {
-	key dupKey
-	e   *dupEntry
+	key     cacheKey
+	gen     uint64
+	expires int64
+	end     uint64 // where the entry's reply ends in the log
 }
 
 func newReplyCache(ttl time.Duration, now func() time.Time) *replyCache {
-	return &replyCache{ttl: ttl, now: now, entries: map[dupKey]*dupEntry{}}
+	return &replyCache{ttl: ttl, now: now, names: map[string]uint32{}, entries: map[cacheKey]dupEntry{}}
+}
+
+// keyOf returns k's pointer-free form.
+func (c *replyCache) keyOf(k dupKey) cacheKey {
+	return cacheKey{addr: k.src.Addr().As16(), port: k.src.Port(), code: k.code, id: k.id, local: c.name(k.local), nas: c.name(k.nas)}
+}
+
+// name numbers a socket address or NAS name. They come from the
+// configuration and the listening sockets: a short list.
+func (c *replyCache) name(s string) uint32 {
+	n, ok := c.names[s]
+	if !ok {
+		n = uint32(len(c.names))
+		c.names[s] = n
+	}
+	return n
 }
 
 // dupVerdict is what to do with an incoming request.
@@ -59,24 +100,26 @@ const (
 
 // begin registers a request. For dupReplay it returns the cached reply.
 func (c *replyCache) begin(k dupKey, auth [16]byte) (dupVerdict, []byte) {
-	now := c.now()
+	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
-	if e, ok := c.entries[k]; ok && e.auth == auth {
+	key := c.keyOf(k)
+	if e, ok := c.entries[key]; ok && e.auth == auth {
 		if !e.done {
 			return dupInFlight, nil
 		}
-		if now.Before(e.expires) {
-			if e.reply == nil {
+		if now < e.expires {
+			if !e.hasReply {
 				return dupInFlight, nil // we chose not to answer; stay silent
 			}
-			return dupReplay, e.reply
+			return dupReplay, c.replies.get(e.pos, int(e.n))
 		}
 	}
 	// New request, or a new Authenticator for the same key: the old entry
 	// is purged (RFC 5080).
-	c.entries[k] = &dupEntry{auth: auth}
+	c.gen++
+	c.entries[key] = dupEntry{auth: auth, gen: c.gen}
 	return dupNew, nil
 }
 
@@ -85,18 +128,20 @@ func (c *replyCache) finish(k dupKey, auth [16]byte, reply []byte) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[k]; ok && e.auth == auth {
-		e.reply, e.done, e.expires = reply, true, now.Add(c.ttl)
-		c.done = append(c.done, doneRef{k, e})
-		for len(c.done) > maxCachedReplies {
-			// Bounded: past the limit the oldest replies go first.
-			ref := c.done[0]
-			if c.entries[ref.key] == ref.e {
-				delete(c.entries, ref.key)
-			}
-			c.done[0] = doneRef{}
-			c.done = c.done[1:]
-		}
+	key := c.keyOf(k)
+	e, ok := c.entries[key]
+	if !ok || e.auth != auth {
+		return
+	}
+	e.done, e.expires = true, now.Add(c.ttl).UnixNano()
+	if reply != nil && len(reply) <= maxReply { // longer cannot be a RADIUS packet
+		e.hasReply, e.pos, e.n = true, c.replies.add(reply), uint16(len(reply))
+	}
+	c.entries[key] = e
+	c.done = append(c.done, doneRef{key: key, gen: e.gen, expires: e.expires, end: c.replies.end})
+	for len(c.done) > maxCachedReplies {
+		// Bounded: past the limit the oldest replies go first.
+		c.dropOldestLocked()
 	}
 }
 
@@ -105,32 +150,85 @@ func (c *replyCache) finish(k dupKey, auth [16]byte, reply []byte) {
 func (c *replyCache) forget(k dupKey, auth [16]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[k]; ok && e.auth == auth && !e.done {
-		delete(c.entries, k)
+	key := c.keyOf(k)
+	if e, ok := c.entries[key]; ok && e.auth == auth && !e.done {
+		delete(c.entries, key)
 	}
 }
 
 // sweep drops expired entries.
 func (c *replyCache) sweep() {
-	now := c.now()
+	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweepLocked(now)
 }
 
 // sweepLocked drops expired entries.
-func (c *replyCache) sweepLocked(now time.Time) {
-	i := 0
-	for ; i < len(c.done) && now.After(c.done[i].e.expires); i++ {
-		ref := c.done[i]
-		if c.entries[ref.key] == ref.e {
-			delete(c.entries, ref.key)
-		}
-		c.done[i] = doneRef{} // let the reply be collected
+func (c *replyCache) sweepLocked(now int64) {
+	for len(c.done) > 0 && now > c.done[0].expires {
+		c.dropOldestLocked()
 	}
-	c.done = c.done[i:]
 	if cap(c.done) > 1024 && len(c.done) < cap(c.done)/4 {
 		// Most of the backing array is behind us: give it back.
 		c.done = append([]doneRef(nil), c.done...)
+	}
+}
+
+func (c *replyCache) dropOldestLocked() {
+	ref := c.done[0]
+	if e, ok := c.entries[ref.key]; ok && e.gen == ref.gen {
+		delete(c.entries, ref.key)
+	}
+	c.done = c.done[1:]
+	c.replies.release(ref.end)
+}
+
+// maxReply is the longest reply the log takes (RADIUS's longest packet).
+const maxReply = 4096
+
+// replyLog holds replies one after the other in chunks, and drops a chunk
+// once every reply in it is released.
+type replyLog struct {
+	chunks [][]byte // chunks[0] starts at offset base
+	base   uint64
+	end    uint64 // where the next reply goes
+}
+
+const replyChunk = 64 << 10
+
+// add copies b into the log and returns its place.
+func (l *replyLog) add(b []byte) uint64 {
+	if off := l.end % replyChunk; off+uint64(len(b)) > replyChunk {
+		l.end += replyChunk - off // the rest of this chunk stays unused
+	}
+	if len(l.chunks) == 0 {
+		l.base = l.end - l.end%replyChunk
+	}
+	for (l.end-l.base)/replyChunk >= uint64(len(l.chunks)) {
+		l.chunks = append(l.chunks, make([]byte, replyChunk))
+	}
+	pos := l.end
+	copy(l.chunks[(pos-l.base)/replyChunk][pos%replyChunk:], b)
+	l.end += uint64(len(b))
+	return pos
+}
+
+// get returns the n bytes at pos.
+func (l *replyLog) get(pos uint64, n int) []byte {
+	c := l.chunks[(pos-l.base)/replyChunk]
+	off := pos % replyChunk
+	return c[off : off+uint64(n) : off+uint64(n)]
+}
+
+// release drops the chunks that hold nothing at or after upTo.
+func (l *replyLog) release(upTo uint64) {
+	for len(l.chunks) > 0 && l.base+replyChunk <= upTo {
+		l.chunks[0] = nil
+		l.chunks = l.chunks[1:]
+		l.base += replyChunk
+	}
+	if len(l.chunks) == 0 {
+		l.chunks = nil // the next add starts afresh at end
 	}
 }

@@ -1,31 +1,122 @@
 package bridge
 
 import (
+	"bytes"
+	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 )
 
+func testKey(i int) dupKey {
+	return dupKey{local: "127.0.0.1:1812", remote: "r", nas: "vpn", src: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(1000+i/256)), code: 1, id: byte(i)}
+}
+
+func testAuth(i int) [16]byte { return [16]byte{byte(i >> 16), byte(i >> 8), byte(i)} }
+
+// Replies come back byte for byte, across the log's chunk boundaries; a
+// request in flight is absorbed; a new Request Authenticator under the same
+// key is a new request.
+func TestReplyCacheReplays(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	replies := map[int][]byte{}
+	for i := 0; i < 3000; i++ {
+		k, auth := testKey(i), testAuth(i)
+		if v, _ := c.begin(k, auth); v != dupNew {
+			t.Fatalf("request %d: verdict %v, want new", i, v)
+		}
+		if v, _ := c.begin(k, auth); v != dupInFlight {
+			t.Fatalf("request %d in flight: verdict %v", i, v)
+		}
+		r := bytes.Repeat([]byte{byte(i)}, 20+i%400)
+		replies[i] = r
+		c.finish(k, auth, r)
+	}
+	if len(c.replies.chunks) < 2 {
+		t.Fatalf("%d chunks: the test should cross a chunk boundary", len(c.replies.chunks))
+	}
+	for i, want := range replies {
+		v, got := c.begin(testKey(i), testAuth(i))
+		if v != dupReplay || !bytes.Equal(got, want) {
+			t.Fatalf("request %d: verdict %v, %d bytes; want a replay of %d bytes", i, v, len(got), len(want))
+		}
+	}
+	other := testAuth(99999)
+	if v, _ := c.begin(testKey(5), other); v != dupNew {
+		t.Fatalf("new authenticator: verdict %v, want new", v)
+	}
+	if v, _ := c.begin(testKey(5), testAuth(5)); v != dupNew {
+		t.Fatalf("the purged request: verdict %v, want new", v)
+	}
+}
+
+// A request that was dropped (nil reply) stays silent; one that was shed
+// (forget) is processed when retransmitted.
+func TestReplyCacheSilenceAndForget(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	c.begin(testKey(1), testAuth(1))
+	c.finish(testKey(1), testAuth(1), nil)
+	if v, r := c.begin(testKey(1), testAuth(1)); v != dupInFlight || r != nil {
+		t.Fatalf("dropped request: verdict %v", v)
+	}
+	c.begin(testKey(2), testAuth(2))
+	c.forget(testKey(2), testAuth(2))
+	if v, _ := c.begin(testKey(2), testAuth(2)); v != dupNew {
+		t.Fatalf("shed request: verdict %v, want new", v)
+	}
+}
+
 // After a burst, the replies are dropped once their time is up even when no
-// request comes to sweep them, and the list of them gives its memory back.
+// request comes to sweep them, and the memory that held them is given back.
 func TestReplyCacheSweepsAfterABurst(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	c := newReplyCache(10*time.Second, func() time.Time { return now })
 	for i := 0; i < 5000; i++ {
-		k := dupKey{local: "l", remote: "r", nas: "n", code: 1, id: byte(i)}
-		auth := [16]byte{byte(i >> 8), byte(i)}
+		k, auth := testKey(i), testAuth(i)
 		if v, _ := c.begin(k, auth); v != dupNew {
 			t.Fatalf("request %d: verdict %v", i, v)
 		}
-		c.finish(k, auth, []byte("reply"))
+		c.finish(k, auth, bytes.Repeat([]byte("reply"), 40))
 	}
 	now = now.Add(5 * time.Second)
 	c.sweep()
-	if len(c.entries) != 256 || len(c.done) != 5000 {
-		t.Fatalf("before expiry: %d entries, %d replies; want 256 and 5000", len(c.entries), len(c.done))
+	if len(c.entries) != 5000 || len(c.done) != 5000 || len(c.replies.chunks) == 0 {
+		t.Fatalf("before expiry: %d entries, %d replies; want 5000", len(c.entries), len(c.done))
 	}
 	now = now.Add(6 * time.Second)
 	c.sweep()
-	if len(c.entries) != 0 || len(c.done) != 0 || cap(c.done) > 1024 {
-		t.Fatalf("after expiry: %d entries, %d replies (capacity %d); want none", len(c.entries), len(c.done), cap(c.done))
+	if len(c.entries) != 0 || len(c.done) != 0 || cap(c.done) > 1024 || len(c.replies.chunks) > 1 {
+		t.Fatalf("after expiry: %d entries, %d replies (capacity %d), %d chunks; want none", len(c.entries), len(c.done), cap(c.done), len(c.replies.chunks))
+	}
+	// And the cache works on from there.
+	c.begin(testKey(7), testAuth(7))
+	c.finish(testKey(7), testAuth(7), []byte("again"))
+	if v, r := c.begin(testKey(7), testAuth(7)); v != dupReplay || string(r) != "again" {
+		t.Fatalf("after the sweep: verdict %v, %q", v, r)
+	}
+}
+
+// The cache is bounded: past maxCachedReplies the oldest replies go.
+func TestReplyCacheBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills the cache to its bound")
+	}
+	now := time.Unix(1700000000, 0)
+	c := newReplyCache(30*time.Second, func() time.Time { return now })
+	n := maxCachedReplies + 10
+	for i := 0; i < n; i++ {
+		c.begin(testKey(i), testAuth(i))
+		c.finish(testKey(i), testAuth(i), []byte(fmt.Sprint(i)))
+	}
+	if len(c.done) != maxCachedReplies || len(c.entries) != maxCachedReplies {
+		t.Fatalf("%d replies, %d entries; want %d", len(c.done), len(c.entries), maxCachedReplies)
+	}
+	if v, _ := c.begin(testKey(0), testAuth(0)); v != dupNew {
+		t.Fatalf("the oldest reply: verdict %v, want it gone", v)
+	}
+	if v, r := c.begin(testKey(n-1), testAuth(n-1)); v != dupReplay || string(r) != fmt.Sprint(n-1) {
+		t.Fatalf("the newest reply: verdict %v, %q", v, r)
 	}
 }

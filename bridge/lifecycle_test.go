@@ -169,6 +169,17 @@ func TestOnReplyReportsEachReply(t *testing.T) {
 	if _, err := c.Read(make([]byte, 4096)); err != nil {
 		t.Fatal(err)
 	}
+	// OnReply runs just after the reply is sent: give it a moment.
+	deadline := time.Now().Add(time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 1 || got[0] <= 0 || got[0] > time.Second {

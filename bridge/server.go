@@ -46,8 +46,10 @@ type Options struct {
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// OnReply, when set, is told how long each answered request took from
-	// the moment its datagram was read to the moment its reply was sent
-	// (for benchmarks and metrics). Keep it cheap: it runs for every reply.
+	// the moment the kernel received its datagram (the wait in the socket's
+	// queue included; the moment it was read, where the socket cannot say)
+	// to the moment its reply was sent (for benchmarks and metrics). Keep it
+	// cheap: it runs for every reply.
 	OnReply func(code radius.Code, took time.Duration)
 	// SharedReplies, when set, shares the reply cache with the other
 	// instances on the same Redis, under keys starting with
@@ -205,8 +207,22 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer stop()
 	local := conn.LocalAddr().String()
 	buf := make([]byte, radius.MaxPacketLength+1)
+	var timed *arrivals // only when someone listens (OnReply)
+	if s.onReply != nil {
+		timed, _ = newArrivals(conn)
+	}
 	for {
-		n, addr, err := conn.ReadFrom(buf)
+		var (
+			n        int
+			addr     net.Addr
+			err      error
+			received time.Time
+		)
+		if timed != nil {
+			n, addr, received, err = timed.read(buf)
+		} else {
+			n, addr, err = conn.ReadFrom(buf)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -217,7 +233,10 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 			return fmt.Errorf("bridge: reading from %s: %w", local, err)
 		}
-		s.dispatch(ctx, conn, local, buf[:n], addr)
+		if s.onReply != nil && received.IsZero() {
+			received = time.Now()
+		}
+		s.dispatch(ctx, conn, local, buf[:n], addr, received)
 	}
 }
 
@@ -231,83 +250,79 @@ func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
 }
 
 // dispatch checks a datagram in the read loop (cheap checks only) and hands
-// it to a worker.
-func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr) {
-	var received time.Time // only timed when someone listens (OnReply)
-	if s.onReply != nil {
-		received = time.Now()
-	}
+// it to a worker; it reports whether it did.
+func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr, received time.Time) (started bool) {
 	if len(datagram) == len(s.probe) && subtle.ConstantTimeCompare(datagram, s.probe[:]) == 1 {
 		s.beat(local)
-		return
+		return false
 	}
 	st := s.state.Load()
 	ap, ok := addrPort(addr)
 	if !ok {
 		s.drop(dropMalformed, s.log.WithField("src", addr.String()), "")
-		return
+		return false
 	}
 	client := st.clients.lookup(ap.Addr())
 	if client == nil {
 		s.drop(dropUnknownClient, s.log.WithField("src", addr.String()), "packet from an address that is no [[client]]: dropped (add the NAS to radius.conf if it is yours)")
-		return
+		return false
 	}
 	log := s.log.WithFields(logrus.Fields{"src": addr.String(), "nas": client.Name})
 	if lim := st.limiters[client.Name]; lim != nil && !lim.Allow() {
 		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
-		return
+		return false
 	}
 	pkt, err := checkLength(datagram)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed packet (length): dropped")
-		return
+		return false
 	}
 	code := radius.Code(pkt[0])
 	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
 		s.drop(dropUnsupported, log, fmt.Sprintf("%v is not served here (authentication only): dropped", code))
-		return
+		return false
 	}
 	maOff, err := msgauth.Find(pkt)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
-		return
+		return false
 	}
 	secret := []byte(client.Secret)
 	if maOff < 0 {
 		switch {
 		case code == radius.CodeStatusServer:
 			s.drop(dropNoMsgAuth, log, "Status-Server without Message-Authenticator (RFC 5997 requires it): dropped")
-			return
+			return false
 		case client.MessageAuthenticatorRequired():
 			s.drop(dropNoMsgAuth, log, "Access-Request without Message-Authenticator: dropped (require_message_authenticator is on for this client; turn it off only for a NAS that cannot send one)")
-			return
+			return false
 		}
 	} else if !msgauth.Verify(pkt, maOff, secret) {
 		s.drop(dropBadMsgAuth, log, "bad Message-Authenticator: dropped; the NAS and radius.conf probably have different shared secrets")
-		return
+		return false
 	}
 	req, err := radius.Parse(pkt, secret)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
-		return
+		return false
 	}
 	if maOff < 0 {
 		if _, eap := req.Lookup(typeEAPMessage); eap {
 			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
-			return
+			return false
 		}
 		if _, ps := req.Lookup(typeProxyState); ps && client.ProxyStateLimited() {
 			s.drop(dropProxyState, log, "Access-Request with Proxy-State but no Message-Authenticator: dropped (limit_proxy_state); a proxy in front of mfabridge must add Message-Authenticator")
-			return
+			return false
 		}
 	}
 
-	key := dupKey{local: local, remote: ap.String(), nas: client.Name, code: byte(code), id: req.Identifier}
+	key := dupKey{local: local, remote: ap.String(), nas: client.Name, src: ap, code: byte(code), id: req.Identifier}
 	switch verdict, cached := s.dedup.begin(key, req.Authenticator); verdict {
 	case dupInFlight:
 		s.counters.add("retransmission:absorbed", 1)
 		s.drop(dropInFlight, log, "")
-		return
+		return false
 	case dupReplay:
 		s.counters.add("retransmission:absorbed", 1)
 		s.counters.add("retransmission:replayed", 1)
@@ -315,13 +330,13 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		if _, err := conn.WriteTo(cached, addr); err != nil {
 			log.WithError(err).Warn("cannot send a reply")
 		}
-		return
+		return false
 	}
 
 	if code == radius.CodeStatusServer {
 		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log, received)
 		s.counters.add("status_server", 1)
-		return
+		return false
 	}
 
 	// Under load, requests that continue a conversation (with a State) are
@@ -335,7 +350,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		s.busy.Add(-1)
 		s.dedup.forget(key, req.Authenticator) // let the NAS's retransmission try again
 		s.drop(dropOverload, log, "too many requests in flight (server.max_in_flight): dropped; the NAS will retransmit")
-		return
+		return false
 	}
 	s.inFlight.Add(1)
 	s.run(func() {
@@ -343,6 +358,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		defer s.busy.Add(-1)
 		s.work(s.base, conn, addr, key, client, req, st, log, received)
 	})
+	return true
 }
 
 // workerIdle is how long a worker waits for the next request before it

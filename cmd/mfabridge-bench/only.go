@@ -49,8 +49,7 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	case "curve":
-		prof := filepath.Join(os.TempDir(), "mfabridge-bench-curve.pprof")
-		c, err := startChild("inproc-mfa", "-mode", "inproc-mfa", "-cpuprofile", prof)
+		c, err := startChild("inproc-mfa", "-mode", "inproc-mfa")
 		if err != nil {
 			return err
 		}
@@ -66,13 +65,17 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		for _, f := range []float64{0.1, 0.25, 0.5, 0.75} {
 			l := mfa
 			l.Workers, l.Rate, l.Duration = 256, f*max, dur/2
+			if f == 0.5 { // the server's profile at half load
+				go c.saveProfile(fmt.Sprintf("profile?seconds=%d", int(dur/time.Second/2)-1), filepath.Join(os.TempDir(), "mfabridge-bench-half.pprof"))
+			}
 			lm, err := load(ctx, c.pid, l)
 			if err != nil {
 				return err
 			}
 			s := c.latency()
-			fmt.Printf("%3.0f%%: %.0f logins/s, request p50 %s p99 %s, bridge p50 %dµs p99 %dµs p99.9 %dµs, lost %d\n",
-				f*100, lm.LoginsPerSecond(), ms(lm.Quantile("request", .5)), ms(lm.Quantile("request", .99)), s["p50"], s["p99"], s["p999"], lm.Failures+lm.Timeouts)
+			fmt.Printf("%3.0f%%: %.0f logins/s, request p50 %s p99 %s, bridge p50 %dµs p99 %dµs p99.9 %dµs, lost %d, server CPU %.0f%%, generator CPU %.0f%%\n",
+				f*100, lm.LoginsPerSecond(), ms(lm.Quantile("request", .5)), ms(lm.Quantile("request", .99)), s["p50"], s["p99"], s["p999"], lm.Failures+lm.Timeouts,
+				100*lm.CPU.Seconds()/lm.Elapsed.Seconds(), 100*lm.GeneratorCPU.Seconds()/lm.Elapsed.Seconds())
 		}
 		return nil
 	case "memory":
