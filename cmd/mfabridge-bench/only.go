@@ -65,7 +65,7 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		for _, f := range []float64{0.1, 0.25, 0.5, 0.75} {
 			l := mfa
 			l.Workers, l.Rate, l.Duration = 256, f*max, dur/2
-			if f == 0.5 { // the server's profile at half load
+			if fmt.Sprint(f) == os.Getenv("MFB_PROFILE_AT") || (f == 0.5 && os.Getenv("MFB_PROFILE_AT") == "") { // the server's profile at half load
 				go c.saveProfile(fmt.Sprintf("profile?seconds=%d", int(dur/time.Second/2)-1), filepath.Join(os.TempDir(), "mfabridge-bench-half.pprof"))
 			}
 			lm, err := load(ctx, c.pid, l)

@@ -150,7 +150,7 @@ func (p *provider) once(ctx context.Context, r request) ([]byte, int, error) {
 		req.Header.Set("auth0-forwarded-for", r.clientIP)
 	}
 	start := time.Now()
-	resp, err := p.http.Do(req)
+	resp, err := p.http.RoundTrip(req)
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode

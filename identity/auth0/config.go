@@ -140,7 +140,7 @@ func (c Config) open() (*provider, error) {
 			return nil, err
 		}
 	}
-	p := &provider{cfg: c, http: upstream.NoRedirects(hc), base: strings.TrimRight(c.URL, "/"), log: c.Logger.WithField("provider", c.Name)}
+	p := &provider{cfg: c, http: upstream.Direct(hc), base: strings.TrimRight(c.URL, "/"), log: c.Logger.WithField("provider", c.Name)}
 	if strings.HasPrefix(c.URL, "http://") {
 		p.log.Warn("the tenant URL is plain HTTP: passwords and codes cross the network unencrypted; use it for tests only")
 	}

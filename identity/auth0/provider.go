@@ -26,7 +26,7 @@ const (
 
 type provider struct {
 	cfg  Config
-	http *http.Client
+	http http.RoundTripper
 	base string
 	log  logrus.FieldLogger
 }

@@ -157,7 +157,7 @@ func (p *provider) once(ctx context.Context, c call) ([]byte, int, error) {
 	}
 
 	start := time.Now()
-	resp, err := p.http.Do(req)
+	resp, err := p.http.RoundTrip(req)
 	if p.cfg.Observe != nil {
 		status := 0
 		if resp != nil {

@@ -164,7 +164,7 @@ func (c Config) open() (*provider, error) {
 	}
 	p := &provider{
 		cfg:  c,
-		http: upstream.NoRedirects(hc), // a tenant moves a login with PodFqdn
+		http: upstream.Direct(hc), // a tenant moves a login with PodFqdn, not a redirect
 		base: strings.TrimRight(c.URL, "/"),
 		log:  c.Logger.WithField("provider", c.Name),
 
@@ -180,7 +180,7 @@ func (c Config) open() (*provider, error) {
 // provider implements identity.Provider for CyberArk Identity.
 type provider struct {
 	cfg    Config
-	http   *http.Client
+	http   http.RoundTripper
 	base   string
 	log    logrus.FieldLogger
 	tokens *tokenSource

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 )
 
 // RootCAs reads a PEM bundle of CAs to trust instead of the system's.
@@ -53,12 +54,35 @@ func HTTPClient(caFile string, maxIdlePerHost int) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
-// NoRedirects returns a copy of c that does not follow redirects.
-func NoRedirects(c *http.Client) *http.Client {
-	cc := *c
-	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	cc.Jar = nil
-	return &cc
+// Direct sends requests straight through c's transport: no redirect is
+// followed (a tenant that moves a login says so in its answer), no cookie
+// jar is used (a provider keeps each login's cookies itself), and no
+// per-request header copy is made for redirects that never happen. Errors
+// read as http.Client's do ("Post "<url>": ...").
+func Direct(c *http.Client) http.RoundTripper {
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return direct{rt}
+}
+
+type direct struct{ rt http.RoundTripper }
+
+func (d direct) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := d.rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: urlErrorOp(req.Method), URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
+}
+
+// urlErrorOp is http.Client's Op for an error: "Post", "Get", ...
+func urlErrorOp(method string) string {
+	if method == "" {
+		return "Get"
+	}
+	return method[:1] + strings.ToLower(method[1:])
 }
 
 // CheckURL reports what is wrong with a tenant URL, starting with the
