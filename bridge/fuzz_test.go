@@ -84,7 +84,9 @@ func FuzzPacket(f *testing.F) {
 	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	f.Fuzz(func(t *testing.T, datagram []byte) {
 		pc := &capturePC{}
-		srv.dispatch(context.Background(), pc, "fuzz", append([]byte(nil), datagram...), from, time.Time{})
+		if job := srv.dispatch(context.Background(), pc, "fuzz", append([]byte(nil), datagram...), from, time.Time{}); job != nil {
+			job()
+		}
 		srv.inFlight.Wait()
 		for _, r := range pc.replies() {
 			if !radius.IsAuthenticResponse(r, datagram, []byte(testSecret)) {

@@ -205,12 +205,40 @@ func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	local := conn.LocalAddr().String()
-	buf := make([]byte, radius.MaxPacketLength+1)
-	var timed *arrivals // only when someone listens (OnReply)
-	if s.onReply != nil {
-		timed, _ = newArrivals(conn)
+	if uc, ok := conn.(*net.UDPConn); ok {
+		// Best effort: the kernel caps it at net.core.rmem_max.
+		_ = uc.SetReadBuffer(receiveBuffer)
 	}
+	r := &reader{s: s, ctx: ctx, conn: conn, local: conn.LocalAddr().String(), buf: make([]byte, radius.MaxPacketLength+1), done: make(chan error, 1)}
+	if s.onReply != nil { // only timed when someone listens
+		r.timed, _ = newArrivals(conn)
+	}
+	s.run(r.loop)
+	return <-r.done
+}
+
+// receiveBuffer is the socket receive buffer asked for: about 4,000
+// Access-Requests, a login storm's burst, wait there rather than being
+// dropped by the kernel while mfabridge is busy.
+const receiveBuffer = 4 << 20
+
+// reader reads one socket. The goroutine that reads a request answers it,
+// and hands the reading on to another worker first (leader and followers):
+// requests are answered in the order they came, each right after it is
+// read, instead of a burst being read whole while its first request waits
+// for the rest to be checked.
+type reader struct {
+	s     *Server
+	ctx   context.Context
+	conn  net.PacketConn
+	local string
+	timed *arrivals
+	buf   []byte // used by one reading goroutine at a time
+	done  chan error
+}
+
+func (r *reader) loop() {
+	s := r.s
 	for {
 		var (
 			n        int
@@ -218,25 +246,31 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			err      error
 			received time.Time
 		)
-		if timed != nil {
-			n, addr, received, err = timed.read(buf)
+		if r.timed != nil {
+			n, addr, received, err = r.timed.read(r.buf)
 		} else {
-			n, addr, err = conn.ReadFrom(buf)
+			n, addr, err = r.conn.ReadFrom(r.buf)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if r.ctx.Err() != nil {
+				r.done <- nil
+				return
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			return fmt.Errorf("bridge: reading from %s: %w", local, err)
+			r.done <- fmt.Errorf("bridge: reading from %s: %w", r.local, err)
+			return
 		}
 		if s.onReply != nil && received.IsZero() {
 			received = time.Now()
 		}
-		s.dispatch(ctx, conn, local, buf[:n], addr, received)
+		if job := s.dispatch(r.ctx, r.conn, r.local, r.buf[:n], addr, received); job != nil {
+			s.run(r.loop) // another worker reads on
+			job()
+			return
+		}
 	}
 }
 
@@ -249,71 +283,72 @@ func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
 	}
 }
 
-// dispatch checks a datagram in the read loop (cheap checks only) and hands
-// it to a worker; it reports whether it did.
-func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr, received time.Time) (started bool) {
+// dispatch checks a datagram in the read loop (cheap checks only) and
+// returns the work of answering it, or nil when it was dropped or answered
+// at once.
+func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr, received time.Time) (job func()) {
 	if len(datagram) == len(s.probe) && subtle.ConstantTimeCompare(datagram, s.probe[:]) == 1 {
 		s.beat(local)
-		return false
+		return nil
 	}
 	st := s.state.Load()
 	ap, ok := addrPort(addr)
 	if !ok {
 		s.drop(dropMalformed, s.log.WithField("src", addr.String()), "")
-		return false
+		return nil
 	}
 	client := st.clients.lookup(ap.Addr())
 	if client == nil {
 		s.drop(dropUnknownClient, s.log.WithField("src", addr.String()), "packet from an address that is no [[client]]: dropped (add the NAS to radius.conf if it is yours)")
-		return false
+		return nil
 	}
 	log := s.log.WithFields(logrus.Fields{"src": addr.String(), "nas": client.Name})
 	if lim := st.limiters[client.Name]; lim != nil && !lim.Allow() {
 		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
-		return false
+		return nil
 	}
 	pkt, err := checkLength(datagram)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed packet (length): dropped")
-		return false
+		return nil
 	}
 	code := radius.Code(pkt[0])
 	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
 		s.drop(dropUnsupported, log, fmt.Sprintf("%v is not served here (authentication only): dropped", code))
-		return false
+		return nil
 	}
 	maOff, err := msgauth.Find(pkt)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
-		return false
+		return nil
 	}
 	secret := []byte(client.Secret)
 	if maOff < 0 {
 		switch {
 		case code == radius.CodeStatusServer:
 			s.drop(dropNoMsgAuth, log, "Status-Server without Message-Authenticator (RFC 5997 requires it): dropped")
-			return false
+			return nil
 		case client.MessageAuthenticatorRequired():
 			s.drop(dropNoMsgAuth, log, "Access-Request without Message-Authenticator: dropped (require_message_authenticator is on for this client; turn it off only for a NAS that cannot send one)")
-			return false
+			return nil
 		}
 	} else if !msgauth.Verify(pkt, maOff, secret) {
 		s.drop(dropBadMsgAuth, log, "bad Message-Authenticator: dropped; the NAS and radius.conf probably have different shared secrets")
-		return false
+		return nil
 	}
 	req, err := radius.Parse(pkt, secret)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
-		return false
+		return nil
 	}
 	if maOff < 0 {
 		if _, eap := req.Lookup(typeEAPMessage); eap {
 			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
-			return false
+			return nil
 		}
 		if _, ps := req.Lookup(typeProxyState); ps && client.ProxyStateLimited() {
 			s.drop(dropProxyState, log, "Access-Request with Proxy-State but no Message-Authenticator: dropped (limit_proxy_state); a proxy in front of mfabridge must add Message-Authenticator")
-			return false
+			return nil
 		}
 	}
 
@@ -322,7 +357,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	case dupInFlight:
 		s.counters.add("retransmission:absorbed", 1)
 		s.drop(dropInFlight, log, "")
-		return false
+		return nil
 	case dupReplay:
 		s.counters.add("retransmission:absorbed", 1)
 		s.counters.add("retransmission:replayed", 1)
@@ -330,13 +365,13 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		if _, err := conn.WriteTo(cached, addr); err != nil {
 			log.WithError(err).Warn("cannot send a reply")
 		}
-		return false
+		return nil
 	}
 
 	if code == radius.CodeStatusServer {
 		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log, received)
 		s.counters.add("status_server", 1)
-		return false
+		return nil
 	}
 
 	// Under load, requests that continue a conversation (with a State) are
@@ -350,15 +385,14 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		s.busy.Add(-1)
 		s.dedup.forget(key, req.Authenticator) // let the NAS's retransmission try again
 		s.drop(dropOverload, log, "too many requests in flight (server.max_in_flight): dropped; the NAS will retransmit")
-		return false
+		return nil
 	}
 	s.inFlight.Add(1)
-	s.run(func() {
+	return func() {
 		defer s.inFlight.Done()
 		defer s.busy.Add(-1)
 		s.work(s.base, conn, addr, key, client, req, st, log, received)
-	})
-	return true
+	}
 }
 
 // workerIdle is how long a worker waits for the next request before it

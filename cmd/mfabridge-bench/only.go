@@ -78,6 +78,17 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 				100*lm.CPU.Seconds()/lm.Elapsed.Seconds(), 100*lm.GeneratorCPU.Seconds()/lm.Elapsed.Seconds())
 		}
 		return nil
+	case "pap-half":
+		rows, err := papHalf(ctx, dur, workers)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			fmt.Printf("%s: max %.0f/s; at half: %.0f/s, request p50 %s p99 %s p99.9 %s, lost %d, server CPU %.0f%%, generator CPU %.0f%%, bridge p99 %dµs\n", r.name, r.max, r.m.PacketsPerSecond(),
+				ms(r.m.Quantile("request", .5)), ms(r.m.Quantile("request", .99)), ms(r.m.Quantile("request", .999)), r.m.Failures+r.m.Timeouts,
+				100*r.m.CPU.Seconds()/r.m.Elapsed.Seconds(), 100*r.m.GeneratorCPU.Seconds()/r.m.Elapsed.Seconds(), r.server["p99"])
+		}
+		return nil
 	case "memory":
 		mem, err := memory(ctx, workers, true)
 		if err != nil {

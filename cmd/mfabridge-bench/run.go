@@ -175,6 +175,78 @@ func runAll(args []string) error {
 	return r.write(*out)
 }
 
+// halfRow is a PAP server at half of its own maximum rate.
+type halfRow struct {
+	name   string
+	max    float64
+	m      measured
+	server map[string]int64 // mfabridge's own times, in µs
+}
+
+// papHalf measures FreeRADIUS and mfabridge alike: each one's maximum PAP
+// rate (closed loop), then its latency with half of that offered (open
+// loop), so that the two tails can be set side by side.
+func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, error) {
+	var rows []halfRow
+	pap := bench.Load{Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur}
+	measure := func(name string, pid int, addr string, ma bool, server func() map[string]int64, during func()) error {
+		l := pap
+		l.Addr, l.WithMA = addr, ma
+		m, err := load(ctx, pid, l)
+		if err != nil {
+			return err
+		}
+		// FreeRADIUS keeps each request 5 s (cleanup_delay) to answer its
+		// retransmissions, and takes a new request from a source port and
+		// Identifier it still holds for a conflicting one; the new run's
+		// sockets may get the last run's ports.
+		time.Sleep(6 * time.Second)
+		l.Workers, l.Rate = 256, m.PacketsPerSecond()/2
+		if server != nil {
+			server()
+		}
+		if during != nil {
+			go during()
+		}
+		h, err := load(ctx, pid, l)
+		if err != nil {
+			return err
+		}
+		row := halfRow{name: name, max: m.PacketsPerSecond(), m: h}
+		if server != nil {
+			row.server = server()
+		}
+		rows = append(rows, row)
+		return nil
+	}
+	if fr, err := startFreeRADIUS(freePort()); err == nil {
+		err := measure("FreeRADIUS, files module", fr.cmd.Process.Pid, fr.addr, false, nil, nil)
+		fr.stop()
+		if err != nil {
+			return nil, err
+		}
+	}
+	c, err := startChild("inproc", "-mode", "inproc")
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
+	var during func()
+	if dir := os.Getenv("MFB_TRACE"); dir != "" { // an execution trace of the server at half load
+		during = func() {
+			time.Sleep(2 * time.Second)
+			c.saveProfile("trace?seconds=2", filepath.Join(dir, "mfabridge-half.trace"))
+		}
+	}
+	if err := measure("mfabridge, in-memory provider", c.pid, c.addr, true, c.latency, during); err != nil {
+		return nil, err
+	}
+	if os.Getenv("MFB_RUNTIME") != "" {
+		fmt.Fprintln(os.Stderr, c.get("runtime"))
+	}
+	return rows, nil
+}
+
 // memory fills a server with conversations waiting at a challenge and
 // measures its growth after a GC: at 100,000 conversations, then (with
 // million) at 1,000,000.

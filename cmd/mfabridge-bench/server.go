@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"sync"
@@ -138,6 +139,20 @@ func runServer(args []string) error {
 			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()),
 		})
 	})
+	http.HandleFunc("/runtime", func(w http.ResponseWriter, _ *http.Request) {
+		// The runtime's own view: GC pauses (stop-the-world) and the time
+		// goroutines waited to run, as quantiles in microseconds.
+		samples := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}, {Name: "/sched/latencies:seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
+		metrics.Read(samples)
+		out := map[string]float64{"gc_cycles": float64(samples[2].Value.Uint64())}
+		for i, name := range []string{"gc_pause", "sched_latency"} {
+			h := samples[i].Value.Float64Histogram()
+			for _, q := range []float64{.5, .99, .999, 1} {
+				out[fmt.Sprintf("%s_p%g", name, q*100)] = histQuantile(h, q) * 1e6
+			}
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
 	http.HandleFunc("/gc", func(w http.ResponseWriter, _ *http.Request) {
 		debug.FreeOSMemory() // a GC that also gives free memory back to the kernel
 		_, _ = w.Write([]byte("ok"))
@@ -238,4 +253,25 @@ func realLogin() (identity.Step, error) {
 func currentCode() string {
 	key, _ := totp.DecodeSecret(oathSecret)
 	return totp.Code(key, time.Now())
+}
+
+// histQuantile returns the q-quantile of a runtime/metrics histogram (the
+// upper bound of its bucket).
+func histQuantile(h *metrics.Float64Histogram, q float64) float64 {
+	var total uint64
+	for _, c := range h.Counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(q * float64(total))
+	var seen uint64
+	for i, c := range h.Counts {
+		seen += c
+		if seen >= want && c > 0 {
+			return h.Buckets[i+1]
+		}
+	}
+	return h.Buckets[len(h.Buckets)-1]
 }

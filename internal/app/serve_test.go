@@ -230,7 +230,12 @@ func TestServeLifecycle(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no metrics address in the log:\n%s", logs.String())
 	}
+	// A request counts as in flight until just after its reply is sent.
 	code, body := scrape(t, m[1], "/metrics")
+	for deadline := time.Now().Add(time.Second); !strings.Contains(body, "mfabridge_requests_in_flight 0") && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		code, body = scrape(t, m[1], "/metrics")
+	}
 	for _, want := range []string{
 		`mfabridge_authentications_total{nas="local",outcome="accept"} 1`,
 		`mfabridge_authentications_total{nas="local",outcome="reject"} 1`,
