@@ -58,3 +58,18 @@ func TestMatchesAndPick(t *testing.T) {
 		t.Errorf("inline code goes to %v", m.ID)
 	}
 }
+
+// A conversation waiting at a menu keeps its entries without prompts, and
+// the provider's own list is left as it was.
+func TestMenuEntriesDropPrompts(t *testing.T) {
+	in := []identity.Mechanism{{ID: "1", Name: "SMS", Label: "SMS... 1234", Prompt: "Enter the code we sent"}, {ID: "2", Name: "OTP", Label: "App", Prompt: "Approve"}}
+	out := menuEntries(in)
+	for i := range out {
+		if out[i].Prompt != "" || out[i].Label != in[i].Label || out[i].ID != in[i].ID {
+			t.Fatalf("entry %d: %+v", i, out[i])
+		}
+	}
+	if in[0].Prompt == "" {
+		t.Fatal("the provider's list was changed")
+	}
+}

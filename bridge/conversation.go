@@ -233,7 +233,7 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 					ex.log.Info("the inline factor the user typed is not among the user's mechanisms")
 					return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "inline_unavailable", "")
 				}
-				ex.conv.Choices = step.Choices
+				ex.conv.Choices = menuEntries(step.Choices)
 				return ex.menu("")
 			}
 			ex.mech = m.Name
@@ -378,6 +378,19 @@ func (ex *exchange) autoChoice(choices []identity.Mechanism) (identity.Mechanism
 		return choices[0], true
 	}
 	return first(choices, ex.client.Prefer...)
+}
+
+// menuEntries returns choices as a waiting conversation keeps them: without
+// their prompts, which a menu does not show and the provider gives again
+// with the mechanism once it is chosen. A conversation at a menu is most of
+// what a login storm leaves in memory.
+func menuEntries(choices []identity.Mechanism) []identity.Mechanism {
+	out := make([]identity.Mechanism, len(choices))
+	for i, c := range choices {
+		c.Prompt = ""
+		out[i] = c
+	}
+	return out
 }
 
 // menu sends the numbered list of ex.conv.Choices.

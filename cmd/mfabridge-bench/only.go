@@ -95,7 +95,7 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 			return err
 		}
 		for _, m := range mem {
-			fmt.Printf("%d conversations: RSS +%.1f MiB, heap +%.1f MiB, %d bytes each (heap), %d (RSS)\n", m.conversations, float64(m.rss)/(1<<20), float64(m.heap)/(1<<20), m.heap/max(m.conversations, 1), m.rss/max(m.conversations, 1))
+			fmt.Printf("menu %v: %d conversations: RSS +%.1f MiB, heap +%.1f MiB, %d bytes each (heap), %d (RSS)\n", m.menu, m.conversations, float64(m.rss)/(1<<20), float64(m.heap)/(1<<20), m.heap/max(m.conversations, 1), m.rss/max(m.conversations, 1))
 		}
 		return nil
 	}

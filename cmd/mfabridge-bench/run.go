@@ -251,7 +251,22 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, er
 // measures its growth after a GC: at 100,000 conversations, then (with
 // million) at 1,000,000.
 func memory(ctx context.Context, workers int, million bool) ([]memPoint, error) {
-	c, err := startChild("memory", "-mode", "inproc-mfa", "-txn", "1")
+	code, err := fill(ctx, workers, million, false)
+	if err != nil {
+		return nil, err
+	}
+	menu, err := fill(ctx, workers, million, true)
+	return append(code, menu...), err
+}
+
+// fill is one server of memory: its conversations wait at the code prompt,
+// or (menu) at a menu of the three mechanisms.
+func fill(ctx context.Context, workers int, million, menu bool) ([]memPoint, error) {
+	args := []string{"-mode", "inproc-mfa", "-txn", "1"}
+	if menu {
+		args = append(args, "-menu")
+	}
+	c, err := startChild("memory", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +295,7 @@ func memory(ctx context.Context, workers int, million bool) ([]memPoint, error) 
 			c.saveProfile("heap?gc=1", filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", n)))
 		}
 		s := c.stats()
-		out = append(out, memPoint{conversations: s["sessions"], rss: s["rss"] - start["rss"], heap: s["heap_inuse"] - start["heap_inuse"]})
+		out = append(out, memPoint{conversations: s["sessions"], rss: s["rss"] - start["rss"], heap: s["heap_inuse"] - start["heap_inuse"], menu: menu})
 	}
 	return out, nil
 }
@@ -328,6 +343,7 @@ type point struct {
 
 type memPoint struct {
 	conversations, rss, heap int64
+	menu                     bool // waiting at a menu, not at the code prompt
 }
 
 type report struct {

@@ -62,7 +62,6 @@ name = "bench"
 address = ["127.0.0.0/8"]
 secret = %q
 rate_limit = 0
-prefer = ["code"]
 %s
 `, provider, benchSecret, extra)
 	return config.Parse("bench.conf", src)
@@ -78,6 +77,7 @@ func runServer(args []string) error {
 	txnBytes := fs.Int("txn", 0, "inproc-mfa: take the transaction of a real CyberArk login (1), or this many bytes")
 	tenantURL := fs.String("tenant", "", "http: the emulated tenant's URL (it runs in the load generator's process)")
 	caFile := fs.String("ca", "", "http: the tenant's certificate (for https)")
+	menu := fs.Bool("menu", false, "offer the mechanisms as a menu (otherwise the client prefers a code, as most are set up)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile here while serving")
 	allocs := fs.String("memprofile", "", "write the profile of allocations here when done")
 	_ = fs.Parse(args)
@@ -112,7 +112,11 @@ func runServer(args []string) error {
 	default:
 		return fmt.Errorf("unknown mode %q", *mode)
 	}
-	cfg, err := serverConfig("bench", "")
+	prefer := `prefer = ["code"]`
+	if *menu {
+		prefer = ""
+	}
+	cfg, err := serverConfig("bench", prefer)
 	if err != nil {
 		return err
 	}

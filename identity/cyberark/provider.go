@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -206,8 +207,12 @@ func (p *provider) proceed(ctx context.Context, st *state, password string) (ide
 			return rejected(reasonPolicy, "the tenant's challenges do not start with a password (UP) mechanism, so the RADIUS password would go unchecked; put UP first in the authentication profile or set password_optional = true"), nil
 		}
 		var choices []identity.Mechanism
-		for _, m := range mechs {
+		for i, m := range mechs {
 			if nm, ok := neutral(m); ok {
+				// A menu entry is named by its place in the challenge: the
+				// transaction holds the tenant's MechanismId, and a waiting
+				// conversation need not keep it twice.
+				nm.ID = strconv.Itoa(i)
 				choices = append(choices, nm)
 			}
 		}
@@ -358,9 +363,13 @@ func (p *provider) choose(ctx context.Context, st *state, id string) (identity.S
 		return identity.Step{}, fmt.Errorf("%w: no challenge open", identity.ErrBadInput)
 	}
 	var m *mechanism
-	for i := range st.Challenges[st.Index] {
-		if st.Challenges[st.Index][i].MechanismID == id {
-			m = &st.Challenges[st.Index][i]
+	mechs := st.Challenges[st.Index]
+	if i, err := strconv.Atoi(id); err == nil && i >= 0 && i < len(mechs) && strconv.Itoa(i) == id {
+		m = &mechs[i]
+	}
+	for i := range mechs {
+		if mechs[i].MechanismID == id { // as earlier versions named entries
+			m = &mechs[i]
 		}
 	}
 	if m == nil {

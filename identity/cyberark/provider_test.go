@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -562,5 +563,38 @@ func TestApplyDetectsAConflict(t *testing.T) {
 	e.tn.TouchPolicy("/Policy/Default Policy")
 	if _, err := admin.Apply(context.Background(), plan); !errors.Is(err, ErrConflict) {
 		t.Fatalf("Apply after a concurrent change: %v", err)
+	}
+}
+
+// Menu entries are named by their place in the challenge; a conversation
+// stored by an earlier version names them by the tenant's MechanismId, and
+// that still works. Anything else is not on offer.
+func TestChoiceIDs(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.start(t, "alice", "alice-pw")
+	st, err := e.p.decode(s.Txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oath := choice(t, s, "OATH")
+	var tenantID string
+	for i, m := range st.Challenges[st.Index] {
+		if m.Name == "OATH" {
+			if oath.ID != strconv.Itoa(i) {
+				t.Fatalf("OATH is entry %q, want its place %d", oath.ID, i)
+			}
+			tenantID = m.MechanismID
+		}
+	}
+	for _, id := range []string{oath.ID, tenantID} {
+		n := e.advance(t, s, identity.Input{Action: identity.Choose, MechanismID: id})
+		if n.Current == nil || n.Current.Name != "OATH" {
+			t.Fatalf("choosing %q: %+v", id, n)
+		}
+	}
+	for _, id := range []string{"99", "-1", "01", "x"} {
+		if _, err := e.p.Advance(context.Background(), s.Txn, identity.Input{Action: identity.Choose, MechanismID: id}); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("choosing %q: %v, want ErrBadInput", id, err)
+		}
 	}
 }

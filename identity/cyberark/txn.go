@@ -122,9 +122,22 @@ func (st *state) marshal() []byte {
 	return b
 }
 
+// answerTypes are the AnswerType values a tenant sends, stored as their
+// index plus one; 0 is followed by any other value as text.
+var answerTypes = [...]string{answerText, answerStartTextOob, answerStartOob}
+
 func appendMechanism(b []byte, m mechanism) []byte {
 	b = binenc.AppendString(b, m.Name)
-	b = binenc.AppendString(b, m.AnswerType)
+	code := byte(0)
+	for i, t := range answerTypes {
+		if m.AnswerType == t {
+			code = byte(i + 1)
+		}
+	}
+	b = append(b, code)
+	if code == 0 {
+		b = binenc.AppendString(b, m.AnswerType)
+	}
 	b = binenc.AppendString(b, m.MechanismID)
 	b = binenc.AppendString(b, m.PromptSelectMech)
 	b = binenc.AppendString(b, m.PromptMechChosen)
@@ -203,9 +216,18 @@ func unmarshalState(data []byte) (*state, error) {
 }
 
 func readMechanism(r *binenc.Reader) mechanism {
-	m := mechanism{
-		Name:             r.String(),
-		AnswerType:       r.String(),
+	m := mechanism{Name: r.String()}
+	switch code := int(r.Byte()); {
+	case code == 0:
+		m.AnswerType = r.String()
+	case code <= len(answerTypes):
+		m.AnswerType = answerTypes[code-1]
+	default:
+		r.Fail()
+	}
+	m = mechanism{
+		Name:             m.Name,
+		AnswerType:       m.AnswerType,
 		MechanismID:      r.String(),
 		PromptSelectMech: r.String(),
 		PromptMechChosen: r.String(),
