@@ -79,10 +79,11 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	case "pap-half":
-		rows, err := papHalf(ctx, dur, workers)
+		rows, rt, err := papHalf(ctx, dur, workers)
 		if err != nil {
 			return err
 		}
+		fmt.Println("mfabridge runtime:", rt)
 		for _, r := range rows {
 			fmt.Printf("%s: max %.0f/s; at half: %.0f/s, request p50 %s p99 %s p99.9 %s, lost %d, server CPU %.0f%%, generator CPU %.0f%%, bridge p99 %dµs\n", r.name, r.max, r.m.PacketsPerSecond(),
 				ms(r.m.Quantile("request", .5)), ms(r.m.Quantile("request", .99)), ms(r.m.Quantile("request", .999)), r.m.Failures+r.m.Timeouts,

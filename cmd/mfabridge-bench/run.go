@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
-	"image/color"
 	"net"
 	"os"
 	"os/exec"
@@ -119,6 +118,10 @@ func runAll(args []string) error {
 		if err != nil {
 			return err
 		}
+		httpProf := filepath.Join(os.TempDir(), "mfabridge-bench-http-cpu.pprof")
+		if plain {
+			targs = append(targs, "-cpuprofile", httpProf)
+		}
 		c, err = startChild("http", targs...)
 		if err != nil {
 			tn.Close()
@@ -132,10 +135,21 @@ func runAll(args []string) error {
 		}
 		if plain {
 			r.mfaHTTP = m
+			if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", httpProf).Output(); err == nil {
+				r.httpProfile = string(top)
+			}
 		} else {
 			r.mfaHTTPS = m
 		}
 	}
+
+	// 8. PAP at half of each server's own maximum, side by side.
+	step("PAP at half of maximum load, FreeRADIUS and mfabridge")
+	half, rt, err := papHalf(ctx, *dur, *workers)
+	if err != nil {
+		return err
+	}
+	r.half, r.halfRuntime = half, rt
 
 	// 6a. Goroutines per request in flight: requests held by a slow tenant.
 	step("goroutines per request in flight")
@@ -186,7 +200,7 @@ type halfRow struct {
 // papHalf measures FreeRADIUS and mfabridge alike: each one's maximum PAP
 // rate (closed loop), then its latency with half of that offered (open
 // loop), so that the two tails can be set side by side.
-func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, error) {
+func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, map[string]float64, error) {
 	var rows []halfRow
 	pap := bench.Load{Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur}
 	measure := func(name string, pid int, addr string, ma bool, server func() map[string]int64, during func()) error {
@@ -223,12 +237,12 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, er
 		err := measure("FreeRADIUS, files module", fr.cmd.Process.Pid, fr.addr, false, nil, nil)
 		fr.stop()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	c, err := startChild("inproc", "-mode", "inproc")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.stop()
 	var during func()
@@ -239,12 +253,11 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, er
 		}
 	}
 	if err := measure("mfabridge, in-memory provider", c.pid, c.addr, true, c.latency, during); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if os.Getenv("MFB_RUNTIME") != "" {
-		fmt.Fprintln(os.Stderr, c.get("runtime"))
-	}
-	return rows, nil
+	rt := map[string]float64{}
+	_ = json.Unmarshal([]byte(c.get("runtime")), &rt)
+	return rows, rt, nil
 }
 
 // memory fills a server with conversations waiting at a challenge and
@@ -354,7 +367,9 @@ type report struct {
 	pap, mfaInproc, mfaHTTP measured
 	mfaHTTPS                measured
 	curve                   []point
-	profile                 string
+	profile, httpProfile    string
+	half                    []halfRow
+	halfRuntime             map[string]float64
 	goroutinesPerRequest    float64
 	inFlightSample          int64
 	memory                  []memPoint
@@ -378,141 +393,4 @@ func machine() string {
 	kernel, _ := exec.Command("uname", "-r").Output()
 	fr, _ := exec.Command("sh", "-c", "dpkg-query -W -f '${Version}' freeradius 2>/dev/null").Output()
 	return fmt.Sprintf("%s, %d cores (GOMAXPROCS %d), Linux %s, %s, FreeRADIUS %s", cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0), strings.TrimSpace(string(kernel)), runtime.Version(), string(fr))
-}
-
-func (r *report) write(path string) error {
-	var b bytes.Buffer
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	p("# Benchmarks")
-	p("")
-	p("Written by `make bench` (`go run ./cmd/mfabridge-bench %s`) on %s.", r.args, time.Now().UTC().Format("2006-01-02"))
-	p("")
-	pinned := "both share the machine's cores"
-	if os.Getenv("MFB_PINNED") != "" {
-		pinned = "each server (FreeRADIUS and mfabridge alike) is pinned to core 0 with one Go processor (`taskset`, GOMAXPROCS=1), and the generator to core 1"
-	}
-	p("Machine: %s. The load generator (`bench/`, Go with layeh.com/radius packets, one UDP socket per client, no retransmissions) runs on the same machine as the server it measures: %s. CPU time is the server process's own (user + system, from /proc). Ratios between servers measured in the same run are what count.", machine(), pinned)
-	p("")
-	p("## Throughput")
-	p("")
-	p("%d concurrent clients, %v each run. Every mfabridge request carries Message-Authenticator and gets one in its reply.", r.workers, r.duration)
-	p("")
-	p("| Server | Exchange | Logins/s | Requests/s | Server CPU | Requests per CPU-second | p50 | p99 | Failures | Timeouts |")
-	p("|---|---|---|---|---|---|---|---|---|---|")
-	row := func(name, kind string, m measured) {
-		p("| %s | %s | %.0f | %.0f | %.2f s | %.0f | %s | %s | %d | %d |", name, kind, m.LoginsPerSecond(), m.PacketsPerSecond(), m.CPU.Seconds(), m.PerCPUSecond(), ms(m.Quantile("request", .5)), ms(m.Quantile("request", .99)), m.Failures, m.Timeouts)
-	}
-	if r.freeradius != nil {
-		row("FreeRADIUS, files module", "PAP", *r.freeradius)
-	}
-	row("mfabridge, in-memory provider", "PAP", r.pap)
-	row("mfabridge, in-memory provider", "password, challenge, code", r.mfaInproc)
-	row(fmt.Sprintf("mfabridge + emulated CyberArk tenant over HTTP (+%v a call)", r.latency), "password, challenge, code", r.mfaHTTP)
-	row(fmt.Sprintf("mfabridge + emulated CyberArk tenant over HTTPS (+%v a call)", r.latency), "password, challenge, code", r.mfaHTTPS)
-	p("")
-	if r.freeradius != nil {
-		p("- mfabridge's PAP requests per CPU-second are **%.2f×** FreeRADIUS's (target: at least 1×).", r.pap.PerCPUSecond()/r.freeradius.PerCPUSecond())
-		p("- Complete MFA logins over loopback HTTP run at %.0f requests/s, **%.2f×** FreeRADIUS's PAP request rate (target: at least 0.25×); over HTTPS %.0f requests/s (%.2f×). The server process there also runs the emulated tenant (its HTTP server, TLS and JSON) on the same core, so it carries both sides of every call.", r.mfaHTTP.PacketsPerSecond(), r.mfaHTTP.PacketsPerSecond()/r.freeradius.PacketsPerSecond(), r.mfaHTTPS.PacketsPerSecond(), r.mfaHTTPS.PacketsPerSecond()/r.freeradius.PacketsPerSecond())
-	}
-	p("- With the HTTP tenant, each login makes four HTTPS calls (StartAuthentication, the password, StartOOB, the code), each delayed by %v; the answer exchange's p50 is %s.", r.latency, ms(r.mfaHTTP.Quantile("answer", .5)))
-	p("")
-	p("## Latency against offered load")
-	p("")
-	p("Complete logins with the in-memory provider, offered at a fraction of the maximum measured above (%.0f logins/s); all time is the bridge's (and the loopback's).", r.mfaInproc.LoginsPerSecond())
-	p("")
-	p("\"Bridge\" columns are the server's own time per request, from reading the datagram to sending the reply; the others are what the load generator saw (its own scheduling on one busy core included).")
-	p("")
-	p("| Offered | Logins/s | Request p50 | Request p90 | Request p99 | Answer p99 | Bridge p50 | Bridge p99 | Bridge p99.9 | Lost |")
-	p("|---|---|---|---|---|---|---|---|---|---|")
-	var xs, p50, p99, bp99 []float64
-	for _, c := range r.curve {
-		us := func(k string) string { return ms(time.Duration(c.server[k]) * time.Microsecond) }
-		p("| %.0f%% (%.0f/s) | %.0f | %s | %s | %s | %s | %s | %s | %s | %d |", c.fraction*100, c.offered, c.m.LoginsPerSecond(), ms(c.m.Quantile("request", .5)), ms(c.m.Quantile("request", .9)), ms(c.m.Quantile("request", .99)), ms(c.m.Quantile("answer", .99)), us("p50"), us("p99"), us("p999"), c.m.Failures+c.m.Timeouts)
-		xs = append(xs, c.offered)
-		p50 = append(p50, float64(c.m.Quantile("request", .5))/1e6)
-		p99 = append(p99, float64(c.m.Quantile("request", .99))/1e6)
-		bp99 = append(bp99, float64(c.server["p99"])/1e3)
-	}
-	for _, c := range r.curve {
-		if c.fraction == 0.5 {
-			p("")
-			p("At half of the maximum load the bridge adds **%s** at p99 to a request, measured in the server (target: under 1 ms); the load generator saw %s at p99.", ms(time.Duration(c.server["p99"])*time.Microsecond), ms(c.m.Quantile("request", .99)))
-		}
-	}
-	png := strings.TrimSuffix(path, ".md") + "-latency.png"
-	if f, err := os.Create(png); err == nil {
-		_ = bench.PlotPNG(f, "mfabridge: Access-Request latency against offered load", "offered logins/s", "ms", []bench.Series{
-			{Name: "p50", Color: color.RGBA{30, 100, 200, 255}, X: xs, Y: p50},
-			{Name: "p99", Color: color.RGBA{200, 50, 30, 255}, X: xs, Y: p99},
-			{Name: "bridge p99", Color: color.RGBA{40, 160, 60, 255}, X: xs, Y: bp99},
-		})
-		f.Close()
-		p("")
-		p("![latency against offered load](%s)", filepath.Base(png))
-	}
-	p("")
-	p("## Memory")
-	p("")
-	p("Conversations left waiting at a challenge (the password checked, the menu or prompt sent), each keeping the transaction a real CyberArk login keeps at its menu (captured from the emulated tenant). Measured after a GC.")
-	p("")
-	p("| Pending conversations | RSS growth | Heap growth | Bytes per conversation (heap) | Bytes per conversation (RSS) |")
-	p("|---|---|---|---|---|")
-	for _, m := range r.memory {
-		if m.conversations == 0 {
-			continue
-		}
-		p("| %d | %.1f MiB | %.1f MiB | %d | %d |", m.conversations, float64(m.rss)/(1<<20), float64(m.heap)/(1<<20), m.heap/m.conversations, m.rss/m.conversations)
-	}
-	p("")
-	if r.inFlightSample > 0 {
-		p("Goroutines per request in flight: **%.2f** (%d requests held by a tenant answering after 2 s). Per request: mfabridge's worker, and the reader and writer of the HTTP client's connection to the tenant (which runs in the load generator's process).", r.goroutinesPerRequest, r.inFlightSample)
-		p("")
-	}
-	p("## Soak")
-	p("")
-	p("Half of the maximum login rate for %v, sampled every 10 s (goroutines, heap in use, RSS, pending sessions):", r.soak)
-	p("")
-	p("| Sample | Goroutines | Heap in use | RSS | Sessions |")
-	p("|---|---|---|---|---|")
-	p("| start | %d | %.1f MiB | %.1f MiB | %d |", r.soakStart["goroutines"], float64(r.soakStart["heap_inuse"])/(1<<20), float64(r.soakStart["rss"])/(1<<20), r.soakStart["sessions"])
-	for i, s := range r.soakSamples {
-		p("| %ds | %d | %.1f MiB | %.1f MiB | %d |", (i+1)*10, s["goroutines"], float64(s["heap_inuse"])/(1<<20), float64(s["rss"])/(1<<20), s["sessions"])
-	}
-	p("")
-	p("## Go benchmarks of the hot path")
-	p("")
-	p("```")
-	if out, err := exec.Command("go", "test", "-run", "XXX", "-bench", ".", "-benchmem", "-benchtime", "20000x", "./bridge").CombinedOutput(); err == nil {
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(l, "Benchmark") {
-				p("%s", l)
-			}
-		}
-	}
-	p("```")
-	p("")
-	p("`go test -run XXX -bench . -benchmem ./bridge`: packet decode with the Message-Authenticator check, reply encode with Message-Authenticator first, session store and take, the retransmission cache, and a whole PAP exchange over UDP with one client.")
-	p("")
-	p("## What the profile changed")
-	p("")
-	p("The CPU profile of the PAP run (below) showed the reply path marshalling every reply twice: once to compute the Message-Authenticator and again inside layeh.com/radius's `Encode` to compute the Response Authenticator. `msgauth.Encode` now computes the Response Authenticator on the buffer it already has. BenchmarkEncodeReply went from 2040 ns, 1120 B and 19 allocations an operation to the figure above.")
-	p("")
-	if r.profile != "" {
-		p("## Profile of the PAP run")
-		p("")
-		p("```")
-		lines := strings.Split(r.profile, "\n")
-		for i, l := range lines {
-			if i > 32 {
-				break
-			}
-			p("%s", l)
-		}
-		p("```")
-		p("")
-	}
-	for _, n := range r.notes {
-		p("Note: %s", n)
-	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
 }
