@@ -187,15 +187,23 @@ func (c *replyCache) dropOldestLocked() {
 // maxReply is the longest reply the log takes (RADIUS's longest packet).
 const maxReply = 4096
 
-// replyLog holds replies one after the other in chunks, and drops a chunk
-// once every reply in it is released.
+// replyLog holds replies one after the other in chunks. A chunk is
+// released once every reply in it has expired, and kept for reuse (up to
+// maxSpareChunks): at thousands of replies a second, allocating and freeing
+// a chunk a few times a second would keep the collector and the runtime's
+// scavenger (which gives freed memory back to the kernel, a page fault at
+// a time when it is used again) busy for nothing.
 type replyLog struct {
 	chunks [][]byte // chunks[0] starts at offset base
 	base   uint64
-	end    uint64 // where the next reply goes
+	end    uint64   // where the next reply goes
+	spare  [][]byte // released chunks, for reuse
 }
 
-const replyChunk = 64 << 10
+const (
+	replyChunk     = 64 << 10
+	maxSpareChunks = 16
+)
 
 // add copies b into the log and returns its place.
 func (l *replyLog) add(b []byte) uint64 {
@@ -206,7 +214,14 @@ func (l *replyLog) add(b []byte) uint64 {
 		l.base = l.end - l.end%replyChunk
 	}
 	for (l.end-l.base)/replyChunk >= uint64(len(l.chunks)) {
-		l.chunks = append(l.chunks, make([]byte, replyChunk))
+		var c []byte
+		if n := len(l.spare); n > 0 {
+			c, l.spare[n-1] = l.spare[n-1], nil
+			l.spare = l.spare[:n-1]
+		} else {
+			c = make([]byte, replyChunk)
+		}
+		l.chunks = append(l.chunks, c)
 	}
 	pos := l.end
 	copy(l.chunks[(pos-l.base)/replyChunk][pos%replyChunk:], b)
@@ -214,16 +229,20 @@ func (l *replyLog) add(b []byte) uint64 {
 	return pos
 }
 
-// get returns the n bytes at pos.
+// get returns a copy of the n bytes at pos: the chunk may be reused once
+// the reply expires, while the copy is being sent.
 func (l *replyLog) get(pos uint64, n int) []byte {
 	c := l.chunks[(pos-l.base)/replyChunk]
 	off := pos % replyChunk
-	return c[off : off+uint64(n) : off+uint64(n)]
+	return append([]byte(nil), c[off:off+uint64(n)]...)
 }
 
-// release drops the chunks that hold nothing at or after upTo.
+// release lets go of the chunks that hold nothing at or after upTo.
 func (l *replyLog) release(upTo uint64) {
 	for len(l.chunks) > 0 && l.base+replyChunk <= upTo {
+		if len(l.spare) < maxSpareChunks {
+			l.spare = append(l.spare, l.chunks[0])
+		}
 		l.chunks[0] = nil
 		l.chunks = l.chunks[1:]
 		l.base += replyChunk

@@ -120,3 +120,34 @@ func TestReplyCacheBound(t *testing.T) {
 		t.Fatalf("the newest reply: verdict %v, %q", v, r)
 	}
 }
+
+// A reply handed out is the sender's own: the chunk it came from is reused
+// once its replies expire, and the copy stays as it was.
+func TestReplyCacheReusesChunks(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	c.begin(testKey(1), testAuth(1))
+	c.finish(testKey(1), testAuth(1), []byte("first reply"))
+	_, got := c.begin(testKey(1), testAuth(1))
+	for i := 2; i < 2000; i++ { // fill more than a chunk
+		c.begin(testKey(i), testAuth(i))
+		c.finish(testKey(i), testAuth(i), bytes.Repeat([]byte{'x'}, 100))
+	}
+	now = now.Add(11 * time.Second)
+	c.sweep()
+	if len(c.replies.spare) == 0 {
+		t.Fatal("no chunk kept for reuse")
+	}
+	spare := len(c.replies.spare)
+	for i := 0; i < 2000; i++ {
+		k := testKey(10000 + i)
+		c.begin(k, testAuth(i))
+		c.finish(k, testAuth(i), bytes.Repeat([]byte{'y'}, 100))
+	}
+	if len(c.replies.spare) >= spare {
+		t.Fatalf("spare chunks %d, then %d: none reused", spare, len(c.replies.spare))
+	}
+	if string(got) != "first reply" {
+		t.Fatalf("a reply handed out changed to %q", got)
+	}
+}

@@ -68,8 +68,9 @@ type Server struct {
 	dedup    *replyCache
 	busy     atomic.Int64 // requests in flight
 	lockouts *lockout
-	// jobs hands requests to idle workers (see run).
+	// jobs hands requests to idle workers (see run); idle counts them.
 	jobs chan func()
+	idle atomic.Int64
 
 	shared  *sharedReplies // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
@@ -411,15 +412,25 @@ func (s *Server) run(f func()) {
 	}
 }
 
+// maxIdleWorkers bounds the workers kept waiting: a burst (or a slow
+// tenant) may need many at once, the steady flow after it a few.
+const maxIdleWorkers = 64
+
 func (s *Server) worker(f func()) {
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {
 		f()
+		if s.idle.Add(1) > maxIdleWorkers {
+			s.idle.Add(-1)
+			return
+		}
 		t.Reset(workerIdle)
 		select {
 		case f = <-s.jobs:
+			s.idle.Add(-1)
 		case <-t.C:
+			s.idle.Add(-1)
 			return
 		}
 	}

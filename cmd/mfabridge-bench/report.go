@@ -202,7 +202,7 @@ func (r *report) halfLoad(p func(string, ...any)) {
 		}
 	}
 	if rt := r.halfRuntime; len(rt) > 0 {
-		p("Its Go runtime over the whole run (runtime/metrics): %.0f GC cycles, stop-the-world pauses p99 %.0f µs and at most %.0f µs; goroutines waited to run p50 %.0f µs, p99 %.0f µs, at most %.1f ms.", rt["gc_cycles"], rt["gc_pause_p99"], rt["gc_pause_p100"], rt["sched_latency_p50"], rt["sched_latency_p99"], rt["sched_latency_p100"]/1000)
+		p("Its Go runtime during that run (runtime/metrics): %.0f GC cycles, stop-the-world pauses p99 %.0f µs and at most %.0f µs; goroutines waited to run p50 %.0f µs, p99 %.0f µs, at most %.1f ms.", rt["gc_cycles"], rt["gc_pause_p99"], rt["gc_pause_p100"], rt["sched_latency_p50"], rt["sched_latency_p99"], rt["sched_latency_p100"]/1000)
 	}
 	p("")
 }

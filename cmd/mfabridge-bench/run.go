@@ -203,6 +203,7 @@ type halfRow struct {
 func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, map[string]float64, error) {
 	var rows []halfRow
 	pap := bench.Load{Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur}
+	var mark func() // starts the runtime's figures afresh
 	measure := func(name string, pid int, addr string, ma bool, server func() map[string]int64, during func()) error {
 		l := pap
 		l.Addr, l.WithMA = addr, ma
@@ -218,6 +219,9 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, ma
 		l.Workers, l.Rate = 256, m.PacketsPerSecond()/2
 		if server != nil {
 			server()
+			if mark != nil {
+				mark()
+			}
 		}
 		if during != nil {
 			go during()
@@ -252,6 +256,7 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, ma
 			c.saveProfile("trace?seconds=2", filepath.Join(dir, "mfabridge-half.trace"))
 		}
 	}
+	mark = func() { c.get("runtime") }
 	if err := measure("mfabridge, in-memory provider", c.pid, c.addr, true, c.latency, during); err != nil {
 		return nil, nil, err
 	}

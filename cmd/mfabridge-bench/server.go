@@ -143,16 +143,34 @@ func runServer(args []string) error {
 			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()),
 		})
 	})
+	var (
+		rtMu   sync.Mutex
+		rtLast []metrics.Sample
+	)
 	http.HandleFunc("/runtime", func(w http.ResponseWriter, _ *http.Request) {
-		// The runtime's own view: GC pauses (stop-the-world) and the time
-		// goroutines waited to run, as quantiles in microseconds.
+		// The runtime's own view since the last call: GC pauses
+		// (stop-the-world) and the time goroutines waited to run, as
+		// quantiles in microseconds.
 		samples := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}, {Name: "/sched/latencies:seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
 		metrics.Read(samples)
+		rtMu.Lock()
+		last := rtLast
+		rtLast = samples
+		rtMu.Unlock()
 		out := map[string]float64{"gc_cycles": float64(samples[2].Value.Uint64())}
+		if last != nil {
+			out["gc_cycles"] -= float64(last[2].Value.Uint64())
+		}
 		for i, name := range []string{"gc_pause", "sched_latency"} {
 			h := samples[i].Value.Float64Histogram()
+			counts := append([]uint64(nil), h.Counts...)
+			if last != nil {
+				for j, c := range last[i].Value.Float64Histogram().Counts {
+					counts[j] -= c
+				}
+			}
 			for _, q := range []float64{.5, .99, .999, 1} {
-				out[fmt.Sprintf("%s_p%g", name, q*100)] = histQuantile(h, q) * 1e6
+				out[fmt.Sprintf("%s_p%g", name, q*100)] = histQuantile(h.Buckets, counts, q) * 1e6
 			}
 		}
 		_ = json.NewEncoder(w).Encode(out)
@@ -259,11 +277,11 @@ func currentCode() string {
 	return totp.Code(key, time.Now())
 }
 
-// histQuantile returns the q-quantile of a runtime/metrics histogram (the
-// upper bound of its bucket).
-func histQuantile(h *metrics.Float64Histogram, q float64) float64 {
+// histQuantile returns the q-quantile of a runtime/metrics histogram's
+// counts (the upper bound of its bucket).
+func histQuantile(buckets []float64, counts []uint64, q float64) float64 {
 	var total uint64
-	for _, c := range h.Counts {
+	for _, c := range counts {
 		total += c
 	}
 	if total == 0 {
@@ -271,11 +289,11 @@ func histQuantile(h *metrics.Float64Histogram, q float64) float64 {
 	}
 	want := uint64(q * float64(total))
 	var seen uint64
-	for i, c := range h.Counts {
+	for i, c := range counts {
 		seen += c
 		if seen >= want && c > 0 {
-			return h.Buckets[i+1]
+			return buckets[i+1]
 		}
 	}
-	return h.Buckets[len(h.Buckets)-1]
+	return buckets[len(buckets)-1]
 }
