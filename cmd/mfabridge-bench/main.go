@@ -130,25 +130,15 @@ func (c *child) stop() {
 	}
 }
 
-func (c *child) stats() map[string]int64 {
-	out := map[string]int64{}
-	resp, err := http.Get("http://" + c.debug + "/stats")
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return out
-}
+func (c *child) stats() map[string]int64 { return c.numbers("stats") }
 
-func (c *child) latency() map[string]int64 {
+func (c *child) latency() map[string]int64 { return c.numbers("latency") }
+
+// numbers reads one of the server's debug pages of JSON numbers (empty when
+// it cannot).
+func (c *child) numbers(page string) map[string]int64 {
 	out := map[string]int64{}
-	resp, err := http.Get("http://" + c.debug + "/latency")
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	_ = json.NewDecoder(resp.Body).Decode(&out)
+	_ = json.Unmarshal([]byte(c.get(page)), &out)
 	return out
 }
 
@@ -176,11 +166,7 @@ func (c *child) get(page string) string {
 	return string(b)
 }
 
-func (c *child) gc() {
-	if resp, err := http.Get("http://" + c.debug + "/gc"); err == nil {
-		resp.Body.Close()
-	}
-}
+func (c *child) gc() { c.get("gc") }
 
 // measured is a load run with the server's CPU time.
 type measured struct {
