@@ -82,13 +82,13 @@ func TestReplyCacheSweepsAfterABurst(t *testing.T) {
 	}
 	now = now.Add(5 * time.Second)
 	c.sweep()
-	if len(c.entries) != 5000 || len(c.done) != 5000 || len(c.replies.chunks) == 0 {
-		t.Fatalf("before expiry: %d entries, %d replies; want 5000", len(c.entries), len(c.done))
+	if len(c.entries) != 5000 || c.done.len() != 5000 || len(c.replies.chunks) == 0 {
+		t.Fatalf("before expiry: %d entries, %d replies; want 5000", len(c.entries), c.done.len())
 	}
 	now = now.Add(6 * time.Second)
 	c.sweep()
-	if len(c.entries) != 0 || len(c.done) != 0 || cap(c.done) > 1024 || len(c.replies.chunks) > 1 {
-		t.Fatalf("after expiry: %d entries, %d replies (capacity %d), %d chunks; want none", len(c.entries), len(c.done), cap(c.done), len(c.replies.chunks))
+	if len(c.entries) != 0 || c.done.len() != 0 || len(c.done.buf) > 1024 || len(c.replies.chunks) > 1 {
+		t.Fatalf("after expiry: %d entries, %d replies (capacity %d), %d chunks; want none", len(c.entries), c.done.len(), len(c.done.buf), len(c.replies.chunks))
 	}
 	// And the cache works on from there.
 	c.begin(testKey(7), testAuth(7))
@@ -110,8 +110,8 @@ func TestReplyCacheBound(t *testing.T) {
 		c.begin(testKey(i), testAuth(i))
 		c.finish(testKey(i), testAuth(i), []byte(fmt.Sprint(i)))
 	}
-	if len(c.done) != maxCachedReplies || len(c.entries) != maxCachedReplies {
-		t.Fatalf("%d replies, %d entries; want %d", len(c.done), len(c.entries), maxCachedReplies)
+	if c.done.len() != maxCachedReplies || len(c.entries) != maxCachedReplies {
+		t.Fatalf("%d replies, %d entries; want %d", c.done.len(), len(c.entries), maxCachedReplies)
 	}
 	if v, _ := c.begin(testKey(0), testAuth(0)); v != dupNew {
 		t.Fatalf("the oldest reply: verdict %v, want it gone", v)
@@ -149,5 +149,46 @@ func TestReplyCacheReusesChunks(t *testing.T) {
 	}
 	if string(got) != "first reply" {
 		t.Fatalf("a reply handed out changed to %q", got)
+	}
+}
+
+// The ring of answered entries gives them back in the order they came,
+// across its wrap, its growth and its shrinking.
+func TestDoneRingOrder(t *testing.T) {
+	var r doneRing
+	next, want := uint64(0), uint64(0)
+	push := func(n int) {
+		for range n {
+			r.push(doneRef{gen: next})
+			next++
+		}
+	}
+	pop := func(n int) {
+		for range n {
+			if r.front().gen != want {
+				t.Fatalf("front %d, want %d", r.front().gen, want)
+			}
+			if got := r.pop().gen; got != want {
+				t.Fatalf("popped %d, want %d", got, want)
+			}
+			want++
+		}
+	}
+	push(50)
+	pop(30)
+	push(40) // wraps the first ring of 64
+	if len(r.buf) != 64 {
+		t.Fatalf("ring of %d; 60 entries fit in 64", len(r.buf))
+	}
+	push(10_000) // grows while wrapped
+	pop(9_000)
+	r.shrink()
+	if r.len() != 1_060 || len(r.buf) != 4096 {
+		t.Fatalf("%d entries in a ring of %d after shrinking; want 1060 in 4096, the smallest ring it fills a quarter of", r.len(), len(r.buf))
+	}
+	push(3_000)
+	pop(r.len())
+	if r.len() != 0 || next != want {
+		t.Fatalf("%d left; pushed %d, popped %d", r.len(), next, want)
 	}
 }
