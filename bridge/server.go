@@ -211,8 +211,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		_ = uc.SetReadBuffer(receiveBuffer)
 	}
 	r := &reader{s: s, ctx: ctx, conn: conn, local: conn.LocalAddr().String(), buf: make([]byte, radius.MaxPacketLength+1), done: make(chan error, 1)}
-	if s.onReply != nil { // only timed when someone listens
-		r.timed, _ = newArrivals(conn)
+	// Receive times are asked of the kernel only when someone listens.
+	if sock, ok := newUDPSocket(conn, s.onReply != nil); ok {
+		r.sock, r.conn = sock, sock // replies go out through sock too
 	}
 	s.run(r.loop)
 	return <-r.done
@@ -233,8 +234,8 @@ type reader struct {
 	ctx   context.Context
 	conn  net.PacketConn
 	local string
-	timed *arrivals
-	buf   []byte // used by one reading goroutine at a time
+	sock  *udpSocket // nil when conn is not a UDP socket
+	buf   []byte     // used by one reading goroutine at a time
 	done  chan error
 }
 
@@ -247,8 +248,8 @@ func (r *reader) loop() {
 			err      error
 			received time.Time
 		)
-		if r.timed != nil {
-			n, addr, received, err = r.timed.read(r.buf)
+		if r.sock != nil {
+			n, addr, received, err = r.sock.read(r.buf)
 		} else {
 			n, addr, err = r.conn.ReadFrom(r.buf)
 		}

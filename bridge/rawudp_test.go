@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// A datagram read through udpSocket comes with its sender and the kernel's
+// receive time, and a reply written through it reaches that sender; over
+// IPv4 and IPv6 sockets alike.
+func TestUDPSocketRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ network, listen, peer string }{
+		{"udp4", "127.0.0.1:0", "127.0.0.1:0"},
+		{"udp6", "[::1]:0", "[::1]:0"},
+		{"udp", "[::]:0", "127.0.0.1:0"}, // dual stack: an IPv4 peer on an IPv6 socket
+	} {
+		t.Run(tc.network+" "+tc.listen, func(t *testing.T) {
+			conn, err := net.ListenPacket(tc.network, tc.listen)
+			if err != nil {
+				t.Skipf("no %s socket here: %v", tc.network, err)
+			}
+			defer conn.Close()
+			sock, ok := newUDPSocket(conn, true)
+			if !ok {
+				t.Fatal("a UDP socket was not taken")
+			}
+			port := conn.LocalAddr().(*net.UDPAddr).Port
+			peer, err := net.ListenPacket("udp", tc.peer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			to := &net.UDPAddr{IP: peer.LocalAddr().(*net.UDPAddr).IP, Port: port}
+			sent := time.Now()
+			if _, err := peer.WriteTo([]byte("request"), to); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, at, err := sock.read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(buf[:n]) != "request" {
+				t.Fatalf("read %q", buf[:n])
+			}
+			if at.Before(sent.Add(-time.Second)) || at.After(time.Now()) {
+				t.Fatalf("received at %v; sent at %v", at, sent)
+			}
+			fromAP, _ := addrPort(from)
+			peerAP, _ := addrPort(peer.LocalAddr())
+			if fromAP.Port() != peerAP.Port() || !fromAP.Addr().IsLoopback() {
+				t.Fatalf("from %v; the peer is %v", from, peer.LocalAddr())
+			}
+			if n, err := sock.WriteTo([]byte("reply"), from); err != nil || n != 5 {
+				t.Fatalf("WriteTo: %d, %v", n, err)
+			}
+			_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, _, err = peer.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "reply" {
+				t.Fatalf("peer read %q, %v", buf[:n], err)
+			}
+		})
+	}
+}
+
+// A read waits for a datagram (the poller, not a spin) and ends with a
+// timeout at the socket's deadline, which is how Serve stops.
+func TestUDPSocketReadWaitsAndTimesOut(t *testing.T) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sock, ok := newUDPSocket(conn, false)
+	if !ok {
+		t.Fatal("a UDP socket was not taken")
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		c, err := net.Dial("udp4", conn.LocalAddr().String())
+		if err == nil {
+			_, _ = c.Write([]byte("late"))
+			_ = c.Close()
+		}
+	}()
+	buf := make([]byte, 64)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, at, err := sock.read(buf)
+	if err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if !at.IsZero() {
+		t.Fatalf("untimed read gave a time %v", at)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, _, _, err = sock.read(buf)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+}
