@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"sort"
@@ -36,10 +35,20 @@ type Load struct {
 	Users int
 	// Workers are concurrent clients, each with its own UDP socket.
 	Workers int
-	// Rate, when set, offers this many logins a second (open loop);
-	// otherwise each worker starts its next login when the last ends.
+	// Rate, when set, offers this many logins a second (open loop, evenly
+	// spaced, to a tick of 50 µs); otherwise each worker starts its next
+	// login when the last ends.
 	Rate     float64
 	Duration time.Duration
+	// Warmup, when set, runs the load this long before the measured
+	// Duration, so that the server is measured in its steady state at
+	// that load (its reply cache, for one, holds the last 10 s of
+	// replies: right after a heavier run it is still giving those back).
+	// Nothing in the warm-up is counted.
+	Warmup time.Duration
+	// Measure, when set, is called as the measured part begins (after
+	// the warm-up), before any login in it.
+	Measure func()
 	// Timeout bounds one exchange; there is no retransmission.
 	Timeout time.Duration
 	// WithMA adds Message-Authenticator to requests.
@@ -82,6 +91,7 @@ var errTimeout = errors.New("timeout")
 
 type client struct {
 	conn   *net.UDPConn
+	io     *rawIO
 	secret []byte
 	id     byte
 	buf    []byte
@@ -101,13 +111,13 @@ func (c *client) exchange(p *radius.Packet, timeout time.Duration) (*radius.Pack
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.conn.Write(wire); err != nil {
+	if err := c.io.write(wire); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(timeout)
 	for {
 		_ = c.conn.SetReadDeadline(deadline)
-		n, err := c.conn.Read(c.buf)
+		n, err := c.io.read(c.buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -134,20 +144,56 @@ func Run(ctx context.Context, l Load) (Result, error) {
 	if l.Users == 0 {
 		l.Users = 1000
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.Duration)
-	defer cancel()
-	cpu0, _ := CPUTime(os.Getpid())
 	var (
-		res   Result
-		mu    sync.Mutex
-		lat   = map[string][]time.Duration{}
-		seq   atomic.Int64
-		wg    sync.WaitGroup
-		start = time.Now()
+		res       Result
+		mu        sync.Mutex
+		lat       = map[string][]time.Duration{}
+		seq       atomic.Int64
+		wg        sync.WaitGroup
+		measuring atomic.Bool // past the warm-up
+		begun     = make(chan struct{})
+		start     time.Time
+		cpu0      time.Duration
 	)
 	addr, err := net.ResolveUDPAddr("udp", l.Addr)
 	if err != nil {
 		return res, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.Warmup+l.Duration)
+	defer cancel()
+	begin := func() {
+		defer close(begun)
+		if l.Measure != nil {
+			l.Measure()
+		}
+		cpu0, _ = CPUTime(os.Getpid())
+		start = time.Now()
+		measuring.Store(true)
+	}
+	if l.Warmup > 0 {
+		time.AfterFunc(l.Warmup, begin)
+	} else {
+		begin()
+	}
+	// Open loop: a pacer starts each login at its time, handing it to a
+	// worker waiting for one; closed loop (no rate): each worker starts
+	// its next login when the last ends.
+	var starts chan struct{}
+	if l.Rate > 0 {
+		p, err := newPacer(l.Rate)
+		if err != nil {
+			return res, err
+		}
+		starts = make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(ctx, starts, func() {
+				if measuring.Load() {
+					atomic.AddInt64(&res.Failures, 1) // a start no worker was free for
+				}
+			})
+		}()
 	}
 	for w := 0; w < l.Workers; w++ {
 		conn, err := net.DialUDP("udp", nil, addr)
@@ -156,38 +202,23 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		}
 		var id [1]byte
 		_, _ = rand.Read(id[:])
-		c := &client{conn: conn, secret: []byte(l.Secret), id: id[0], buf: make([]byte, 4096), ma: l.WithMA}
+		rc, err := conn.SyscallConn()
+		if err != nil {
+			return res, err
+		}
+		c := &client{conn: conn, io: newRawIO(rc), secret: []byte(l.Secret), id: id[0], buf: make([]byte, 4096), ma: l.WithMA}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { _ = conn.Close() }()
 			local := map[string][]time.Duration{}
-			// Open loop: each worker has its own schedule (rate/workers),
-			// starting at a random offset; a slot missed because the last
-			// login was still running is skipped and counted as lost, not
-			// made up in a burst.
-			var interval time.Duration
-			next := time.Now()
-			if l.Rate > 0 {
-				interval = time.Duration(float64(l.Workers) / l.Rate * float64(time.Second))
-				next = next.Add(time.Duration(mrand.Int64N(int64(interval) + 1)))
-			}
-			wait := time.NewTimer(time.Hour)
-			defer wait.Stop()
+			warmLat, warm := map[string][]time.Duration{}, &Result{} // the warm-up's, not kept
 			for ctx.Err() == nil {
-				if interval > 0 {
-					if d := time.Until(next); d > 0 {
-						wait.Reset(d)
-						select {
-						case <-ctx.Done():
-						case <-wait.C:
-						}
-						if ctx.Err() != nil {
-							break
-						}
-					}
-					for next = next.Add(interval); time.Until(next) < 0; next = next.Add(interval) {
-						atomic.AddInt64(&res.Failures, 1) // a lost slot
+				if starts != nil { // open loop: wait for the pacer
+					select {
+					case <-ctx.Done():
+						continue
+					case <-starts:
 					}
 				}
 				n := seq.Add(1)
@@ -195,6 +226,11 @@ func Run(ctx context.Context, l Load) (Result, error) {
 					break
 				}
 				user := "user" + strconv.FormatInt(n%int64(l.Users), 10)
+				if !measuring.Load() {
+					clear(warmLat)
+					_, _ = login(c, l, user, warmLat, warm)
+					continue
+				}
 				ok, err := login(c, l, user, local, &res)
 				switch {
 				case errors.Is(err, errTimeout):
@@ -213,6 +249,7 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		}()
 	}
 	wg.Wait()
+	<-begun
 	res.Elapsed = time.Since(start)
 	if cpu1, err := CPUTime(os.Getpid()); err == nil {
 		res.GeneratorCPU = cpu1 - cpu0

@@ -58,6 +58,11 @@ type child struct {
 	stderrOutput *strings.Builder
 }
 
+// settle is the warm-up before each open-loop measurement: the reply
+// cache's lifetime (10 s by default), so that the server holds what it
+// holds at that load, not the replies of the heavier run before it.
+const settle = 10 * time.Second
+
 // serverCPU is the core servers are pinned to; the load generator runs on
 // the other (see pin).
 const serverCPU = "0"
@@ -134,6 +139,10 @@ func (c *child) stats() map[string]int64 { return c.numbers("stats") }
 
 func (c *child) latency() map[string]int64 { return c.numbers("latency") }
 
+// resetLatency starts the server's times afresh without reading them (a
+// read sorts them all, which would hold up the load running meanwhile).
+func (c *child) resetLatency() { c.get("latency?reset=1") }
+
 // numbers reads one of the server's debug pages of JSON numbers (empty when
 // it cannot).
 func (c *child) numbers(page string) map[string]int64 {
@@ -178,11 +187,21 @@ type measured struct {
 func (m measured) PerCPUSecond() float64 { return float64(m.Packets) / m.CPU.Seconds() }
 
 func load(ctx context.Context, pid int, l bench.Load) (measured, error) {
-	before, err := bench.CPUTime(pid)
-	if err != nil {
-		return measured{}, err
+	var (
+		before time.Duration
+		berr   error
+	)
+	measure := l.Measure
+	l.Measure = func() { // after the warm-up, if any
+		if measure != nil {
+			measure()
+		}
+		before, berr = bench.CPUTime(pid)
 	}
 	r, err := bench.Run(ctx, l)
+	if err == nil {
+		err = berr
+	}
 	if err != nil {
 		return measured{}, err
 	}

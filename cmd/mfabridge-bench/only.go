@@ -61,12 +61,15 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		max := m.LoginsPerSecond()
 		fmt.Printf("maximum: %.0f logins/s\n", max)
-		c.latency()
 		for _, f := range []float64{0.1, 0.25, 0.5, 0.75} {
 			l := mfa
-			l.Workers, l.Rate, l.Duration = 256, f*max, dur/2
-			if fmt.Sprint(f) == os.Getenv("MFB_PROFILE_AT") || (f == 0.5 && os.Getenv("MFB_PROFILE_AT") == "") { // the server's profile at half load
-				go c.saveProfile(fmt.Sprintf("profile?seconds=%d", int(dur/time.Second/2)-1), filepath.Join(os.TempDir(), "mfabridge-bench-half.pprof"))
+			l.Workers, l.Rate, l.Duration, l.Warmup = 256, f*max, dur/2, settle
+			profile := fmt.Sprint(f) == os.Getenv("MFB_PROFILE_AT") || (f == 0.5 && os.Getenv("MFB_PROFILE_AT") == "") // the server's profile at half load
+			l.Measure = func() {
+				c.resetLatency()
+				if profile {
+					go c.saveProfile(fmt.Sprintf("profile?seconds=%d", int(dur/time.Second/2)-1), filepath.Join(os.TempDir(), "mfabridge-bench-half.pprof"))
+				}
 			}
 			lm, err := load(ctx, c.pid, l)
 			if err != nil {

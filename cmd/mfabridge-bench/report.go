@@ -149,16 +149,18 @@ func (r *report) throughput(p func(string, ...any)) {
 func (r *report) latencyCurve(p func(string, ...any), path string) {
 	p("## Latency against offered load")
 	p("")
-	p("Complete logins with the in-memory provider, offered (open loop, 256 clients) at a fraction of the maximum measured above (%.0f logins/s); all time is the bridge's (and the loopback's).", r.mfaInproc.LoginsPerSecond())
+	p("Complete logins with the in-memory provider, offered (open loop, 256 clients) at a fraction of the maximum measured above (%.0f logins/s); all time is the bridge's (and the loopback's). Each point runs %v at its rate before it is measured (the reply cache's lifetime: the server then holds what it holds at that load, not the replies of the heavier run before it), then is measured for %v.", r.mfaInproc.LoginsPerSecond(), settle, r.curveDuration())
 	p("")
-	p("\"Bridge\" columns are the time mfabridge added to each request, measured in the server: from the moment the kernel received the datagram (SO_TIMESTAMPNS; the wait in the socket's queue counts) to the moment the reply was sent. The \"Request\" columns are what the load generator saw, its own scheduling included. \"Lost\" counts timeouts and the generator's slots missed because a login was still running.")
+	p("Logins start evenly spaced, to within 50 µs: the generator keeps time with a timerfd, because Go's own timers wake an idle process no finer than every millisecond, which would send each millisecond's logins in one burst (reports before this one measured those bursts as the server's queue).")
 	p("")
-	p("| Offered | Logins/s | Request p50 | Request p99 | Answer p99 | Bridge p50 | Bridge p99 | Bridge p99.9 | Server CPU | Lost |")
-	p("|---|---|---|---|---|---|---|---|---|---|")
+	p("\"Bridge\" columns are the time mfabridge added to each request, measured in the server: from the moment the kernel received the datagram (SO_TIMESTAMPNS; the wait in the socket's queue counts) to the moment the reply was sent. The \"Request\" columns are what the load generator saw, its own scheduling included. \"Lost\" counts timeouts and the starts the generator found no free client for. \"Generator CPU\" is the load generator's own core: near 100%%, its hiccups reach the server as bursts.")
+	p("")
+	p("| Offered | Logins/s | Request p50 | Request p99 | Answer p99 | Bridge p50 | Bridge p99 | Bridge p99.9 | Server CPU | Generator CPU | Lost |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|")
 	var xs, p50, p99, bp99 []float64
 	for _, c := range r.curve {
 		us := func(k string) string { return ms(time.Duration(c.server[k]) * time.Microsecond) }
-		p("| %.0f%% (%.0f/s) | %.0f | %s | %s | %s | %s | %s | %s | %.0f%% | %d |", c.fraction*100, c.offered, c.m.LoginsPerSecond(), ms(c.m.Quantile("request", .5)), ms(c.m.Quantile("request", .99)), ms(c.m.Quantile("answer", .99)), us("p50"), us("p99"), us("p999"), 100*c.m.CPU.Seconds()/c.m.Elapsed.Seconds(), c.m.Failures+c.m.Timeouts)
+		p("| %.0f%% (%.0f/s) | %.0f | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% | %d |", c.fraction*100, c.offered, c.m.LoginsPerSecond(), ms(c.m.Quantile("request", .5)), ms(c.m.Quantile("request", .99)), ms(c.m.Quantile("answer", .99)), us("p50"), us("p99"), us("p999"), 100*c.m.CPU.Seconds()/c.m.Elapsed.Seconds(), 100*c.m.GeneratorCPU.Seconds()/c.m.Elapsed.Seconds(), c.m.Failures+c.m.Timeouts)
 		xs = append(xs, c.offered)
 		p50 = append(p50, float64(c.m.Quantile("request", .5))/1e6)
 		p99 = append(p99, float64(c.m.Quantile("request", .99))/1e6)
@@ -188,12 +190,12 @@ func (r *report) halfLoad(p func(string, ...any)) {
 	}
 	p("## Half of maximum load, side by side with FreeRADIUS")
 	p("")
-	p("PAP Access-Requests, each server offered half of its own maximum (measured just before, 64 clients in a closed loop) by 256 clients at a steady rate. The tails as the load generator saw them:")
+	p("PAP Access-Requests, each server offered half of its own maximum (measured just before, 64 clients in a closed loop) by 256 clients at a steady rate, after a %v warm-up at that rate. The tails as the load generator saw them:", settle)
 	p("")
-	p("| Server | Maximum | Offered | Answered/s | Server CPU | p50 | p99 | p99.9 | Lost |")
-	p("|---|---|---|---|---|---|---|---|---|")
+	p("| Server | Maximum | Offered | Answered/s | Server CPU | Generator CPU | p50 | p99 | p99.9 | Lost |")
+	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, h := range r.half {
-		p("| %s | %.0f/s | %.0f/s | %.0f | %.0f%% | %s | %s | %s | %d |", h.name, h.max, h.max/2, h.m.PacketsPerSecond(), 100*h.m.CPU.Seconds()/h.m.Elapsed.Seconds(), ms(h.m.Quantile("request", .5)), ms(h.m.Quantile("request", .99)), ms(h.m.Quantile("request", .999)), h.m.Failures+h.m.Timeouts)
+		p("| %s | %.0f/s | %.0f/s | %.0f | %.0f%% | %.0f%% | %s | %s | %s | %d |", h.name, h.max, h.max/2, h.m.PacketsPerSecond(), 100*h.m.CPU.Seconds()/h.m.Elapsed.Seconds(), 100*h.m.GeneratorCPU.Seconds()/h.m.Elapsed.Seconds(), ms(h.m.Quantile("request", .5)), ms(h.m.Quantile("request", .99)), ms(h.m.Quantile("request", .999)), h.m.Failures+h.m.Timeouts)
 	}
 	p("")
 	for _, h := range r.half {
@@ -281,4 +283,12 @@ func (r *report) changes(p func(string, ...any)) {
 		p("- %s", c)
 	}
 	p("")
+}
+
+// curveDuration is how long each point of the curve was measured.
+func (r *report) curveDuration() time.Duration {
+	if len(r.curve) == 0 {
+		return 0
+	}
+	return r.curve[0].m.Elapsed.Round(time.Second)
 }

@@ -79,9 +79,9 @@ func runAll(args []string) error {
 	// 5. Latency against offered load (same server).
 	step("latency against offered load")
 	max := m.LoginsPerSecond()
-	c.latency() // start the server's times afresh
 	for _, f := range []float64{0.1, 0.25, 0.5, 0.75, 0.9} {
-		lm, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 256, Rate: f * max, Duration: *dur / 2, WithMA: true})
+		lm, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 256, Rate: f * max, Duration: *dur / 2, WithMA: true,
+			Warmup: settle, Measure: c.resetLatency})
 		if err != nil {
 			c.stop()
 			return err
@@ -204,35 +204,37 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, ma
 	var rows []halfRow
 	pap := bench.Load{Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur}
 	var mark func() // starts the runtime's figures afresh
-	measure := func(name string, pid int, addr string, ma bool, server func() map[string]int64, during func()) error {
+	measure := func(name string, pid int, addr string, ma bool, c *child, during func()) error {
 		l := pap
 		l.Addr, l.WithMA = addr, ma
 		m, err := load(ctx, pid, l)
 		if err != nil {
 			return err
 		}
-		// FreeRADIUS keeps each request 5 s (cleanup_delay) to answer its
-		// retransmissions, and takes a new request from a source port and
-		// Identifier it still holds for a conflicting one; the new run's
-		// sockets may get the last run's ports.
-		time.Sleep(6 * time.Second)
-		l.Workers, l.Rate = 256, m.PacketsPerSecond()/2
-		if server != nil {
-			server()
-			if mark != nil {
-				mark()
+		// The warm-up also outlasts FreeRADIUS's cleanup_delay (5 s): it
+		// keeps each request that long to answer retransmissions, and
+		// takes a new request from a source port and Identifier it still
+		// holds for a conflicting one (the new sockets may get the last
+		// run's ports).
+		l.Workers, l.Rate, l.Warmup = 256, m.PacketsPerSecond()/2, settle
+		l.Measure = func() {
+			if c != nil {
+				c.resetLatency()
+				if mark != nil {
+					mark()
+				}
 			}
-		}
-		if during != nil {
-			go during()
+			if during != nil {
+				go during()
+			}
 		}
 		h, err := load(ctx, pid, l)
 		if err != nil {
 			return err
 		}
 		row := halfRow{name: name, max: m.PacketsPerSecond(), m: h}
-		if server != nil {
-			row.server = server()
+		if c != nil {
+			row.server = c.latency()
 		}
 		rows = append(rows, row)
 		return nil
@@ -257,7 +259,7 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, ma
 		}
 	}
 	mark = func() { c.get("runtime") }
-	if err := measure("mfabridge, in-memory provider", c.pid, c.addr, true, c.latency, during); err != nil {
+	if err := measure("mfabridge, in-memory provider", c.pid, c.addr, true, c, during); err != nil {
 		return nil, nil, err
 	}
 	rt := map[string]float64{}

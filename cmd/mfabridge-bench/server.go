@@ -16,7 +16,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,7 +120,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	lat := &latencies{}
+	lat := newLatencies()
 	srv, err := bridge.New(bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log,
 		OnReply: func(_ radius.Code, took time.Duration) { lat.add(took) }})
 	if err != nil {
@@ -179,7 +179,12 @@ func runServer(args []string) error {
 		debug.FreeOSMemory() // a GC that also gives free memory back to the kernel
 		_, _ = w.Write([]byte("ok"))
 	})
-	http.HandleFunc("/latency", func(w http.ResponseWriter, _ *http.Request) {
+	http.HandleFunc("/latency", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("reset") {
+			lat.reset()
+			_, _ = w.Write([]byte("{}"))
+			return
+		}
 		_ = json.NewEncoder(w).Encode(lat.takeQuantiles())
 	})
 	go func() { _ = http.Serve(dl, nil) }()
@@ -211,9 +216,16 @@ func runServer(args []string) error {
 
 // latencies collects the time from datagram to reply, per request.
 type latencies struct {
-	mu   sync.Mutex
-	d    []time.Duration
-	seen int64
+	mu sync.Mutex
+	// d and spare have room for maxSamples from the start: growing the
+	// collector under load would copy megabytes in the middle of the run
+	// it measures, and the requests behind the copy would wait for it.
+	d, spare []time.Duration
+	seen     int64
+}
+
+func newLatencies() *latencies {
+	return &latencies{d: make([]time.Duration, 0, maxSamples), spare: make([]time.Duration, 0, maxSamples)}
 }
 
 // maxSamples bounds the collector; past it, samples replace earlier ones
@@ -234,18 +246,30 @@ func (l *latencies) add(d time.Duration) {
 	}
 }
 
+// reset starts afresh, cheaply: it is called while the load runs.
+func (l *latencies) reset() {
+	l.mu.Lock()
+	l.d, l.seen = l.d[:0], 0
+	l.mu.Unlock()
+}
+
 // takeQuantiles returns p50, p90, p99 and p999 in microseconds, and starts
 // afresh.
 func (l *latencies) takeQuantiles() map[string]int64 {
 	l.mu.Lock()
 	d := l.d
-	l.d, l.seen = nil, 0
+	l.d, l.spare, l.seen = l.spare[:0], nil, 0
 	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.spare = d[:0]
+		l.mu.Unlock()
+	}()
 	out := map[string]int64{"count": int64(len(d))}
 	if len(d) == 0 {
 		return out
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	slices.Sort(d)
 	for name, q := range map[string]float64{"p50": .5, "p90": .9, "p99": .99, "p999": .999} {
 		out[name] = d[int(q*float64(len(d)-1))].Microseconds()
 	}
