@@ -247,7 +247,7 @@ func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result
 		envelope
 		Result *result `json:"Result"`
 	}
-	if err := json.Unmarshal(body, &step); err == nil {
+	if err := decodeAnswer(body, &step); err == nil {
 		if step.Result == nil {
 			step.Result = &result{}
 		}
@@ -255,12 +255,12 @@ func (p *provider) envelopeCall(ctx context.Context, c call) (*envelope, *result
 	}
 	// Not the usual shape: decode in two steps to say which part is wrong.
 	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := decodeAnswer(body, &env); err != nil {
 		return nil, nil, p.upstream(c.op, http.StatusOK, ErrMalformed)
 	}
 	var res result
 	if len(env.Result) > 0 && string(env.Result) != "null" {
-		if err := json.Unmarshal(env.Result, &res); err != nil {
+		if err := decodeAnswer(env.Result, &res); err != nil {
 			return nil, nil, p.upstream(c.op, http.StatusOK, fmt.Errorf("%w: Result", ErrMalformed))
 		}
 	}
