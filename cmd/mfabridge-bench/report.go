@@ -124,7 +124,7 @@ func (r *report) soakFlat() (bool, string) {
 func (r *report) throughput(p func(string, ...any)) {
 	p("## Throughput")
 	p("")
-	p("%d concurrent clients (%d with the tenant over HTTP, whose calls take 4 × %v), %v each run. Every mfabridge request carries Message-Authenticator and gets one in its reply. FreeRADIUS 3 runs its packaged configuration with the `files` module and one user, and `max_requests` raised to 1,048,576 (its default of 16,384 requests kept for `cleanup_delay` makes it drop requests above about 3,000 a second).", r.workers, r.workers*4, r.latency, r.duration)
+	p("%d concurrent clients (%d with the tenant over HTTP, whose calls take 4 × %v), %v each run, in this order: FreeRADIUS, mfabridge over HTTP and HTTPS, then mfabridge with the in-memory provider; the ratios below compare runs made a minute or two apart. Every mfabridge request carries Message-Authenticator and gets one in its reply. FreeRADIUS 3 runs its packaged configuration with the `files` module and one user, and `max_requests` raised to 1,048,576 (its default of 16,384 requests kept for `cleanup_delay` makes it drop requests above about 3,000 a second).", r.workers, r.workers*4, r.latency, r.duration)
 	p("")
 	p("| Server | Exchange | Logins/s | Requests/s | Server CPU | Requests per CPU-second | p50 | p99 | Failures | Timeouts |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
@@ -142,6 +142,9 @@ func (r *report) throughput(p func(string, ...any)) {
 	if r.freeradius != nil {
 		p("- mfabridge's PAP requests per CPU-second are **%.2f×** FreeRADIUS's.", r.pap.PerCPUSecond()/r.freeradius.PerCPUSecond())
 		p("- Complete MFA logins over loopback HTTP: %.0f Access-Requests per CPU-second of mfabridge, **%.2f×** FreeRADIUS's PAP rate; over HTTPS %.0f (%.2f×). Each login makes four calls to the tenant (StartAuthentication, the password, StartOOB, the code), so a login costs mfabridge four HTTP exchanges besides its two RADIUS ones; the tenant itself runs in the load generator's process, on the other core.", r.mfaHTTP.PerCPUSecond(), r.mfaHTTP.PerCPUSecond()/r.freeradius.PerCPUSecond(), r.mfaHTTPS.PerCPUSecond(), r.mfaHTTPS.PerCPUSecond()/r.freeradius.PerCPUSecond())
+		if len(r.half) > 0 && r.half[0].name == freeRADIUSName {
+			p("- How much this machine drifts: FreeRADIUS's maximum, measured again the same way later in the run (before the side-by-side below), was %.0f requests/s against %.0f here (%+.0f%%).", r.half[0].max, r.freeradius.PacketsPerSecond(), 100*(r.half[0].max/r.freeradius.PacketsPerSecond()-1))
+		}
 	}
 	p("")
 }

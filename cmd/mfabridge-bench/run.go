@@ -46,7 +46,43 @@ func runAll(args []string) error {
 		r.freeradius = &m
 	}
 
-	// 2. mfabridge, PAP with the in-memory provider (the bridge's own cost).
+	// 2. Complete MFA logins over loopback HTTP, then HTTPS, to the
+	// emulated tenant: right after FreeRADIUS, so that the ratio between
+	// the two is measured minutes, not a soak, apart on a machine whose
+	// speed drifts.
+	for _, plain := range []bool{true, false} {
+		scheme := map[bool]string{true: "HTTP", false: "HTTPS"}[plain]
+		step("mfabridge MFA logins, emulated CyberArk tenant over %s (+%v a call)", scheme, *latency)
+		tn, targs, err := tenant(plain, *latency)
+		if err != nil {
+			return err
+		}
+		httpProf := filepath.Join(os.TempDir(), "mfabridge-bench-http-cpu.pprof")
+		if plain {
+			targs = append(targs, "-cpuprofile", httpProf)
+		}
+		c, err := startChild("http", targs...)
+		if err != nil {
+			tn.Close()
+			return err
+		}
+		m, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: *workers * 4, Duration: *dur, Users: 1000, WithMA: true})
+		c.stop()
+		tn.Close()
+		if err != nil {
+			return err
+		}
+		if plain {
+			r.mfaHTTP = m
+			if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", httpProf).Output(); err == nil {
+				r.httpProfile = string(top)
+			}
+		} else {
+			r.mfaHTTPS = m
+		}
+	}
+
+	// 3. mfabridge, PAP with the in-memory provider (the bridge's own cost).
 	step("mfabridge PAP, in-memory provider")
 	prof := filepath.Join(os.TempDir(), "mfabridge-bench-cpu.pprof")
 	c, err := startChild("inproc", "-mode", "inproc", "-cpuprofile", prof)
@@ -63,7 +99,7 @@ func runAll(args []string) error {
 		r.profile = string(top)
 	}
 
-	// 3. Complete MFA logins, in-memory provider.
+	// 4. Complete MFA logins, in-memory provider.
 	step("mfabridge MFA logins, in-memory provider")
 	c, err = startChild("inproc-mfa", "-mode", "inproc-mfa")
 	if err != nil {
@@ -108,40 +144,6 @@ func runAll(args []string) error {
 		r.soakSamples = append(r.soakSamples, s)
 	}
 	c.stop()
-
-	// 4. Complete MFA logins over loopback HTTP, then HTTPS, to the
-	// emulated tenant.
-	for _, plain := range []bool{true, false} {
-		scheme := map[bool]string{true: "HTTP", false: "HTTPS"}[plain]
-		step("mfabridge MFA logins, emulated CyberArk tenant over %s (+%v a call)", scheme, *latency)
-		tn, targs, err := tenant(plain, *latency)
-		if err != nil {
-			return err
-		}
-		httpProf := filepath.Join(os.TempDir(), "mfabridge-bench-http-cpu.pprof")
-		if plain {
-			targs = append(targs, "-cpuprofile", httpProf)
-		}
-		c, err = startChild("http", targs...)
-		if err != nil {
-			tn.Close()
-			return err
-		}
-		m, err = load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: *workers * 4, Duration: *dur, Users: 1000, WithMA: true})
-		c.stop()
-		tn.Close()
-		if err != nil {
-			return err
-		}
-		if plain {
-			r.mfaHTTP = m
-			if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", httpProf).Output(); err == nil {
-				r.httpProfile = string(top)
-			}
-		} else {
-			r.mfaHTTPS = m
-		}
-	}
 
 	// 8. PAP at half of each server's own maximum, side by side.
 	step("PAP at half of maximum load, FreeRADIUS and mfabridge")
@@ -197,6 +199,9 @@ type halfRow struct {
 	server map[string]int64 // mfabridge's own times, in µs
 }
 
+// freeRADIUSName names FreeRADIUS's row of the side-by-side.
+const freeRADIUSName = "FreeRADIUS, files module"
+
 // papHalf measures FreeRADIUS and mfabridge alike: each one's maximum PAP
 // rate (closed loop), then its latency with half of that offered (open
 // loop), so that the two tails can be set side by side.
@@ -240,7 +245,7 @@ func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, ma
 		return nil
 	}
 	if fr, err := startFreeRADIUS(freePort()); err == nil {
-		err := measure("FreeRADIUS, files module", fr.cmd.Process.Pid, fr.addr, false, nil, nil)
+		err := measure(freeRADIUSName, fr.cmd.Process.Pid, fr.addr, false, nil, nil)
 		fr.stop()
 		if err != nil {
 			return nil, nil, err

@@ -19,10 +19,10 @@ var answerSamples = []string{
 	`{"success":true,"Result":{"Summary":"LoginSuccess","User":"alice@example.com","UserId":"u-1","AuthLevel":"High","DisplayName":"Alice"}}`,
 	`{"success":false,"Result":null,"Message":"Authentication (login or challenge) has failed.","ErrorID":"x","IsSoftError":false}`,
 	`{"success":true,"Result":{"PodFqdn":"tenant2.my.idaptive.app"}}`,
-	`{"Success":true,"result":{"summary":"NewPackage","sessionid":"lower"}}`,     // names without regard to case
-	`{"success":true,"Result":{"Summary":"A","Summary":"B"}}`,                    // the last of duplicates
-	"{\"success\":true,\"Result\":{\"Summary\":\"bad \xff utf-8\"}}",            // invalid UTF-8 replaced
-	`{"success":true,"Result":{"RetryWaitingTime":1.5}}`,                        // a fraction into an int: an error
+	`{"Success":true,"result":{"summary":"NewPackage","sessionid":"lower"}}`, // names without regard to case
+	`{"success":true,"Result":{"Summary":"A","Summary":"B"}}`,                // the last of duplicates
+	"{\"success\":true,\"Result\":{\"Summary\":\"bad \xff utf-8\"}}",         // invalid UTF-8 replaced
+	`{"success":true,"Result":{"RetryWaitingTime":1.5}}`,                     // a fraction into an int: an error
 	`{"success":true,"Result":[]}`,                                              // not an object
 	`{"success":true,"Result":{"Challenges":null,"EventDescription":"e"}} tail`, // trailing data
 	`not json`,
