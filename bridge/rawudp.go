@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -40,6 +41,9 @@ type udpSocket struct {
 	n       int
 	oobn    int
 	readErr error
+	// parked is set while the reader waits in the poller for the socket
+	// to become readable (see reader.nudge).
+	parked atomic.Bool
 }
 
 // newUDPSocket wraps conn; ok is false when conn is not a UDP socket the
@@ -70,6 +74,7 @@ func newUDPSocket(conn net.PacketConn, timed bool) (*udpSocket, bool) {
 }
 
 func (u *udpSocket) recvmsg(fd uintptr) bool {
+	u.parked.Store(false)
 	u.iov.Base = &u.buf[0]
 	u.iov.SetLen(len(u.buf))
 	u.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&u.from)), Namelen: uint32(unsafe.Sizeof(u.from)), Iov: &u.iov, Iovlen: 1}
@@ -86,6 +91,7 @@ func (u *udpSocket) recvmsg(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			u.parked.Store(true)
 			return false // the poller waits until the socket is readable
 		default:
 			u.readErr = &net.OpError{Op: "read", Net: "udp", Addr: u.LocalAddr(), Err: e}
@@ -205,6 +211,16 @@ func (u *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, err
 	}
 	return n, werr
+}
+
+// readable reports whether a datagram waits to be read.
+func (u *udpSocket) readable() bool {
+	var n int
+	_ = u.rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ = unix.Poll(fds, 0)
+	})
+	return n > 0
 }
 
 // setPort writes a port in network byte order.

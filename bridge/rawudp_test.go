@@ -3,8 +3,11 @@ package bridge
 import (
 	"errors"
 	"net"
+	"runtime"
 	"testing"
 	"time"
+
+	"layeh.com/radius"
 )
 
 // A datagram read through udpSocket comes with its sender and the kernel's
@@ -100,5 +103,48 @@ func TestUDPSocketReadWaitsAndTimesOut(t *testing.T) {
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+}
+
+// With one Go processor and a goroutine that is always ready to run (as
+// the runtime's background sweeper is after a collection), the runtime
+// does not poll the network, and a reader parked on the socket is not
+// woken: the nudger wakes it, requests are answered, and the server still
+// stops when asked.
+func TestNudgeWakesAStarvedReader(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ts := startServer(t, accepting(), nil)
+	n := newNAS(t, ts)
+	hog := make(chan struct{})
+	hogDone := make(chan struct{})
+	go func() {
+		defer close(hogDone)
+		for {
+			select {
+			case <-hog:
+				return
+			default:
+				runtime.Gosched()
+			}
+		}
+	}()
+	for i := range 20 {
+		req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+		n.send(raw)
+		if reply := checkReply(t, req, raw, n.recv(5*time.Second)); reply.Code != radius.CodeAccessAccept {
+			t.Fatalf("request %d: %v", i, reply.Code)
+		}
+	}
+	close(hog)
+	<-hogDone
+	if ts.srv.Count("read_nudge") == 0 {
+		t.Fatal("no reader was nudged while the scheduler had no time to poll the network")
+	}
+	stopped := make(chan struct{})
+	go func() { ts.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not stop")
 	}
 }

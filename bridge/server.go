@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -213,7 +214,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	r := &reader{s: s, ctx: ctx, conn: conn, local: conn.LocalAddr().String(), buf: make([]byte, radius.MaxPacketLength+1), done: make(chan error, 1)}
 	// Receive times are asked of the kernel only when someone listens.
 	if sock, ok := newUDPSocket(conn, s.onReply != nil); ok {
-		r.sock, r.conn = sock, sock // replies go out through sock too
+		r.sock, r.conn = sock, sock     // replies go out through sock too
+		if runtime.GOMAXPROCS(0) == 1 { // see nudge
+			r.wake = make(chan struct{}, 1)
+			r.lastRead.Store(time.Now().UnixNano())
+			go r.nudge()
+		}
 	}
 	s.run(r.loop)
 	return <-r.done
@@ -237,6 +243,80 @@ type reader struct {
 	sock  *udpSocket // nil when conn is not a UDP socket
 	buf   []byte     // used by one reading goroutine at a time
 	done  chan error
+
+	// See nudge.
+	lastRead atomic.Int64 // unix nanoseconds of the last datagram read
+	kicked   atomic.Bool  // the read deadline is a nudge, not a stop
+	sleeping atomic.Bool  // nudge waits for traffic on wake
+	wake     chan struct{}
+}
+
+// Nudge timing: how often the nudger looks while requests come in, how
+// long a datagram may wait unread before it wakes the reader, and how
+// long without a read (and with nothing waiting) before it rests.
+const (
+	nudgeTick  = 250 * time.Microsecond
+	nudgeAfter = 500 * time.Microsecond
+	nudgeRest  = 50 * time.Millisecond
+)
+
+// nudge wakes a reader that the Go scheduler has not woken although a
+// datagram waits. With one Go processor (one CPU), the runtime polls the
+// network only when no goroutine is ready to run, and after each garbage
+// collection its background sweeper is always ready: it yields every few
+// spans and is taken again. Datagrams then wait in the socket until the
+// sweep ends, measured at 4-7 ms (up to 18) several times a second at half
+// load, with 50-90 requests behind each. Timers are still run between the
+// sweeper's turns, so this goroutine, on a timer while requests come in,
+// sees the socket readable and unread for a while, with the reader parked,
+// and sets the read deadline in the past, which readies the reader; the reader clears
+// it and reads on. It rests when no request has come for nudgeRest (a
+// collection, hence a sweep, follows requests), and it runs only with one
+// Go processor: with more, an idle one waits on the network.
+func (r *reader) nudge() {
+	t := time.NewTimer(nudgeTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		idle := time.Duration(time.Now().UnixNano() - r.lastRead.Load())
+		switch {
+		case idle > nudgeAfter && r.sock.parked.Load() && r.sock.readable():
+			r.s.counters.add("read_nudge", 1)
+			r.kicked.Store(true)
+			_ = r.conn.SetReadDeadline(time.Unix(1, 0))
+		case idle > nudgeRest:
+			r.sleeping.Store(true)
+			// A read between the check above and now has not seen
+			// sleeping: look again before waiting.
+			if time.Duration(time.Now().UnixNano()-r.lastRead.Load()) > nudgeRest {
+				select {
+				case <-r.ctx.Done():
+					return
+				case <-r.wake:
+				}
+			}
+			r.sleeping.Store(false)
+		}
+		t.Reset(nudgeTick)
+	}
+}
+
+// noteRead records a read for nudge, waking it if it rests.
+func (r *reader) noteRead() {
+	if r.wake == nil {
+		return
+	}
+	r.lastRead.Store(time.Now().UnixNano())
+	if r.sleeping.Load() {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (r *reader) loop() {
@@ -260,11 +340,18 @@ func (r *reader) loop() {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if r.kicked.Swap(false) { // a nudge: clear it and read on
+					_ = r.conn.SetReadDeadline(time.Time{})
+					if r.ctx.Err() != nil { // stopped meanwhile: keep the stop
+						_ = r.conn.SetReadDeadline(time.Unix(1, 0))
+					}
+				}
 				continue
 			}
 			r.done <- fmt.Errorf("bridge: reading from %s: %w", r.local, err)
 			return
 		}
+		r.noteRead()
 		if s.onReply != nil && received.IsZero() {
 			received = time.Now()
 		}
