@@ -218,7 +218,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		if runtime.GOMAXPROCS(0) == 1 { // see nudge
 			r.wake = make(chan struct{}, 1)
 			r.lastRead.Store(time.Now().UnixNano())
-			go r.nudge()
+			nctx, stopNudging := context.WithCancel(ctx)
+			defer stopNudging() // also when reading fails
+			go r.nudge(nctx)
 		}
 	}
 	s.run(r.loop)
@@ -269,16 +271,17 @@ const (
 // load, with 50-90 requests behind each. Timers are still run between the
 // sweeper's turns, so this goroutine, on a timer while requests come in,
 // sees the socket readable and unread for a while, with the reader parked,
-// and sets the read deadline in the past, which readies the reader; the reader clears
-// it and reads on. It rests when no request has come for nudgeRest (a
-// collection, hence a sweep, follows requests), and it runs only with one
-// Go processor: with more, an idle one waits on the network.
-func (r *reader) nudge() {
+// and sets the read deadline in the past, which readies the reader; the
+// reader clears it and reads on. It rests when no request has come for
+// nudgeRest (a collection, hence a sweep, follows requests), and it runs
+// only with one Go processor: with more, an idle one waits on the network.
+// It ends with ctx.
+func (r *reader) nudge(ctx context.Context) {
 	t := time.NewTimer(nudgeTick)
 	defer t.Stop()
 	for {
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -294,7 +297,7 @@ func (r *reader) nudge() {
 			// sleeping: look again before waiting.
 			if time.Duration(time.Now().UnixNano()-r.lastRead.Load()) > nudgeRest {
 				select {
-				case <-r.ctx.Done():
+				case <-ctx.Done():
 					return
 				case <-r.wake:
 				}
