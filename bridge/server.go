@@ -69,9 +69,11 @@ type Server struct {
 	dedup    *replyCache
 	busy     atomic.Int64 // requests in flight
 	lockouts *lockout
-	// jobs hands requests to idle workers (see run); idle counts them.
-	jobs chan func()
-	idle atomic.Int64
+	// jobs hands requests to idle workers (see run); idle counts them,
+	// workers counts all of them, busy or idle.
+	jobs    chan func()
+	idle    atomic.Int64
+	workers atomic.Int64
 
 	shared  *sharedReplies // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
@@ -508,6 +510,8 @@ func (s *Server) run(f func()) {
 const maxIdleWorkers = 64
 
 func (s *Server) worker(f func()) {
+	s.workers.Add(1)
+	defer s.workers.Add(-1)
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {
