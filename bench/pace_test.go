@@ -18,7 +18,8 @@ func btoi(b bool) int {
 
 // The pacer starts logins at the rate asked, below and above one a tick,
 // hands each to a waiting worker, and counts as lost (never keeps for a
-// later burst) those no worker was waiting for.
+// later burst) those no worker was waiting for. The rate is the timer's:
+// it holds however busy the machine, which what the workers take does not.
 func TestPacerKeepsTheRate(t *testing.T) {
 	for _, tc := range []struct {
 		rate    float64
@@ -60,7 +61,10 @@ func TestPacerKeepsTheRate(t *testing.T) {
 		if !tc.workers && lost != due {
 			t.Errorf("rate %v with no worker waiting: %d lost of %d", tc.rate, lost, due)
 		}
-		if tc.workers && lost > due/4 {
+		// At 100,000 a second, how many the workers take depends on how
+		// much CPU they get (other packages' tests run beside this one);
+		// at 2,000 a second, waiting workers take nearly all.
+		if tc.workers && tc.rate <= 2_000 && lost > due/4 {
 			t.Errorf("rate %v: %d of %d lost with a worker always waiting", tc.rate, lost, due)
 		}
 	}
