@@ -36,6 +36,7 @@ func (r *report) write(path string) error {
 	p("")
 	r.targets(p)
 	r.throughput(p)
+	r.costSection(p)
 	r.latencyCurve(p, path)
 	r.halfLoad(p)
 	r.memorySection(p)
@@ -273,7 +274,7 @@ func (r *report) goBenchmarks(p func(string, ...any)) {
 func (r *report) changes(p func(string, ...any)) {
 	p("## What the profiles changed")
 	p("")
-	p("Each change below was made because a profile, a trace or a measurement pointed at it; the figures are from `-only` runs on this machine while it was made.")
+	p("Each change below was made because a profile, a trace or a measurement pointed at it; the figures are from `-only` runs at the time it was made, on an AMD EPYC machine of this kind (the report above may come from another CPU: compare ratios, not figures).")
 	p("")
 	for _, c := range []string{
 		"**Reply encoding.** The CPU profile of the PAP run showed every reply marshalled twice (once for the Message-Authenticator, again inside layeh.com/radius's `Encode` for the Response Authenticator); `msgauth.Encode` computes both on one buffer. BenchmarkEncodeReply went from 2040 ns, 1120 B and 19 allocations to about 1600 ns, 940 B and 18.",
@@ -288,7 +289,7 @@ func (r *report) changes(p func(string, ...any)) {
 		"**The sweeper and the network poller.** Each datagram's kernel receive time set against the execution trace showed the reader parked, the socket full and nothing read for 4 to 18 ms, a few times a second at half load, with 50 to 90 requests behind each: most of the tail. On the one Go processor only the runtime's background sweeper was running: after a garbage collection it is always ready to run (it yields every few spans and is taken again), and the runtime polls the network only when nothing is. With one Go processor, mfabridge now nudges a parked reader from a timer when a datagram has waited 500 µs (`nudge` in bridge/server.go); the bridge's p99 at half load went from 1.3-5.8 ms to 0.5-2.4 ms across runs, its p99.9 from 7-20 ms to 1.7-4 ms.",
 		"**Decoding answers.** encoding/json was a tenth of the time over HTTP. Login answers are now decoded by the json/v2 module's engine with encoding/json's rules (`DefaultOptionsV1`): 6.7 µs against 14.5 µs and 15 allocations against 46 for a StartAuthentication answer, the same values (a test and a fuzz target compare the two).",
 		"**What is left at half load.** The virtual CPUs here halt when idle and are woken by the host for each packet (this machine's kernel turns guest halt polling off): a diagnosis run with 200 µs of halt polling had p50 at 20 µs instead of 50 and the server 34% busy at a quarter of the maximum instead of 60%, but it was not used for this report. The generator's own core is near saturation at mfabridge's half load (the side-by-side below), and the machine's speed drifts from run to run; the bridge's p99 at half load ranged from 0.5 to 2.4 ms across runs of the final code.",
-		"**Over HTTP, what is left** is net/http's own work per call (its connection reader and writer goroutines, header parsing) and the system calls of loopback TCP, four exchanges per login: 7,200 to 9,300 Access-Requests per CPU-second in `-only http` runs of the final code, but fewer in full runs, where it is measured right after FreeRADIUS (see the Targets table): not reliably the quarter of FreeRADIUS's rate asked for. The lever left is the number of calls: the API can batch the password's answer with the next mechanism's StartOOB (`MultipleOperations`), but the shape of its answer is not documented, so mfabridge does not rely on it.",
+		"**Over HTTP, what is left** is measured in \"Where a login over HTTP spends its CPU\" above: Go's HTTP client and the system calls of loopback TCP, four exchanges per login, cost about as much as the target leaves a whole login, before any of mfabridge's own work. Only fewer calls per login would change that: the API can batch the password's answer with the next mechanism's StartOOB (`MultipleOperations`), but the shape of that call's answer is not documented, and mfabridge does not build on a guessed answer (a wrong guess could start a factor, a text message say, whose start it cannot see). Replacing net/http with a hand-written HTTP client was not done either: proxies, TLS, chunked answers and connections the tenant closes are what a well-kept client gets right.",
 	} {
 		p("- %s", c)
 	}

@@ -77,6 +77,11 @@ func runAll(args []string) error {
 			if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", httpProf).Output(); err == nil {
 				r.httpProfile = string(top)
 			}
+			if parts, err := breakdown(httpProf); err == nil {
+				r.httpBreakdown = parts
+			} else {
+				r.notes = append(r.notes, "the HTTP run's profile could not be read: "+err.Error())
+			}
 		} else {
 			r.mfaHTTPS = m
 		}
@@ -380,6 +385,7 @@ type report struct {
 	mfaHTTPS                measured
 	curve                   []point
 	profile, httpProfile    string
+	httpBreakdown           []cost // the HTTP run's CPU, by part
 	half                    []halfRow
 	halfRuntime             map[string]float64
 	goroutinesPerRequest    float64

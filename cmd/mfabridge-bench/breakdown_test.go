@@ -1,0 +1,115 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/mfabridge/mfabridge/bench"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		frames []string // innermost first
+		want   string
+	}{
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "syscall.Syscall", "internal/poll.(*FD).Write", "net.(*conn).Write", "bufio.(*Writer).Flush", "net/http.(*persistConn).writeLoop"}, partTCP},
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6", "github.com/mfabridge/mfabridge/bridge.(*udpSocket).WriteTo.func1", "github.com/mfabridge/mfabridge/bridge.(*Server).send"}, partUDP},
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "internal/runtime/syscall/linux.EpollWait", "runtime.netpoll", "runtime.findRunnable"}, partRuntime},
+		// An allocation counts as its caller's.
+		{[]string{"runtime.mallocgc", "runtime.newobject", "context.WithDeadlineCause", "github.com/mfabridge/mfabridge/identity/cyberark.(*provider).once", "github.com/mfabridge/mfabridge/bridge.(*exchange).respond"}, partProvider},
+		{[]string{"runtime.mallocgc", "net/textproto.readMIMEHeader", "net/http.ReadResponse", "net/http.(*persistConn).readLoop"}, partHTTP},
+		// JSON is the innermost known package, under the provider.
+		{[]string{"github.com/go-json-experiment/json/jsontext.(*decoderState).ReadValue", "github.com/go-json-experiment/json.Unmarshal", "github.com/mfabridge/mfabridge/identity/cyberark.decodeAnswer", "github.com/mfabridge/mfabridge/bridge.(*exchange).respond"}, partJSON},
+		{[]string{"encoding/json.Marshal", "github.com/mfabridge/mfabridge/identity/cyberark.(*provider).once"}, partJSON},
+		{[]string{"crypto/md5.block", "github.com/mfabridge/mfabridge/internal/msgauth.sum", "github.com/mfabridge/mfabridge/bridge.(*Server).reply"}, partBridge},
+		{[]string{"sort.Strings", "github.com/sirupsen/logrus.(*TextFormatter).Format"}, partBridge},
+		{[]string{"runtime.scanobject", "runtime.gcDrain", "runtime.gcBgMarkWorker"}, partRuntime},
+		{[]string{"encoding/json.(*Encoder).Encode", "main.runServer.func1", "net/http.HandlerFunc.ServeHTTP", "net/http.(*conn).serve"}, partHarness},
+		{nil, partRuntime},
+	} {
+		if got := classify(tc.frames); got != tc.want {
+			t.Errorf("classify(%v) = %q, want %q", tc.frames, got, tc.want)
+		}
+	}
+}
+
+// A profile written as the runtime writes one is read back into its parts.
+func TestBreakdownReadsAProfile(t *testing.T) {
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:     10_000_000,
+	}
+	var id uint64
+	loc := func(names ...string) *profile.Location { // one location, inlined frames innermost first
+		id++
+		l := &profile.Location{ID: id}
+		for _, n := range names {
+			id++
+			f := &profile.Function{ID: id, Name: n}
+			p.Function = append(p.Function, f)
+			l.Line = append(l.Line, profile.Line{Function: f})
+		}
+		p.Location = append(p.Location, l)
+		return l
+	}
+	sample := func(ms int64, locs ...*profile.Location) {
+		p.Sample = append(p.Sample, &profile.Sample{Location: locs, Value: []int64{ms / 10, ms * 1e6}})
+	}
+	once := loc("github.com/mfabridge/mfabridge/identity/cyberark.(*provider).once")
+	sample(30, loc("runtime.mallocgc"), once)
+	sample(20, loc("github.com/go-json-experiment/json.Unmarshal", "github.com/mfabridge/mfabridge/identity/cyberark.decodeAnswer"), once)
+	sample(40, loc("internal/runtime/syscall/linux.Syscall6"), loc("net/http.(*persistConn).writeLoop"))
+	sample(10, loc("runtime.gcBgMarkWorker"))
+
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	parts, err := breakdown(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{partProvider: 0.030, partJSON: 0.020, partTCP: 0.040, partRuntime: 0.010}
+	if len(parts) != len(partOrder) {
+		t.Fatalf("%d parts, want %d", len(parts), len(partOrder))
+	}
+	for _, c := range parts {
+		if math.Abs(c.seconds-want[c.name]) > 1e-9 {
+			t.Errorf("%s: %.3f s, want %.3f", c.name, c.seconds, want[c.name])
+		}
+	}
+
+	// 100 logins on 0.02 s of CPU: 200 µs a login, shared 30:20:40:10.
+	us, total := perLogin(parts, measured{Result: bench.Result{Logins: 100}, CPU: 20 * time.Millisecond})
+	if math.Abs(total-200) > 1e-9 {
+		t.Fatalf("total %.3f µs a login, want 200", total)
+	}
+	for i, c := range parts {
+		if w := want[c.name] / 0.1 * 200; math.Abs(us[i]-w) > 1e-9 {
+			t.Errorf("%s: %.3f µs, want %.3f", c.name, us[i], w)
+		}
+	}
+	if _, err := breakdown(filepath.Join(t.TempDir(), "missing.pprof")); err == nil {
+		t.Error("a missing profile gave no error")
+	}
+}
+
+func TestLoginBudget(t *testing.T) {
+	// FreeRADIUS at 40,000 a CPU-second: a quarter is 10,000 Access-Requests,
+	// 5,000 logins of two, 200 µs each.
+	if got := loginBudget(40000); math.Abs(got-200) > 1e-9 {
+		t.Fatalf("loginBudget(40000) = %.3f, want 200", got)
+	}
+}
