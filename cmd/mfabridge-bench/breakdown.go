@@ -168,6 +168,10 @@ func (r *report) costSection(p func(string, ...any)) {
 		return
 	}
 	budget := loginBudget(r.freeradius.PerCPUSecond())
-	p("The HTTP target (a quarter of FreeRADIUS's %.0f PAP requests per CPU-second) leaves a login %.1f µs. Without the provider's own code and JSON, the rest of a login costs %.1f µs here: the ceiling with Go's HTTP client and four calls is %.3f× FreeRADIUS's rate, and it leaves %.1f µs for what the provider and JSON take (%.1f µs now).", r.freeradius.PerCPUSecond(), budget, rest, 2/rest*1e6/r.freeradius.PerCPUSecond(), budget-rest, own)
+	left := fmt.Sprintf("it leaves %.1f µs for what the provider and JSON take (%.1f µs now)", budget-rest, own)
+	if rest >= budget {
+		left = fmt.Sprintf("that alone is %.1f µs over the budget, before the provider and JSON (%.1f µs now) do anything", rest-budget, own)
+	}
+	p("The HTTP target (a quarter of FreeRADIUS's %.0f PAP requests per CPU-second) leaves a login %.1f µs. Without the provider's own code and JSON, the rest of a login costs %.1f µs here: the ceiling with Go's HTTP client and four calls is %.3f× FreeRADIUS's rate, and %s.", r.freeradius.PerCPUSecond(), budget, rest, 2/rest*1e6/r.freeradius.PerCPUSecond(), left)
 	p("")
 }
