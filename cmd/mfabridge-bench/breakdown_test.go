@@ -101,6 +101,13 @@ func TestBreakdownReadsAProfile(t *testing.T) {
 			t.Errorf("%s: %.3f µs, want %.3f", c.name, us[i], w)
 		}
 	}
+	// No samples, or no logins: nothing to share out.
+	if us, _ := perLogin(parts, measured{CPU: time.Second}); us != nil {
+		t.Errorf("a run without logins was shared out: %v", us)
+	}
+	if us, _ := perLogin(make([]cost, 3), measured{Result: bench.Result{Logins: 1}, CPU: time.Second}); us != nil {
+		t.Errorf("a profile without samples was shared out: %v", us)
+	}
 	if _, err := breakdown(filepath.Join(t.TempDir(), "missing.pprof")); err == nil {
 		t.Error("a missing profile gave no error")
 	}

@@ -46,8 +46,9 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 			if top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", prof).Output(); err == nil {
 				fmt.Printf("profile %s:\n%s\n", prof, top)
 			}
-			if parts, err := breakdown(prof); err == nil {
-				us, total := perLogin(parts, m)
+			if parts, err := breakdown(prof); err != nil {
+				fmt.Printf("%s: no breakdown: %v\n", scheme, err)
+			} else if us, total := perLogin(parts, m); us != nil {
 				fmt.Printf("%s: CPU per login %.1f µs:\n", scheme, total)
 				for i, c := range parts {
 					fmt.Printf("  %6.1f µs  %s\n", us[i], c.name)
