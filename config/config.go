@@ -31,6 +31,10 @@ type Config struct {
 
 	// File is the path the configuration was read from.
 	File string `toml:"-"`
+
+	// fileWarnings are found while secrets are read (a secret file that
+	// others may read); Warnings reports them.
+	fileWarnings []string
 }
 
 // Server holds the RADIUS listener's settings.
@@ -247,6 +251,9 @@ type Provider struct {
 	Realm      string `toml:"realm"`
 	RolesClaim string `toml:"roles_claim"`
 	AllowNoMFA bool   `toml:"allow_no_mfa"`
+	// PodHosts are hosts outside the tenant URL's domain that a CyberArk
+	// PodFqdn redirect may lead to (cyberark).
+	PodHosts []string `toml:"pod_hosts"`
 	// The service account (cyberark, mode = "ondemand"), or the
 	// application (auth0).
 	AppID            string `toml:"app_id"`
@@ -254,8 +261,11 @@ type Provider struct {
 	ClientSecret     string `toml:"client_secret"`
 	ClientSecretFile string `toml:"client_secret_file"`
 	ClientSecretEnv  string `toml:"client_secret_env"`
-	Scope            string `toml:"scope"`
-	PolicyModifier   string `toml:"policy_modifier"`
+	// ClientAuth is client_secret_post (default) or client_secret_basic
+	// (auth0).
+	ClientAuth     string `toml:"client_auth"`
+	Scope          string `toml:"scope"`
+	PolicyModifier string `toml:"policy_modifier"`
 }
 
 // Duration is a time.Duration written as "10s", "2m".
@@ -431,8 +441,12 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// readSecret fills *value from exactly one of value, file or env.
-func readSecret(col *collector, key string, value *string, file, env, dir string) {
+// readSecret fills *value from exactly one of value, file or env. A file
+// or variable that holds nothing is an error: an empty secret would start
+// a server that can decode no password, or a Redis client that sends none.
+// It returns a warning for a secret file that users other than its owner
+// and group may read.
+func readSecret(col *collector, key string, value *string, file, env, dir string) (warning string) {
 	set := 0
 	for _, s := range []string{*value, file, env} {
 		if s != "" {
@@ -453,27 +467,43 @@ func readSecret(col *collector, key string, value *string, file, env, dir string
 		b, err := os.ReadFile(path)
 		if err != nil {
 			col.add(key+"_file", "cannot read %s: %v", path, errors.Unwrap(err))
-			return
+			return ""
 		}
 		*value = strings.TrimRight(string(b), "\r\n")
+		if *value == "" {
+			col.add(key+"_file", "%s is empty; write the secret into it (one line)", path)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			return fmt.Sprintf("%s_file: %s can be read by every user of this host; chmod 0640 (owner root, group mfabridge) or 0600", key, path)
+		}
 	case env != "":
 		v, ok := os.LookupEnv(env)
 		if !ok {
 			col.add(key+"_env", "the environment variable %s is not set", env)
-			return
+			return ""
+		}
+		if v == "" {
+			col.add(key+"_env", "the environment variable %s is empty; set it to the secret", env)
 		}
 		*value = v
 	}
+	return ""
 }
 
 func (c *Config) readSecrets(col *collector, dir string) {
 	for i := range c.Clients {
 		cl := &c.Clients[i]
-		readSecret(col, fmt.Sprintf("client[%d].secret", i), &cl.Secret, cl.SecretFile, cl.SecretEnv, dir)
+		c.noteFile(readSecret(col, fmt.Sprintf("client[%d].secret", i), &cl.Secret, cl.SecretFile, cl.SecretEnv, dir))
 	}
-	readSecret(col, "redis.password", &c.Redis.Password, c.Redis.PasswordFile, c.Redis.PasswordEnv, dir)
+	c.noteFile(readSecret(col, "redis.password", &c.Redis.Password, c.Redis.PasswordFile, c.Redis.PasswordEnv, dir))
 	for i := range c.Provider {
 		p := &c.Provider[i]
-		readSecret(col, fmt.Sprintf("provider[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile, p.ClientSecretEnv, dir)
+		c.noteFile(readSecret(col, fmt.Sprintf("provider[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile, p.ClientSecretEnv, dir))
+	}
+}
+
+func (c *Config) noteFile(warning string) {
+	if warning != "" {
+		c.fileWarnings = append(c.fileWarnings, warning)
 	}
 }

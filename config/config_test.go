@@ -129,3 +129,36 @@ func TestMapUser(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptySecretEnvAndReadableSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "radius-secret")
+	if err := os.WriteFile(secret, []byte("a-long-random-shared-secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MFABRIDGE_TEST_EMPTY", "")
+	src := `[[provider]]
+name = "corp"
+type = "auth0"
+url = "https://example.eu.auth0.com"
+client_id = "x"
+client_secret_env = "MFABRIDGE_TEST_EMPTY"
+realm = "Username-Password-Authentication"
+
+[[client]]
+name = "vpn"
+address = ["192.0.2.10"]
+secret_file = "radius-secret"
+`
+	_, err := Parse(filepath.Join(dir, "radius.conf"), src)
+	if err == nil || !strings.Contains(err.Error(), ":6: provider[0].client_secret_env: the environment variable MFABRIDGE_TEST_EMPTY is empty") {
+		t.Fatalf("an empty client_secret_env: %v", err)
+	}
+	cfg, err := Parse(filepath.Join(dir, "radius.conf"), strings.Replace(src, `client_secret_env = "MFABRIDGE_TEST_EMPTY"`, `client_secret = "s3cret-value"`, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(cfg.Warnings(), "\n"); !strings.Contains(w, "can be read by every user of this host") {
+		t.Fatalf("no warning for a world-readable secret file: %q", w)
+	}
+}

@@ -19,7 +19,7 @@ const MinSecretLength = 16
 
 // Warnings lists what is allowed but unwise in c, such as short secrets.
 func (c *Config) Warnings() []string {
-	var out []string
+	out := append([]string(nil), c.fileWarnings...)
 	for _, cl := range c.Clients {
 		if len(cl.Secret) < MinSecretLength {
 			out = append(out, fmt.Sprintf("client %q: the shared secret is %d bytes; use at least %d random bytes (a secret of 8 or fewer is considered broken)", cl.Name, len(cl.Secret), MinSecretLength))
@@ -48,6 +48,7 @@ func (p *Provider) Auth0() auth0.Config {
 		URL:          p.URL,
 		ClientID:     p.ClientID,
 		ClientSecret: p.ClientSecret,
+		ClientAuth:   p.ClientAuth,
 		Realm:        p.Realm,
 		Audience:     p.Audience,
 		Scope:        p.Scope,
@@ -72,6 +73,8 @@ func (p *Provider) CyberArk() cyberark.Config {
 		Timeout:          p.Timeout.Duration,
 		PollInterval:     p.PollInterval.Duration,
 		PasswordOptional: p.PasswordOptional,
+		AllowNoMFA:       p.AllowNoMFA,
+		PodHosts:         p.PodHosts,
 		AppID:            p.AppID,
 		ClientID:         p.ClientID,
 		ClientSecret:     p.ClientSecret,

@@ -23,6 +23,12 @@ import (
 // limit for the mfa-oob exchange is 12 a minute per session).
 const MinPollInterval = 5 * time.Second
 
+// The client authentication methods of an Auth0 application.
+const (
+	ClientAuthPost  = "client_secret_post"
+	ClientAuthBasic = "client_secret_basic"
+)
+
 // Config configures an Auth0 provider.
 type Config struct {
 	// Name is the provider's name in the configuration and in logs.
@@ -34,6 +40,11 @@ type Config struct {
 	// with the Password (or Password Realm) and MFA grant types enabled.
 	ClientID     string
 	ClientSecret string
+	// ClientAuth is how the application authenticates at the token and
+	// challenge endpoints, as its "Token Endpoint Authentication Method"
+	// in Auth0 says: ClientAuthPost (default) sends client_secret in the
+	// body, ClientAuthBasic in an Authorization: Basic header.
+	ClientAuth string
 	// Realm, when set, uses the password-realm grant with this connection
 	// (database) name; otherwise the password grant and the tenant's
 	// default directory.
@@ -85,6 +96,11 @@ func (c *Config) Validate() error {
 	if c.ClientSecret == "" {
 		errs = append(errs, errors.New("client_secret: required: the Auth0 application's Client Secret (or client_secret_file)"))
 	}
+	switch c.ClientAuth {
+	case "", ClientAuthPost, ClientAuthBasic:
+	default:
+		errs = append(errs, fmt.Errorf("client_auth: %q is not a method; use %q (Auth0's \"Post\") or %q (\"Basic\"), as the application's Token Endpoint Authentication Method says", c.ClientAuth, ClientAuthPost, ClientAuthBasic))
+	}
 	if c.PollInterval != 0 && c.PollInterval < MinPollInterval {
 		errs = append(errs, fmt.Errorf("poll_interval: %v is faster than Auth0 allows; use at least 5s", c.PollInterval))
 	}
@@ -102,6 +118,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Scope == "" {
 		c.Scope = "openid"
+	}
+	if c.ClientAuth == "" {
+		c.ClientAuth = ClientAuthPost
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second

@@ -79,6 +79,9 @@ func rejected(why identity.Why, detail string) identity.Step {
 // Start checks the password with the password (or password-realm) grant;
 // mfa_required starts the MFA conversation.
 func (p *provider) Start(ctx context.Context, req identity.Request) (identity.Step, error) {
+	if req.Password == "" {
+		return rejected(identity.WhyFailed, "empty password; not sent to Auth0"), nil
+	}
 	form := url.Values{"username": {req.User}, "password": {req.Password}, "scope": {p.cfg.Scope}}
 	if p.cfg.Realm != "" {
 		form.Set("grant_type", grantRealm)
@@ -107,7 +110,9 @@ func (p *provider) Start(ctx context.Context, req identity.Request) (identity.St
 		s := rejected(identity.WhyRetryLater, "Auth0: "+ae.Code+": "+ae.Description)
 		return s, nil
 	case "unauthorized_client", "invalid_client", "unsupported_grant_type", "invalid_request", "invalid_scope":
-		return rejected(identity.WhyMisconfigured, "Auth0 refused the application: "+ae.Code+": "+ae.Description+" (check client_id, client_secret, the Password and MFA grant types, and realm)"), nil
+		// mfabridge's own configuration, not the user's failure: the
+		// upstream-failure path, which counts nothing against the user.
+		return identity.Step{}, p.upstream("password", ae.status, fmt.Errorf("Auth0 refused the application: %s: %s (check client_id, client_secret, client_auth, the Password and MFA grant types, and realm)", ae.Code, ae.Description))
 	default:
 		return rejected(identity.WhyFailed, "Auth0: "+ae.Code+": "+ae.Description), nil
 	}
@@ -227,10 +232,14 @@ func (p *provider) choose(ctx context.Context, st *state, id string) (identity.S
 		return p.waiting(st, false), nil
 	}
 	// The challenge sends the text, call, email or push: never retried.
-	body, ae, err := p.call(ctx, request{op: "challenge", method: http.MethodPost, path: "/mfa/challenge", json: map[string]string{
-		"client_id": p.cfg.ClientID, "client_secret": p.cfg.ClientSecret, "mfa_token": st.Token,
+	params := map[string]string{
+		"client_id": p.cfg.ClientID, "mfa_token": st.Token,
 		"challenge_type": "oob", "authenticator_id": a.ID,
-	}})
+	}
+	if p.cfg.ClientAuth != ClientAuthBasic {
+		params["client_secret"] = p.cfg.ClientSecret
+	}
+	body, ae, err := p.call(ctx, request{op: "challenge", method: http.MethodPost, path: "/mfa/challenge", json: params, basic: p.cfg.ClientAuth == ClientAuthBasic})
 	if err != nil {
 		return identity.Step{}, err
 	}
@@ -246,7 +255,10 @@ func (p *provider) choose(ctx context.Context, st *state, id string) (identity.S
 		return identity.Step{}, p.upstream("challenge", http.StatusOK, fmt.Errorf("%w: no oob_code", ErrMalformed))
 	}
 	st.OOBCode, st.Binding = ch.OOBCode, ch.BindingMethod == "prompt"
-	st.LastPoll = p.cfg.Now().UnixMilli()
+	// No poll yet: the first may go at once (a user who approved and then
+	// pressed Enter is not kept waiting); later ones keep poll_interval.
+	st.LastPoll = 0
+	st.Interval = p.cfg.PollInterval.Milliseconds()
 	// A code to type cannot be finished by polling; a push or a link can.
 	return p.waiting(st, !st.Binding), nil
 }
@@ -302,7 +314,7 @@ func (p *provider) poll(ctx context.Context, st *state) (identity.Step, error) {
 	}
 	st.LastPoll = now
 	form := url.Values{"grant_type": {grantOOB}, "mfa_token": {st.Token}, "oob_code": {st.OOBCode}}
-	ts, ae, err := p.grant(ctx, "mfa-oob", form, st.ClientIP, true)
+	ts, ae, err := p.pollGrant(ctx, form, st.ClientIP)
 	if err != nil {
 		return identity.Step{}, err
 	}
@@ -314,6 +326,9 @@ func (p *provider) poll(ctx context.Context, st *state) (identity.Step, error) {
 		return p.waiting(st, true), nil
 	case "slow_down", "too_many_requests":
 		st.Interval = st.interval() + MinPollInterval.Milliseconds()
+		if ra := ae.RetryAfter.Milliseconds(); ra > st.Interval {
+			st.Interval = ra
+		}
 		p.log.WithField("interval", time.Duration(st.Interval)*time.Millisecond).Debug("Auth0 asked to poll more slowly")
 		return p.waiting(st, true), nil
 	}

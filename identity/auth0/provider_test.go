@@ -3,6 +3,7 @@ package auth0
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,8 +122,8 @@ func TestPasswordRealmGrant(t *testing.T) {
 		t.Fatalf("grant %+v", c.Form)
 	}
 	e = newEnv(t, func(_ *auth0test.Options, c *Config) { c.Realm = "No-Such-Connection" })
-	if s := e.start(t, "alice@example.com", "alice-pw"); s.Why != identity.WhyMisconfigured {
-		t.Fatalf("wrong realm: %v %s", s.Why, s.Detail)
+	if _, err := e.p.Start(context.Background(), identity.Request{User: "alice@example.com", Password: "alice-pw"}); !errors.Is(err, identity.ErrUpstream) || !strings.Contains(err.Error(), "connection is disabled") {
+		t.Fatalf("wrong realm, a configuration error: %v", err)
 	}
 }
 
@@ -137,7 +138,6 @@ func TestStartErrors(t *testing.T) {
 		{"wrong password (403 invalid_grant)", "alice@example.com", "nope", nil, identity.Rejected, identity.WhyFailed},
 		{"unknown user", "who@example.com", "x", nil, identity.Rejected, identity.WhyFailed},
 		{"blocked (too_many_attempts)", "blocked@example.com", "x", nil, identity.Rejected, identity.WhyRetryLater},
-		{"wrong client secret (invalid_client)", "alice@example.com", "alice-pw", func(_ *auth0test.Options, c *Config) { c.ClientSecret = "wrong" }, identity.Rejected, identity.WhyMisconfigured},
 		{"no MFA, refused by default", "nomfa@example.com", "nomfa-pw", nil, identity.Rejected, identity.WhyNoMechanism},
 		{"no MFA, accepted when allowed", "nomfa@example.com", "nomfa-pw", func(_ *auth0test.Options, c *Config) { c.AllowNoMFA = true }, identity.Accepted, identity.WhyOther},
 	}
@@ -153,13 +153,64 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("grant type not allowed (unauthorized_client)", func(t *testing.T) {
-		e := newEnv(t, nil)
-		e.tn.Inject("/oauth/token", auth0test.Fault{Status: 403, ContentType: "application/json", Body: `{"error":"unauthorized_client","error_description":"Grant type 'password' not allowed for the client."}`, Times: 1})
-		if s := e.start(t, "alice@example.com", "alice-pw"); s.Why != identity.WhyMisconfigured || !strings.Contains(s.Detail, "not allowed") {
-			t.Fatalf("%v %s", s.Why, s.Detail)
+}
+
+// TestTenantTroubleIsNeverTheUsersFailure: a 5xx with an error body, a rate
+// limit and mfabridge's own misconfiguration are upstream failures (the
+// bridge applies upstream_failure and counts nothing against the user),
+// never a rejection of the user.
+func TestTenantTroubleIsNeverTheUsersFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*auth0test.Options, *Config)
+		fault  *auth0test.Fault
+		want   string
+	}{
+		{"503 temporarily_unavailable", nil, &auth0test.Fault{Status: 503, ContentType: "application/json", Body: `{"error":"temporarily_unavailable","error_description":"The service is temporarily unavailable"}`, Times: 3}, "HTTP 503"},
+		{"429 at the password grant", nil, &auth0test.Fault{Status: 429, ContentType: "application/json", Header: map[string]string{"Retry-After": "7"}, Body: `{"error":"too_many_requests","error_description":"Global limit has been reached"}`, Times: 1}, "wait 7s"},
+		{"wrong client secret (invalid_client)", func(_ *auth0test.Options, c *Config) { c.ClientSecret = "wrong" }, nil, "invalid_client"},
+		{"grant type not allowed (unauthorized_client)", nil, &auth0test.Fault{Status: 403, ContentType: "application/json", Body: `{"error":"unauthorized_client","error_description":"Grant type 'password' not allowed for the client."}`, Times: 1}, "not allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.mutate)
+			if tc.fault != nil {
+				e.tn.Inject("/oauth/token", *tc.fault)
+			}
+			s, err := e.p.Start(context.Background(), identity.Request{User: "alice@example.com", Password: "alice-pw"})
+			if !errors.Is(err, identity.ErrUpstream) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v %q (%s), error %v; want an upstream error with %q", s.Status, s.Why, s.Detail, err, tc.want)
+			}
+			if strings.Contains(err.Error(), "app-secret") || strings.Contains(err.Error(), "alice-pw") {
+				t.Fatal("the error holds a secret")
+			}
+		})
+	}
+}
+
+// TestClientSecretBasic: an application set to Basic authenticates with an
+// Authorization header at /oauth/token and /mfa/challenge, and sends no
+// client_secret in a body.
+func TestClientSecretBasic(t *testing.T) {
+	e := newEnv(t, func(_ *auth0test.Options, c *Config) { c.ClientAuth = ClientAuthBasic })
+	s := e.start(t, "alice@example.com", "alice-pw")
+	s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "push").ID})
+	if !s.Pending {
+		t.Fatalf("push not started: %+v", s)
+	}
+	for _, c := range e.tn.Calls() {
+		if c.Path == "/mfa/authenticators" {
+			continue // the mfa_token is the bearer there
 		}
-	})
+		if u, pw, ok := (&http.Request{Header: c.Header}).BasicAuth(); !ok || u != "app" || pw != "app-secret" {
+			t.Errorf("%s: no Basic credentials (%q)", c.Path, c.Header.Get("Authorization"))
+		}
+		if c.Form.Get("client_secret") != "" {
+			t.Errorf("%s: client_secret in the body", c.Path)
+		}
+	}
+	if err := (&Config{URL: "https://x.auth0.com", ClientID: "a", ClientSecret: "b", ClientAuth: "jwt"}).Validate(); err == nil || !strings.Contains(err.Error(), "client_auth") {
+		t.Fatalf("client_auth = \"jwt\": %v", err)
+	}
 }
 
 func TestRolesFromTheConfiguredClaim(t *testing.T) {
@@ -214,20 +265,21 @@ func TestGrants(t *testing.T) {
 			s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "recovery-code").ID})
 			return e.adv(t, s, identity.Input{Action: identity.Answer, Value: "RECOVERY0001"})
 		}, identity.Accepted, ""},
-		{"push approved, polled every 5s", func(t *testing.T, e *env, s identity.Step) identity.Step {
+		{"push approved, first poll at once, then every 5s", func(t *testing.T, e *env, s identity.Step) identity.Step {
 			s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "push").ID})
 			if !s.Pending || s.PollInterval != 5*time.Second {
 				t.Fatalf("push: pending %v interval %v", s.Pending, s.PollInterval)
 			}
 			before := e.tn.Count("/oauth/token", grantOOB)
-			s = e.adv(t, s, identity.Input{Action: identity.Poll}) // too early: answered locally
-			if e.tn.Count("/oauth/token", grantOOB) != before {
-				t.Fatal("polled Auth0 sooner than 5s after the challenge")
-			}
-			e.advance(5 * time.Second)
-			s = e.adv(t, s, identity.Input{Action: identity.Poll}) // authorization_pending, same mfa_token
+			// The user pressed Enter right away: the first poll goes to
+			// Auth0 (authorization_pending, same mfa_token).
+			s = e.adv(t, s, identity.Input{Action: identity.Poll})
 			if s.Status != identity.Waiting || e.tn.Count("/oauth/token", grantOOB) != before+1 {
-				t.Fatalf("pending poll: %v", s.Status)
+				t.Fatalf("first poll: %v, %d polls", s.Status, e.tn.Count("/oauth/token", grantOOB)-before)
+			}
+			s = e.adv(t, s, identity.Input{Action: identity.Poll}) // too early: answered locally
+			if e.tn.Count("/oauth/token", grantOOB) != before+1 {
+				t.Fatal("polled Auth0 sooner than 5s after the last poll")
 			}
 			e.tn.Approve("alice@example.com")
 			e.advance(5 * time.Second)
@@ -348,5 +400,26 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
+	}
+}
+
+// TestPollPacing: poll_interval is the pace of a push's polls, and a rate
+// limit's Retry-After slows them further.
+func TestPollPacing(t *testing.T) {
+	e := newEnv(t, func(_ *auth0test.Options, c *Config) { c.PollInterval = 12 * time.Second })
+	s := e.start(t, "alice@example.com", "alice-pw")
+	s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "push").ID})
+	if s.PollInterval != 12*time.Second {
+		t.Fatalf("poll interval %v, want the configured 12s", s.PollInterval)
+	}
+	e.tn.Inject("/oauth/token", auth0test.Fault{Status: 429, ContentType: "application/json", Header: map[string]string{"Retry-After": "30"}, Body: `{"error":"slow_down","error_description":"You are polling faster than allowed"}`, Times: 1})
+	s = e.adv(t, s, identity.Input{Action: identity.Poll})
+	if s.Status != identity.Waiting || s.PollInterval != 30*time.Second {
+		t.Fatalf("after slow_down with Retry-After 30: %v, interval %v", s.Status, s.PollInterval)
+	}
+	before := e.tn.Count("/oauth/token", grantOOB)
+	e.advance(20 * time.Second)
+	if s = e.adv(t, s, identity.Input{Action: identity.Poll}); e.tn.Count("/oauth/token", grantOOB) != before {
+		t.Fatal("polled 20s after a Retry-After of 30s")
 	}
 }

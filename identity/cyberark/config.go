@@ -57,6 +57,17 @@ type Config struct {
 	// mechanism, so that the RADIUS password is not checked by the tenant.
 	// Default false: such logins are rejected.
 	PasswordOptional bool
+	// AllowNoMFA accepts logins in which the tenant asked for the password
+	// alone. Default false: mfabridge rejects a LoginSuccess that follows
+	// no factor beyond the password, and when it is allowed, every such
+	// login is logged as a warning.
+	AllowNoMFA bool
+	// PodHosts are further host names a PodFqdn redirect may lead to
+	// (exact names, or "*.example.com" for any name below example.com).
+	// Without them a redirect is followed only to a host in the configured
+	// URL's own domain: the same host, or a sibling below its parent
+	// domain (abc1234.my.idaptive.app -> corp.my.idaptive.app).
+	PodHosts []string
 
 	// AppID, ClientID, ClientSecret and Scope are the service account's
 	// OAuth2 client-credentials settings (ModeOnDemand only).
@@ -101,6 +112,11 @@ func (c *Config) Validate() error {
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			errs = append(errs, fmt.Errorf("ca_file: %v", err))
+		}
+	}
+	for _, h := range c.PodHosts {
+		if err := checkPodHost(h); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.Timeout < 0 || c.PollInterval < 0 || c.Retries < 0 {

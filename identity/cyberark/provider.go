@@ -3,6 +3,7 @@ package cyberark
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,7 +81,10 @@ func (p *provider) Start(ctx context.Context, req identity.Request) (identity.St
 	switch res.Summary {
 	case summaryNewPackage:
 	case summaryLoginSuccess:
-		return p.accepted(st, res), nil
+		// A fresh cookie jar should never see this (identity-api.md A.2,
+		// variant 4), and nothing of this login was checked: neither the
+		// RADIUS password nor a factor. Never an Accept.
+		return rejected(reasonPolicy, "the tenant answered the start of the login with LoginSuccess, so neither the RADIUS password nor a second factor was checked; refused (check the tenant's authentication profile for this user)"), nil
 	default:
 		return rejected(reasonFailed, fmt.Sprintf("unexpected Summary %q at start", res.Summary)), nil
 	}
@@ -110,13 +114,16 @@ func (p *provider) startAuthentication(ctx context.Context, st *state) (*envelop
 		if err != nil {
 			return nil, nil, err
 		}
-		if !env.Success || res.PodFqdn == "" || res.SessionID != "" {
+		if !env.Success || !res.isPodRedirect() {
 			return env, res, nil
 		}
 		if hop >= 2 {
 			return nil, nil, p.upstream("StartAuthentication", http.StatusOK, fmt.Errorf("cyberark: the tenant redirected more than twice (last PodFqdn %q)", res.PodFqdn))
 		}
 		base, err := podURL(st.Base, res.PodFqdn)
+		if err == nil {
+			err = p.podAllowed(base)
+		}
 		if err != nil {
 			return nil, nil, p.upstream("StartAuthentication", http.StatusOK, err)
 		}
@@ -138,6 +145,60 @@ func podURL(current, fqdn string) (string, error) {
 		return "", fmt.Errorf("cyberark: PodFqdn %q is not a host name", fqdn)
 	}
 	return u.Scheme + "://" + fqdn, nil
+}
+
+// podAllowed reports whether base, from a PodFqdn redirect, is a host
+// mfabridge may send the user's login to: within the configured tenant's
+// domain, or named in pod_hosts.
+func (p *provider) podAllowed(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	host := strings.ToLower(u.Hostname())
+	if podHostMatches(host, p.base) {
+		return nil
+	}
+	for _, pattern := range p.cfg.PodHosts {
+		pattern = strings.ToLower(pattern)
+		if host == pattern || (strings.HasPrefix(pattern, "*.") && strings.HasSuffix(host, pattern[1:])) {
+			return nil
+		}
+	}
+	return fmt.Errorf("cyberark: the tenant redirected the login to %q (PodFqdn), which is outside the configured tenant's domain; refused (add the host to pod_hosts, or set url to the tenant's own URL)", host)
+}
+
+// podHostMatches reports whether host is the configured URL's host or a
+// sibling of it: a name directly below the configured host's parent domain,
+// where that parent has at least two labels (my.idaptive.app, not .app).
+// Addresses must match exactly.
+func podHostMatches(host, configured string) bool {
+	u, err := url.Parse(configured)
+	if err != nil {
+		return false
+	}
+	own := strings.ToLower(u.Hostname())
+	if host == own {
+		return true
+	}
+	if net.ParseIP(own) != nil || net.ParseIP(host) != nil {
+		return false
+	}
+	_, parent, ok := strings.Cut(own, ".")
+	if !ok || !strings.Contains(parent, ".") {
+		return false
+	}
+	label, rest, ok := strings.Cut(host, ".")
+	return ok && label != "" && rest == parent
+}
+
+// checkPodHost validates an entry of pod_hosts.
+func checkPodHost(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || strings.ContainsAny(name, "/:@?# *") || !strings.Contains(name, ".") {
+		return fmt.Errorf("pod_hosts: %q is not a host name; write \"corp.my.idaptive.app\" or \"*.id.cyberark.cloud\"", h)
+	}
+	return nil
 }
 
 // onDemand calls /Security/OnDemandChallenge with the service account's
@@ -249,7 +310,7 @@ func (p *provider) follow(st *state, env *envelope, res *result) (step identity.
 		st.Current, st.Started = "", false
 		return identity.Step{}, true, nil
 	case summaryLoginSuccess:
-		return p.accepted(st, res), false, nil
+		return p.loginSuccess(st, res), false, nil
 	case summaryOobPending:
 		m := st.mechanism(st.Current)
 		if m == nil {
@@ -270,6 +331,29 @@ func (p *provider) follow(st *state, env *envelope, res *result) (step identity.
 		return s, false, nil
 	}
 	return rejected(reasonFailed, fmt.Sprintf("unexpected Summary %q", res.Summary)), false, nil
+}
+
+// loginSuccess checks that a LoginSuccess follows what mfabridge asks of
+// every login before it becomes an Accept: the RADIUS password passed by
+// the tenant in this login (unless password_optional) and a factor beyond
+// it, the mechanism just passed (unless allow_no_mfa, and then the step
+// says so for the log).
+func (p *provider) loginSuccess(st *state, res *result) identity.Step {
+	last := st.mechanism(st.Current)
+	factor := last != nil && last.Name != "UP"
+	switch {
+	case !st.Password && !p.cfg.PasswordOptional:
+		return rejected(reasonPolicy, "the tenant reported LoginSuccess although the RADIUS password was not passed in this login; refused (put UP first in the authentication profile, or set password_optional = true)")
+	case !st.Password && !factor:
+		return rejected(reasonPolicy, "the tenant reported LoginSuccess with neither the password nor a factor passed in this login; refused")
+	case !factor && !p.cfg.AllowNoMFA:
+		return rejected(reasonNoMech, "the tenant accepted the password alone (no factor beyond it was asked); refused: require MFA in the tenant's authentication profile, or set allow_no_mfa = true to accept such logins")
+	}
+	step := p.accepted(st, res)
+	if !factor {
+		step.Detail = "accepted with the password alone: the tenant asked no second factor and allow_no_mfa = true"
+	}
+	return step
 }
 
 func (p *provider) accepted(st *state, res *result) identity.Step {

@@ -598,3 +598,88 @@ func TestChoiceIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingUncheckedIsAccepted: an Accept needs the RADIUS password
+// passed in this login and a factor beyond it, whatever shape of success
+// the tenant answers with.
+func TestNothingUncheckedIsAccepted(t *testing.T) {
+	atStart := func(o *cyberarktest.Options, _ *Config) { o.LoginSuccessAtStart = true }
+	tests := []struct {
+		name, user, pw string
+		mutate         func(*cyberarktest.Options, *Config)
+		want           identity.Status
+		reason         string
+	}{
+		{"LoginSuccess at StartAuthentication, wrong password", "bob", "wrong", atStart, identity.Rejected, reasonPolicy},
+		{"LoginSuccess at StartAuthentication, right password", "bob", "bob-pw", atStart, identity.Rejected, reasonPolicy},
+		{"LoginSuccess at OnDemandChallenge", "bob", "wrong", func(o *cyberarktest.Options, c *Config) { onDemand(o, c); atStart(o, c) }, identity.Rejected, reasonPolicy},
+		{"LoginSuccess at start even with both allowances", "bob", "wrong", func(o *cyberarktest.Options, c *Config) {
+			atStart(o, c)
+			c.PasswordOptional, c.AllowNoMFA = true, true
+		}, identity.Rejected, reasonPolicy},
+		{"password alone", "gina", "gina-pw", nil, identity.Rejected, reasonNoMech},
+		{"password alone, wrong password", "gina", "wrong", nil, identity.Rejected, reasonFailed},
+		{"password alone, allow_no_mfa", "gina", "gina-pw", func(_ *cyberarktest.Options, c *Config) { c.AllowNoMFA = true }, identity.Accepted, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *cyberarktest.Options, c *Config) {
+				o.Users = append(o.Users, cyberarktest.User{Name: "gina", Password: "gina-pw"})
+				if tc.mutate != nil {
+					tc.mutate(o, c)
+				}
+			})
+			s := e.start(t, tc.user, tc.pw)
+			if s.Status != tc.want || s.Reason != tc.reason {
+				t.Fatalf("got %v %q (%s), want %v %q", s.Status, s.Reason, s.Detail, tc.want, tc.reason)
+			}
+			if s.Status == identity.Accepted && !strings.Contains(s.Detail, "password alone") {
+				t.Fatalf("an Accept without MFA says nothing for the log: %q", s.Detail)
+			}
+		})
+	}
+}
+
+// TestPodRedirectStaysInTheTenantsDomain: a PodFqdn is followed only in the
+// redirect's own shape and only to a host within the configured tenant's
+// domain or pod_hosts; a LoginSuccess's PodFqdn is not a redirect.
+func TestPodRedirectStaysInTheTenantsDomain(t *testing.T) {
+	e := newEnv(t, func(o *cyberarktest.Options, _ *Config) { o.RedirectTo = "attacker.example.net" })
+	cfg := e.p.cfg
+	cfg.URL = e.tn.EntryURL
+	p, err := cfg.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Start(context.Background(), identity.Request{User: "bob", Password: "bob-pw"})
+	if !errors.Is(err, identity.ErrUpstream) || !strings.Contains(err.Error(), "outside the configured tenant's domain") {
+		t.Fatalf("a redirect to another domain: %v", err)
+	}
+	if n := e.tn.Count("/security/startauthentication", ""); n != 1 {
+		t.Fatalf("%d StartAuthentication calls; the redirect must not be followed", n)
+	}
+
+	for _, tc := range []struct {
+		host, configured string
+		pods             []string
+		want             bool
+	}{
+		{"abc1234.my.idaptive.app", "https://abc1234.my.idaptive.app", nil, true},
+		{"corp.my.idaptive.app", "https://abc1234.my.idaptive.app", nil, true},
+		{"evil.idaptive.app", "https://abc1234.my.idaptive.app", nil, false},
+		{"a.b.my.idaptive.app", "https://abc1234.my.idaptive.app", nil, false},
+		{"abc1234.id.cyberark.cloud", "https://pod0.idaptive.app", nil, false},
+		{"abc1234.id.cyberark.cloud", "https://pod0.idaptive.app", []string{"*.id.cyberark.cloud"}, true},
+		{"abc1234.id.cyberark.cloud", "https://pod0.idaptive.app", []string{"abc1234.id.cyberark.cloud"}, true},
+		{"other.example.com", "https://tenant.app", nil, false},
+		{"127.0.0.2", "https://127.0.0.1:8443", nil, false},
+	} {
+		p := &provider{cfg: Config{PodHosts: tc.pods}, base: tc.configured}
+		if got := p.podAllowed("https://"+tc.host) == nil; got != tc.want {
+			t.Errorf("%s from %s (pod_hosts %v): allowed %v, want %v", tc.host, tc.configured, tc.pods, got, tc.want)
+		}
+	}
+	if err := checkPodHost("*.com"); err == nil {
+		t.Error("pod_hosts \"*.com\" accepted")
+	}
+}

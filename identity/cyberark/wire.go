@@ -87,6 +87,14 @@ type result struct {
 	AuthLevel    string `json:"AuthLevel"`
 }
 
+// isPodRedirect reports whether a StartAuthentication answer is the PodFqdn
+// redirect of identity-api.md A.2 (variant 2): a PodFqdn and nothing of a
+// login, no Summary, no SessionId and no challenges. A LoginSuccess also
+// carries PodFqdn, and is no redirect.
+func (r *result) isPodRedirect() bool {
+	return r.PodFqdn != "" && r.Summary == "" && r.SessionID == "" && len(r.Challenges) == 0
+}
+
 // generatedAuthValue returns the number-matching value as text, whether the
 // tenant sent it as a string or a number.
 func (r *result) generatedAuthValue() string {

@@ -17,6 +17,8 @@ type Fault struct {
 	// Body and ContentType are the answer (default content type text/html).
 	Body        string
 	ContentType string
+	// Header holds further response headers (Retry-After on a 429).
+	Header map[string]string
 	// Delay is waited before answering or failing.
 	Delay time.Duration
 	// Times is how many calls the fault applies to; 0 means every call.
@@ -87,6 +89,9 @@ func (s *Set) Serve(w http.ResponseWriter, r *http.Request, path string) bool {
 		ct = "text/html"
 	}
 	w.Header().Set("Content-Type", ct)
+	for k, v := range f.Header {
+		w.Header().Set(k, v)
+	}
 	w.WriteHeader(f.Status)
 	_, _ = w.Write([]byte(f.Body))
 	return true

@@ -264,7 +264,7 @@ func (t *Tenant) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/mfa/authenticators" && r.Method == http.MethodGet:
 		t.authenticators(w, r)
 	case r.URL.Path == "/mfa/challenge" && r.Method == http.MethodPost:
-		t.challenge(w, form)
+		t.challenge(w, r, form)
 	case r.URL.Path == "/oauth/token" || r.URL.Path == "/mfa/authenticators" || r.URL.Path == "/mfa/challenge":
 		oauthErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed")
 	default:
@@ -410,8 +410,8 @@ func (t *Tenant) authenticators(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list(u))
 }
 
-func (t *Tenant) challenge(w http.ResponseWriter, form url.Values) {
-	if form.Get("client_id") != t.opts.ClientID || subtle.ConstantTimeCompare([]byte(form.Get("client_secret")), []byte(t.opts.ClientSecret)) != 1 {
+func (t *Tenant) challenge(w http.ResponseWriter, r *http.Request, form url.Values) {
+	if !t.clientOK(r, form) {
 		oauthErr(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return
 	}

@@ -39,6 +39,7 @@ type session struct {
 	oob        oobState
 	code       string
 	timer      *time.Timer
+	onDemand   bool // started by OnDemandChallenge
 }
 
 const loginCookie = "ASP.NET_SessionId"
@@ -161,6 +162,11 @@ func (t *Tenant) startAuthentication(w http.ResponseWriter, r *http.Request, bod
 		}, "")
 		return
 	}
+	if u != nil && t.opts.LoginSuccessAtStart {
+		t.mu.Unlock()
+		writeEnvelope(w, true, t.successResult(u, false), "")
+		return
+	}
 	s := t.newSession(name, u)
 	pkg := t.packageOf(s)
 	if t.opts.LockoutAfter > 0 && t.failures[strings.ToLower(name)] >= t.opts.LockoutAfter {
@@ -202,7 +208,14 @@ func (t *Tenant) onDemandChallenge(w http.ResponseWriter, r *http.Request, body 
 		return
 	}
 	t.mu.Lock()
-	s := t.newSession(name, t.users[strings.ToLower(name)])
+	u := t.users[strings.ToLower(name)]
+	if u != nil && t.opts.LoginSuccessAtStart {
+		t.mu.Unlock()
+		writeEnvelope(w, true, t.successResult(u, true), "")
+		return
+	}
+	s := t.newSession(name, u)
+	s.onDemand = true
 	pkg := t.packageOf(s)
 	t.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: s.cookie, Path: "/", HttpOnly: true, Secure: !t.opts.PlainHTTP})
@@ -392,16 +405,26 @@ func (t *Tenant) passLocked(w http.ResponseWriter, s *session, m *mech) {
 	}
 	t.dropLocked(s.id)
 	delete(t.failures, strings.ToLower(s.user))
-	auth := newID(32)
-	http.SetCookie(w, &http.Cookie{Name: ".ASPXAUTH", Value: auth, Path: "/", HttpOnly: true, Secure: !t.opts.PlainHTTP})
+	res := t.successResult(u, s.onDemand)
+	if auth, ok := res["Auth"].(string); ok {
+		http.SetCookie(w, &http.Cookie{Name: ".ASPXAUTH", Value: auth, Path: "/", HttpOnly: true, Secure: !t.opts.PlainHTTP})
+	}
+	writeEnvelope(w, true, res, "")
+}
+
+// successResult is the Result of a LoginSuccess as the seeds show it: a
+// login as the user carries Auth (the .ASPXAUTH value) and AuthLevel
+// "Normal" (seed 002); a login through a challenge policy answers with
+// AuthLevel "High" and no Auth (seed 000, the on-demand flow). Both carry
+// PodFqdn and no SessionId.
+func (t *Tenant) successResult(u *User, onDemand bool) map[string]any {
 	display := u.DisplayName
 	if display == "" {
 		display = u.Name
 	}
-	writeEnvelope(w, true, map[string]any{
+	res := map[string]any{
 		"AuthLevel":     "Normal",
 		"DisplayName":   display,
-		"Auth":          auth,
 		"UserId":        t.userIDs[strings.ToLower(u.Name)],
 		"EmailAddress":  u.Name + "@example.com",
 		"UserDirectory": "CDS",
@@ -411,7 +434,13 @@ func (t *Tenant) passLocked(w http.ResponseWriter, s *session, m *mech) {
 		"SystemID":      t.opts.TenantID,
 		"SourceDsType":  "CDS",
 		"Summary":       "LoginSuccess",
-	}, "")
+	}
+	if onDemand {
+		res["AuthLevel"] = "High"
+	} else {
+		res["Auth"] = newID(32)
+	}
+	return res
 }
 
 func (t *Tenant) token(w http.ResponseWriter, r *http.Request, appID string) {

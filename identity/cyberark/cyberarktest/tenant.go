@@ -96,6 +96,18 @@ type Options struct {
 	Now func() time.Time
 	// PlainHTTP serves http:// instead of https://.
 	PlainHTTP bool
+
+	// Answer shapes the references allow, so that a provider can be tested
+	// against each (identity-api.md A.2):
+
+	// LoginSuccessAtStart answers StartAuthentication and
+	// OnDemandChallenge of a known user with LoginSuccess at once, as the
+	// tenant does for a request that carries a valid .ASPXAUTH cookie
+	// (variant 4).
+	LoginSuccessAtStart bool
+	// RedirectTo is the host the entry URL's PodFqdn redirect names
+	// (variant 2). Default: the pod's own host.
+	RedirectTo string
 }
 
 // Fault makes the tenant misbehave on a path (see Inject).
@@ -399,7 +411,11 @@ func (t *Tenant) serveEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, _ := url.Parse(t.URL)
-	writeEnvelope(w, true, map[string]any{"PodFqdn": u.Host}, "")
+	host := u.Host
+	if t.opts.RedirectTo != "" {
+		host = t.opts.RedirectTo
+	}
+	writeEnvelope(w, true, map[string]any{"PodFqdn": host}, "")
 }
 
 func (t *Tenant) serve(w http.ResponseWriter, r *http.Request) {
