@@ -18,6 +18,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/radattr"
@@ -36,11 +37,15 @@ type exchange struct {
 	log       *logrus.Entry
 	start     time.Time
 
-	user   string
-	prov   identity.Provider
-	conv   session.Session // the conversation so far
-	mech   string          // the mechanism last used, for the outcome log
-	inline *inlineFactor   // a factor typed after the password
+	user string
+	prov identity.Provider
+	conv session.Session // the conversation so far
+	mech string          // the mechanism last used, for the outcome log
+	src  throttle.Source // where the login comes from, for counting failures
+	// lessThanMFA marks an Accept without a factor beyond the password,
+	// which the admin allowed; its log line is a warning.
+	lessThanMFA bool
+	inline      *inlineFactor // a factor typed after the password
 }
 
 // respond returns the reply to ex.req, or nil to send none.
@@ -73,12 +78,28 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 		ex.log.Warn("User-Password cannot be decoded: rejected")
 		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "bad_password_attribute", "")
 	}
-	if wait := ex.s.lockouts.locked(name); wait > 0 {
-		ex.log.WithField("locked_for", wait.Round(time.Second)).Info("user is locked out after repeated failures: rejected without asking the identity provider")
+	ex.src = throttle.Source{NAS: ex.client.Name, Station: station(ex.req)}
+	verdict, err := ex.s.throttle.Check(ctx, name, ex.src)
+	if err != nil {
+		ex.log.WithError(err).Warn("failed-login counter not reachable: login goes on uncounted")
+	}
+	if verdict.Refuse != throttle.None && (!resuming || verdict.Refuse != throttle.Busy) {
+		ex.log.WithFields(logrus.Fields{"reason": string(verdict.Refuse), "locked_for": verdict.For.Round(time.Second), "failures": verdict.Failures}).Warn("too many failed logins: rejected without asking the identity provider")
 		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.LockedOut, "locked_out", "")
 	}
 	if resuming {
 		return ex.resume(ctx, string(state), input)
+	}
+	if verdict.Delay > 0 {
+		// Slowed: the user failed often from sources this one is not.
+		ex.log.WithFields(logrus.Fields{"delay": verdict.Delay, "failures": verdict.Failures}).Info("login slowed after failed logins of this user elsewhere")
+		t := time.NewTimer(verdict.Delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ex.upstreamFailure(ctx.Err())
+		case <-t.C:
+		}
 	}
 	if err := ex.s.storeReady(ctx); err != nil {
 		ex.log.WithError(err).Error("session store not reachable: new logins are refused until it is back")
@@ -103,6 +124,22 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	}
 	step, err := ex.prov.Start(ctx, req)
 	return ex.drive(ctx, step, err)
+}
+
+// countFailure counts a failed login of ex.user from ex.src.
+func (ex *exchange) countFailure(ctx context.Context) {
+	if err := ex.s.throttle.Fail(ctx, ex.user, ex.src); err != nil {
+		ex.log.WithError(err).Warn("failed-login counter not reachable: this failure is not counted")
+	}
+}
+
+// station is the Calling-Station-Id the NAS reports, when it is text.
+func station(p *radius.Packet) string {
+	v, ok := p.Lookup(rfc2865.CallingStationID_Type)
+	if !ok || len(v) == 0 || !utf8.Valid(v) {
+		return ""
+	}
+	return string(v)
 }
 
 // userName returns the User-Name if it is printable UTF-8 text.
@@ -210,6 +247,12 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		ex.conv.Txn = step.Txn
 		switch step.Status {
 		case identity.Accepted:
+			if step.Detail != "" {
+				// An Accept the admin allowed with less than MFA (allow_no_mfa):
+				// said on every such login.
+				ex.log = ex.log.WithField("detail", step.Detail)
+				ex.lessThanMFA = true
+			}
 			return ex.accept(ctx, step.Identity)
 		case identity.Rejected:
 			l := ex.log
@@ -218,8 +261,10 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 			}
 			ex.log = l
 			reason := ex.rejectText(step)
-			if ex.s.lockouts.fail(ex.user) {
-				ex.log = ex.log.WithField("locked_out", ex.cfg.Lockout.Duration.Duration)
+			if step.Why == identity.WhyFailed || step.Why == identity.WhyOther {
+				// The user's failure. A federated or unenrolled account, the
+				// tenant's own retry-later and a misconfiguration are not.
+				ex.countFailure(ctx)
 			}
 			return ex.finish(radius.CodeAccessReject, reason, "reject", "")
 		}
@@ -269,10 +314,14 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		if wait <= 0 {
 			wait = time.Second
 		}
-		if ex.s.now().Add(wait).After(holdUntil) {
+		now := ex.s.now()
+		if !now.Before(holdUntil) {
 			ex.log.Info("push or call not approved within push_wait")
+			ex.countFailure(ctx) // an unanswered push counts, as push bombing does
 			return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.ApproveTimeout, "timeout", "")
 		}
+		// The last poll goes at the deadline itself, not an interval early.
+		wait = min(wait, holdUntil.Sub(now))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -295,7 +344,9 @@ func (ex *exchange) accept(ctx context.Context, id *identity.Identity) *radius.P
 	if id.User != "" && id.User != ex.user {
 		ex.log = ex.log.WithField("identity", id.User)
 	}
-	ex.s.lockouts.succeed(ex.user)
+	if err := ex.s.throttle.Succeed(ctx, ex.user, ex.src); err != nil {
+		ex.log.WithError(err).Warn("failed-login counter not reachable: this success is not recorded")
+	}
 	var attrs []radattr.Attr
 	attrs = append(attrs, ex.client.ReplyAttrs...)
 	if ex.client.NeedsGroups() {
@@ -539,9 +590,12 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 		fields["method"] = method
 	}
 	l := ex.log.WithFields(fields)
-	if code == radius.CodeAccessAccept {
+	switch {
+	case code == radius.CodeAccessAccept && ex.lessThanMFA:
+		l.Warn("authentication accepted without MFA (allow_no_mfa)")
+	case code == radius.CodeAccessAccept:
 		l.Info("authentication accepted")
-	} else {
+	default:
 		l.Info("authentication rejected")
 	}
 	return r

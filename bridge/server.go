@@ -29,6 +29,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
@@ -57,6 +58,26 @@ type Options struct {
 	// SharedRepliesPrefix.
 	SharedReplies       redis.UniversalClient
 	SharedRepliesPrefix string
+	// Throttle counts failed logins. Default: a throttle.Memory of
+	// Config.Lockout's settings.
+	Throttle throttle.Counter
+}
+
+// maxTracked bounds the entries of the default in-memory throttle: past it
+// the least recently touched are evicted (see throttle.Memory).
+const maxTracked = 300000
+
+// ThrottleSettings are cfg's [lockout] settings for package throttle.
+func ThrottleSettings(cfg *config.Config) throttle.Settings {
+	lc := cfg.Lockout
+	return throttle.Settings{
+		Attempts:       *lc.Attempts,
+		SourceAttempts: lc.SourceAttempts,
+		UserAttempts:   lc.UserAttempts,
+		Window:         lc.Window.Duration,
+		Duration:       lc.Duration.Duration,
+		MaxDelay:       lc.MaxDelay.Duration,
+	}.WithDefaults()
 }
 
 // Server is a RADIUS authentication server.
@@ -68,7 +89,7 @@ type Server struct {
 	state    atomic.Pointer[serverState]
 	dedup    *replyCache
 	busy     atomic.Int64 // requests in flight
-	lockouts *lockout
+	throttle throttle.Counter
 	// jobs hands requests to idle workers (see run); idle counts them,
 	// workers counts all of them, busy or idle.
 	jobs    chan func()
@@ -157,8 +178,10 @@ func New(o Options) (*Server, error) {
 			now:      s.now,
 		}
 	}
-	lc := o.Config.Lockout
-	s.lockouts = newLockout(*lc.Attempts, lc.Window.Duration, lc.Duration.Duration, s.now)
+	s.throttle = o.Throttle
+	if s.throttle == nil {
+		s.throttle = throttle.NewMemory(ThrottleSettings(o.Config), maxTracked, s.now)
+	}
 	s.state.Store(st)
 	s.base, s.abort = context.WithCancel(context.Background())
 	if _, err := rand.Read(s.probe[4:]); err != nil {

@@ -56,13 +56,23 @@ type Server struct {
 
 // Lockout holds the settings that lock out a user after repeated failures.
 type Lockout struct {
-	// Attempts is how many failed logins within Window lock a user out.
-	// Default 5; 0 turns lockout off.
+	// Attempts is how many failed logins of a user from one source (the
+	// NAS and its Calling-Station-Id) within Window lock that source out
+	// for that user; from as many failures overall, the user's new logins
+	// from other sources are slowed. Default 5; 0 turns counting off.
 	Attempts *int `toml:"attempts"`
+	// SourceAttempts failures from one Calling-Station-Id, whatever the
+	// users, lock that station out. Default 4 × attempts.
+	SourceAttempts int `toml:"source_attempts"`
+	// UserAttempts failures of a user from all sources make new logins
+	// from sources that have not succeeded lately try again later.
+	// Default 10 × attempts.
+	UserAttempts int `toml:"user_attempts"`
+	// MaxDelay bounds the delay of a slowed login. Default 3s.
+	MaxDelay Duration `toml:"max_delay"`
 	// Window is the time in which failures are counted. Default 15m.
 	Window Duration `toml:"window"`
-	// Duration is how long a locked-out user is rejected without asking
-	// the identity provider. Default 5m.
+	// Duration is how long a lockout lasts. Default 5m.
 	Duration Duration `toml:"duration"`
 }
 

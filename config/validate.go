@@ -120,6 +120,12 @@ func (c *Config) validate(col *collector) {
 	if c.Lockout.Window.Duration < time.Second || c.Lockout.Duration.Duration < time.Second {
 		col.add("lockout", "window and duration must be at least 1s")
 	}
+	if c.Lockout.SourceAttempts < 0 || c.Lockout.UserAttempts < 0 {
+		col.add("lockout", "source_attempts and user_attempts must not be negative (0 takes the default)")
+	}
+	if d := c.Lockout.MaxDelay.Duration; d < 0 || d > 10*time.Second {
+		col.add("lockout.max_delay", "%v is outside 0s to 10s; a longer delay outlasts the NAS's timeout (3s is the default)", d)
+	}
 	if strings.Count(c.Texts.Number, "%s") != 1 || strings.Count(c.Texts.Number, "%") != 1 {
 		col.add("texts.number", "%q must hold %%s once (where the number goes) and no other %%", c.Texts.Number)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge"
 	"github.com/mfabridge/mfabridge/bridge/session"
+	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/internal/upstream"
@@ -118,6 +120,19 @@ func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridg
 					log.WithError(err).Warn("Redis not reachable: conversation kept in this instance's memory (redis.fallback = \"memory\")")
 				},
 			}
+		}
+		// Failed logins are counted on Redis too, so that guesses spread
+		// over instances count together; in memory while it is down.
+		var warned atomic.Int64
+		o.Throttle = &throttle.Fallback{
+			Shared: throttle.NewRedis(rdb, cfg.Redis.KeyPrefix, bridge.ThrottleSettings(cfg), nil),
+			Local:  throttle.NewMemory(bridge.ThrottleSettings(cfg), 300000, nil),
+			OnError: func(err error) {
+				// At most one line in 10 s while Redis is down.
+				if now, last := time.Now().UnixNano(), warned.Load(); now-last > int64(10*time.Second) && warned.CompareAndSwap(last, now) {
+					log.WithError(err).Warn("Redis not reachable: failed logins counted in this instance only")
+				}
+			},
 		}
 		if *cfg.Redis.ShareReplies {
 			o.SharedReplies, o.SharedRepliesPrefix = rdb, cfg.Redis.KeyPrefix

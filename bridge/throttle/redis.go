@@ -1,0 +1,214 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Counter shared by every mfabridge instance on one Redis (or
+// Valkey), so that guesses spread over instances are counted together.
+// Each entry is a hash (f: failures, s: window start, l: locked until,
+// p: proven until, in Unix milliseconds) that expires when it can no longer
+// matter. Check reads the three entries in one round trip; Fail is one Lua
+// script, so concurrent failures on several instances are all counted.
+type Redis struct {
+	s      Settings
+	rdb    redis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+var _ Counter = (*Redis)(nil)
+
+// NewRedis returns a counter keeping its entries under prefix. now is the
+// clock (nil: time.Now); instances sharing a Redis should keep time.
+func NewRedis(rdb redis.UniversalClient, prefix string, s Settings, now func() time.Time) *Redis {
+	if now == nil {
+		now = time.Now
+	}
+	// One hash tag keeps a login's keys in one Redis Cluster slot, as the
+	// script needs.
+	return &Redis{s: s.WithDefaults(), rdb: rdb, prefix: prefix + "{throttle}:", now: now}
+}
+
+// ErrUnavailable wraps a failure to reach Redis.
+var ErrUnavailable = errors.New("throttle: the shared counter is not reachable")
+
+func (r *Redis) ttl() int64 { return max(r.s.Window, r.s.Duration).Milliseconds() + 1000 }
+
+func (r *Redis) keys(user string, src Source) []string {
+	k := []string{r.prefix + userKey(user), r.prefix + pairKey(user, src)}
+	if src.Station != "" {
+		k = append(k, r.prefix+stationKey(src))
+	}
+	return k
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(s any) time.Time {
+	v, ok := s.(string)
+	if !ok {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+// Check decides for a login of user from src.
+func (r *Redis) Check(ctx context.Context, user string, src Source) (Verdict, error) {
+	if r.s.Attempts == 0 {
+		return Verdict{}, nil
+	}
+	keys := r.keys(user, src)
+	cmds := make([]*redis.SliceCmd, len(keys))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, k, "f", "s", "l", "p")
+		}
+		return nil
+	})
+	if err != nil {
+		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	entries := make([]*entry, 3)
+	for i, c := range cmds {
+		v := c.Val()
+		if len(v) != 4 || v[1] == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(fmt.Sprint(v[0]))
+		entries[i] = &entry{failures: n, since: fromMS(v[1]), lockedUntil: fromMS(v[2]), provenUntil: fromMS(v[3])}
+	}
+	return r.s.decide(r.now(), entries[1], entries[2], entries[0]), nil
+}
+
+// failScript counts a failure in KEYS[1] (the user), KEYS[2] (the pair)
+// and KEYS[3] (the station, when there is one), locking the pair at
+// ARGV[4] failures and the station at ARGV[5].
+var failScript = redis.NewScript(`
+local now, window, duration = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl = tonumber(ARGV[6])
+local function bump(k)
+  local v = redis.call('HMGET', k, 'f', 's')
+  local n, s = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+  if now - s > window then n = 0; s = now end
+  n = n + 1
+  redis.call('HSET', k, 'f', n, 's', s)
+  redis.call('PEXPIRE', k, ttl)
+  return n
+end
+bump(KEYS[1])
+if bump(KEYS[2]) >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[2], 'l', now + duration, 'f', 0, 's', now)
+end
+if #KEYS > 2 and bump(KEYS[3]) >= tonumber(ARGV[5]) then
+  redis.call('HSET', KEYS[3], 'l', now + duration, 'f', 0, 's', now)
+end
+return 1
+`)
+
+// Fail records a failed login.
+func (r *Redis) Fail(ctx context.Context, user string, src Source) error {
+	if r.s.Attempts == 0 {
+		return nil
+	}
+	err := failScript.Run(ctx, r.rdb, r.keys(user, src), ms(r.now()), r.s.Window.Milliseconds(), r.s.Duration.Milliseconds(), r.s.Attempts, r.s.SourceAttempts, r.ttl()).Err()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Succeed records a successful login.
+func (r *Redis) Succeed(ctx context.Context, user string, src Source) error {
+	if r.s.Attempts == 0 {
+		return nil
+	}
+	now := r.now()
+	k := r.prefix + pairKey(user, src)
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, k)
+		p.HSet(ctx, k, "f", 0, "s", ms(now), "p", ms(now.Add(r.s.Window)))
+		p.PExpire(ctx, k, time.Duration(r.ttl())*time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Clear forgets the user's counts and locks on every instance.
+func (r *Redis) Clear(ctx context.Context, user string) error {
+	if err := r.rdb.Del(ctx, r.prefix+userKey(user)).Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	iter := r.rdb.Scan(ctx, 0, r.prefix+"p\x00"+Canonical(user)+"\x00*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := r.rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Fallback counts on Shared and, while it cannot be reached, on Local, so
+// that a Redis outage never stops counting.
+type Fallback struct {
+	Shared, Local Counter
+	// OnError is told of each failure of Shared.
+	OnError func(error)
+}
+
+var _ Counter = (*Fallback)(nil)
+
+func (f *Fallback) failed(err error) {
+	if f.OnError != nil {
+		f.OnError(err)
+	}
+}
+
+// Check decides on Shared, or on Local while Shared is unreachable.
+func (f *Fallback) Check(ctx context.Context, user string, src Source) (Verdict, error) {
+	v, err := f.Shared.Check(ctx, user, src)
+	if err != nil {
+		f.failed(err)
+		return f.Local.Check(ctx, user, src)
+	}
+	return v, nil
+}
+
+// Fail counts on both, so that Local knows the recent failures when it is
+// needed.
+func (f *Fallback) Fail(ctx context.Context, user string, src Source) error {
+	if err := f.Shared.Fail(ctx, user, src); err != nil {
+		f.failed(err)
+	}
+	return f.Local.Fail(ctx, user, src)
+}
+
+// Succeed records on both.
+func (f *Fallback) Succeed(ctx context.Context, user string, src Source) error {
+	if err := f.Shared.Succeed(ctx, user, src); err != nil {
+		f.failed(err)
+	}
+	return f.Local.Succeed(ctx, user, src)
+}
+
+// Clear clears both.
+func (f *Fallback) Clear(ctx context.Context, user string) error {
+	err := f.Shared.Clear(ctx, user)
+	return errors.Join(err, f.Local.Clear(ctx, user))
+}

@@ -1,0 +1,122 @@
+package bridge
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// passwordProvider accepts "right" and rejects any other password as the
+// user's failure.
+func passwordProvider() *scripted {
+	return &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+		if req.Password == "right" {
+			return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}}, nil
+		}
+		return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
+	}}
+}
+
+// ask sends a PAP request for user from station and returns the reply's
+// code and Reply-Message, and how long it took.
+func ask(t *testing.T, ts *testServer, n *nas, user, pw, station string) (radius.Code, string, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	req, raw := request(t, testSecret, true, papBuild(user, pw, func(p *radius.Packet) {
+		if station != "" {
+			_ = rfc2865.CallingStationID_SetString(p, station)
+		}
+	}))
+	n.send(raw)
+	r := checkReply(t, req, raw, n.recv(5*time.Second))
+	return r.Code, rfc2865.ReplyMessage_GetString(r), time.Since(began)
+}
+
+// TestStrangerCannotLockOutTheOwner: five wrong passwords for bob from one
+// station lock that station out for bob; bob signs in from his own.
+func TestStrangerCannotLockOutTheOwner(t *testing.T) {
+	ts := startServer(t, passwordProvider(), nil)
+	n := newNAS(t, ts)
+	for i := 0; i < 5; i++ {
+		if code, _, _ := ask(t, ts, n, "bob", "guess", "198.51.100.66"); code != radius.CodeAccessReject {
+			t.Fatalf("guess %d: %v", i, code)
+		}
+	}
+	if code, msg, _ := ask(t, ts, n, "bob", "right", "198.51.100.66"); code != radius.CodeAccessReject || !strings.Contains(msg, "Too many failed attempts") {
+		t.Fatalf("the guessing station after 5 failures: %v %q", code, msg)
+	}
+	code, msg, took := ask(t, ts, n, "bob", "right", "192.0.2.7")
+	if code != radius.CodeAccessAccept {
+		t.Fatalf("the owner from his own station: %v %q", code, msg)
+	}
+	if took < 400*time.Millisecond {
+		t.Errorf("a login from an unproven station after 5 failures was not slowed (%v)", took)
+	}
+	// Proven now: the owner's next login is not slowed.
+	if code, _, took := ask(t, ts, n, "bob", "right", "192.0.2.7"); code != radius.CodeAccessAccept || took > 300*time.Millisecond {
+		t.Fatalf("the owner's proven station: %v after %v", code, took)
+	}
+}
+
+// TestLockoutCountsCaseFoldedNames: Bob and bOB are bob.
+func TestLockoutCountsCaseFoldedNames(t *testing.T) {
+	ts := startServer(t, passwordProvider(), func(c *config.Config) { three := 3; c.Lockout.Attempts = &three })
+	n := newNAS(t, ts)
+	for _, u := range []string{"Bob", "bOB", "bob"} {
+		ask(t, ts, n, u, "guess", "198.51.100.66")
+	}
+	if code, msg, _ := ask(t, ts, n, "BOB", "right", "198.51.100.66"); code != radius.CodeAccessReject || !strings.Contains(msg, "Too many failed attempts") {
+		t.Fatalf("after failures as Bob, bOB and bob: %v %q", code, msg)
+	}
+}
+
+// TestOnlyTheUsersOwnFailuresCount: the tenant's retry-later, a
+// misconfiguration and an upstream error never count against the user.
+func TestOnlyTheUsersOwnFailuresCount(t *testing.T) {
+	var calls atomic.Int32
+	p := &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+		switch calls.Add(1) % 3 {
+		case 0:
+			return identity.Step{}, &identity.UpstreamError{Provider: "scripted", Op: "start", Status: 503}
+		case 1:
+			return identity.Step{Status: identity.Rejected, Why: identity.WhyMisconfigured}, nil
+		}
+		return identity.Step{Status: identity.Rejected, Why: identity.WhyRetryLater}, nil
+	}}
+	ts := startServer(t, p, func(c *config.Config) { three := 3; c.Lockout.Attempts = &three })
+	n := newNAS(t, ts)
+	for i := 0; i < 9; i++ {
+		ask(t, ts, n, "alice", "right", "x")
+	}
+	if got := ts.srv.Count("outcome:locked_out"); got != 0 {
+		t.Fatalf("%d lockouts after failures that were not the user's", got)
+	}
+	if calls.Load() != 9 {
+		t.Fatalf("the provider was asked %d times of 9", calls.Load())
+	}
+}
+
+// TestAcceptWithoutMFAIsLoggedAsWarning: an Accept the admin allowed with
+// the password alone says so in a warning on every such login.
+func TestAcceptWithoutMFAIsLoggedAsWarning(t *testing.T) {
+	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		return identity.Step{Status: identity.Accepted, Detail: "accepted with the password alone"}, nil
+	}}
+	ts := startServer(t, p, nil)
+	n := newNAS(t, ts)
+	if code, _, _ := ask(t, ts, n, "alice", "pw", ""); code != radius.CodeAccessAccept {
+		t.Fatal(code)
+	}
+	logs := ts.log()
+	if !strings.Contains(logs, `level=warning msg="authentication accepted without MFA (allow_no_mfa)"`) || !strings.Contains(logs, "password alone") {
+		t.Fatalf("log:\n%s", logs)
+	}
+}
