@@ -420,10 +420,6 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 	log := s.log.WithFields(logrus.Fields{"src": addr.String(), "nas": client.Name})
-	if lim := st.limiters[client.Name]; lim != nil && !lim.Allow() {
-		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
-		return nil
-	}
 	pkt, err := checkLength(datagram)
 	if err != nil {
 		s.drop(dropMalformed, log, "malformed packet (length): dropped")
@@ -491,11 +487,22 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 
+	// The NAS's rate limit counts only packets that passed the checks above
+	// (a forged source address with junk uses up nobody's budget), not
+	// retransmissions, and never a request that continues a conversation:
+	// those are what the reserve below keeps room for.
+	_, cont := req.Lookup(rfc2865.State_Type)
+	if lim := st.limiters[client.Name]; lim != nil && !cont && !lim.Allow() {
+		s.dedup.forget(key, req.Authenticator)
+		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
+		return nil
+	}
+
 	// Under load, requests that continue a conversation (with a State) are
 	// preferred over new ones (RFC 5080 §2.2.3): new ones may fill the
 	// slots only up to a reserve.
 	limit := int64(st.cfg.Server.MaxInFlight)
-	if _, ok := req.Lookup(rfc2865.State_Type); !ok {
+	if !cont {
 		limit -= reserveFor(limit)
 	}
 	if s.busy.Add(1) > limit {

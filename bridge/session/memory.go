@@ -97,11 +97,19 @@ func (m *Memory) Create(_ context.Context, key string, s Session, ttl time.Durat
 		}
 		m.deleteLocked(key)
 	}
-	if len(m.ids)+len(m.named) >= m.max {
-		m.sweepLocked(now.UnixNano())
-		if len(m.ids)+len(m.named) >= m.max {
-			return ErrFull
+	limit := m.max
+	if s.Starts() {
+		limit -= Reserve(m.max)
+	}
+	if len(m.ids)+len(m.named) >= limit {
+		// No sweep here: a full store is when logins pour in, and a walk
+		// of it under the lock would stall every one of them. Expired
+		// sessions leave at the next chunked sweep.
+		if now.After(m.nextSweep) && m.sweeping.CompareAndSwap(false, true) {
+			m.nextSweep = now.Add(m.sweep)
+			go m.sweepExpired()
 		}
+		return ErrFull
 	}
 	m.putLocked(key, memEntry{expires: now.Add(ttl).UnixNano(), data: data})
 	if now.After(m.nextSweep) && m.sweeping.CompareAndSwap(false, true) {
@@ -153,20 +161,6 @@ func (m *Memory) sweepExpired() {
 			m.mu.Unlock()
 			m.mu.Lock()
 			now = time.Now().UnixNano()
-		}
-	}
-	for key, e := range m.named {
-		if e.expires <= now {
-			delete(m.named, key)
-		}
-	}
-}
-
-// sweepLocked removes every expired session at once.
-func (m *Memory) sweepLocked(now int64) {
-	for id, e := range m.ids {
-		if e.expires <= now {
-			delete(m.ids, id)
 		}
 	}
 	for key, e := range m.named {

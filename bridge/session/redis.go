@@ -61,7 +61,11 @@ func (r *Redis) Create(ctx context.Context, key string, s Session, ttl time.Dura
 		ms = 1
 	}
 	now := strconv.FormatInt(r.now().UnixMilli(), 10)
-	res, err := createScript.Run(ctx, r.rdb, []string{r.prefix + key, r.index}, b, ms, now, r.max).Int()
+	limit := r.max
+	if s.Starts() {
+		limit -= Reserve(r.max)
+	}
+	res, err := createScript.Run(ctx, r.rdb, []string{r.prefix + key, r.index}, b, ms, now, limit).Int()
 	switch {
 	case err != nil:
 		return unavailable(err)

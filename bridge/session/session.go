@@ -64,10 +64,28 @@ var (
 	ErrExists = errors.New("session: the key is already in use")
 )
 
+// Starts reports whether s is the first challenge of a conversation (a new
+// login) rather than one that continues.
+func (s Session) Starts() bool { return s.Rounds <= 1 }
+
+// Reserve is how many of a store's max places are kept for conversations
+// that continue: a new login may fill the store only up to limit - Reserve,
+// so that a flood of new logins never takes the place a continuing
+// conversation frees when it takes its State (RFC 5080 §2.2.3 asks the
+// same of a server's work).
+func Reserve(limit int) int {
+	if limit < 2 {
+		return 0
+	}
+	return max(1, limit/10)
+}
+
 // Store keeps sessions by key.
 type Store interface {
 	// Create stores s under key for ttl. It fails with ErrExists if the key
-	// is in use and ErrFull if the store is at its bound.
+	// is in use and ErrFull if the store is at its bound: max for a session
+	// that continues a conversation, max - Reserve(max) for one that
+	// Starts. It never walks the whole store.
 	Create(ctx context.Context, key string, s Session, ttl time.Duration) error
 	// Take returns the session under key and removes it, atomically: of
 	// several concurrent takes of one key, one succeeds.

@@ -27,6 +27,7 @@ func RunConformance(t *testing.T, newStore NewStore) {
 	t.Run("Expiry", func(t *testing.T) { expiry(t, newStore(t, 10)) })
 	t.Run("KeyInUse", func(t *testing.T) { keyInUse(t, newStore(t, 10)) })
 	t.Run("Bound", func(t *testing.T) { bound(t, newStore(t, 3)) })
+	t.Run("ReserveForContinuing", func(t *testing.T) { reserve(t, newStore(t, 20)) })
 }
 
 func sample() session.Session {
@@ -166,5 +167,47 @@ func bound(t *testing.T, s session.Store) {
 	}
 	if err := s.Create(ctx, "over", sample(), time.Minute); err != nil {
 		t.Fatalf("create after a take freed room: %v", err)
+	}
+}
+
+// reserve: new logins fill the store only up to max - Reserve(max); a
+// conversation that continues always finds the place it freed, however
+// many new logins are waiting for one.
+func reserve(t *testing.T, s session.Store) {
+	ctx := context.Background()
+	fresh, next := sample(), sample()
+	fresh.Rounds, next.Rounds = 1, 2
+	created := 0
+	for i := 0; i < 30; i++ {
+		if err := s.Create(ctx, fmt.Sprint("c", i), fresh, time.Minute); err == nil {
+			created++
+		} else if !errors.Is(err, session.ErrFull) {
+			t.Fatal(err)
+		}
+	}
+	if want := 20 - session.Reserve(20); created != want {
+		t.Fatalf("%d new logins stored, want %d", created, want)
+	}
+	// Conversations that continue fill the reserve.
+	for i := 0; i < session.Reserve(20); i++ {
+		if err := s.Create(ctx, fmt.Sprint("c", created+i), next, time.Minute); err != nil {
+			t.Fatalf("a continuing conversation in the reserve: %v", err)
+		}
+	}
+	if err := s.Create(ctx, "over", next, time.Minute); !errors.Is(err, session.ErrFull) {
+		t.Fatalf("past max: %v, want ErrFull", err)
+	}
+	// The store is full. Each conversation takes its State and stores
+	// its next challenge, with a new login trying for the place between.
+	for i := 0; i < 20; i++ {
+		if _, err := s.Take(ctx, fmt.Sprint("c", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(ctx, fmt.Sprint("flood", i), fresh, time.Minute); !errors.Is(err, session.ErrFull) {
+			t.Fatalf("a new login took a continuing conversation's place: %v", err)
+		}
+		if err := s.Create(ctx, fmt.Sprint("d", i), next, time.Minute); err != nil {
+			t.Fatalf("continuing conversation %d: %v", i, err)
+		}
 	}
 }
