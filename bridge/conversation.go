@@ -68,7 +68,15 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	ex.prov = ex.providers[ex.client.Provider]
 	state, resuming := ex.req.Lookup(rfc2865.State_Type)
 	input, err := rfc2865.UserPassword_LookupString(ex.req)
+	if raw, ok := ex.req.Lookup(rfc2865.UserPassword_Type); ok && len(raw) == 0 {
+		// ocserv (radcli) sends a zero-length User-Password when the user
+		// presses Enter: an empty answer, not a malformed attribute.
+		input, err = "", nil
+	}
 	switch {
+	case err == nil && input == "" && !resuming:
+		ex.log.Info("empty password: rejected without asking the identity provider")
+		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "empty_password", "")
 	case err == radius.ErrNoAttribute && resuming:
 		input = "" // some NAS send no User-Password for an empty answer
 	case err == radius.ErrNoAttribute:

@@ -454,6 +454,10 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
 		return nil
 	}
+	if t, ok := repeated(req); ok {
+		s.drop(dropMalformed, log, fmt.Sprintf("malformed request: attribute %d appears more than once (RFC 2865 allows it once): dropped", t))
+		return nil
+	}
 	if maOff < 0 {
 		if _, eap := req.Lookup(typeEAPMessage); eap {
 			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
@@ -783,3 +787,24 @@ func (s *Server) InFlight() int { return int(s.busy.Load()) }
 
 // Sessions is the number of conversations waiting at a challenge.
 func (s *Server) Sessions() int { return s.store.Len() }
+
+// onceOnly are the attributes RFC 2865 §5.44 allows at most once in an
+// Access-Request: two User-Names (or passwords, or States) make it
+// ambiguous which one was checked.
+var onceOnly = [...]radius.Type{rfc2865.UserName_Type, rfc2865.UserPassword_Type, rfc2865.CHAPPassword_Type, rfc2865.State_Type, typeMessageAuthenticator}
+
+// repeated returns an attribute of onceOnly that req carries twice.
+func repeated(req *radius.Packet) (radius.Type, bool) {
+	var seen [len(onceOnly)]bool
+	for _, a := range req.Attributes {
+		for i, t := range onceOnly {
+			if a.Type == t {
+				if seen[i] {
+					return t, true
+				}
+				seen[i] = true
+			}
+		}
+	}
+	return 0, false
+}

@@ -120,3 +120,51 @@ func TestAcceptWithoutMFAIsLoggedAsWarning(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 }
+
+// TestZeroLengthPasswordIsAnEmptyAnswer: ocserv (radcli) sends a
+// zero-length User-Password when the user presses Enter at a challenge.
+func TestZeroLengthPasswordIsAnEmptyAnswer(t *testing.T) {
+	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Prompt: "Approve on your phone"}
+	p := &scripted{
+		start: func(context.Context, identity.Request) (identity.Step, error) {
+			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
+		},
+		advance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+			if in.Action == identity.Poll {
+				return identity.Step{Status: identity.Accepted}, nil
+			}
+			return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
+		},
+	}
+	ts := startServer(t, p, func(c *config.Config) { c.Clients[0].Push = "prompt" })
+	n := newNAS(t, ts)
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	r := checkReply(t, req, raw, n.recv(time.Second))
+	if r.Code != radius.CodeAccessChallenge {
+		t.Fatalf("first reply %v", r.Code)
+	}
+	state := rfc2865.State_Get(r)
+	req, raw = request(t, testSecret, true, func(p *radius.Packet) {
+		_ = rfc2865.UserName_SetString(p, "alice")
+		p.Add(rfc2865.UserPassword_Type, radius.Attribute{})
+		_ = rfc2865.State_Set(p, state)
+	})
+	n.send(raw)
+	if r = checkReply(t, req, raw, n.recv(time.Second)); r.Code != radius.CodeAccessAccept {
+		t.Fatalf("Enter at the approval prompt: %v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
+	}
+}
+
+// TestRepeatedUserNameIsMalformed: two User-Names make it ambiguous which
+// one was checked: the request is dropped and counted.
+func TestRepeatedUserNameIsMalformed(t *testing.T) {
+	p := passwordProvider()
+	ts := startServer(t, p, nil)
+	n := newNAS(t, ts)
+	_, raw := request(t, testSecret, true, papBuild("alice", "right", func(p *radius.Packet) { _ = rfc2865.UserName_AddString(p, "bob") }))
+	n.send(raw)
+	if n.recv(300*time.Millisecond) != nil || ts.srv.Count("drop:"+dropMalformed) != 1 || p.calls.Load() != 0 {
+		t.Fatalf("a request with two User-Names: counts %v, %d provider calls", ts.srv.Counts(), p.calls.Load())
+	}
+}

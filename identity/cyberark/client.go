@@ -99,7 +99,9 @@ func (p *provider) do(ctx context.Context, c call) ([]byte, error) {
 		if !retryable(status, err) || ctx.Err() != nil {
 			return nil, p.upstream(c.op, status, err)
 		}
-		p.log.WithField("op", c.op).WithField("attempt", i+1).Debugf("retrying upstream call: %v", err)
+		if i+1 < attempts {
+			p.log.WithField("op", c.op).WithField("attempt", i+1).Debugf("retrying upstream call: %v", err)
+		}
 	}
 	return nil, p.upstream(c.op, lastStatus, lastErr)
 }

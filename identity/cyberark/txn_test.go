@@ -116,13 +116,36 @@ func FuzzStateDecode(f *testing.F) {
 		if err != nil || data[0] == '{' {
 			return
 		}
-		// Whatever decodes survives its own round trip.
+		// Whatever decodes survives its own round trip in what matters:
+		// the open challenge and those after it (passed ones are left out
+		// by design) and every other field.
 		again, err := unmarshalState(st.marshal())
 		if err != nil {
 			t.Fatalf("decoded %x, but not its encoding: %v", data, err)
 		}
-		if !reflect.DeepEqual(again, st) {
-			t.Fatalf("decoded %x as %+v, round trip gives %+v", data, st, again)
+		if a, b := openPart(again), openPart(st); !reflect.DeepEqual(a, b) {
+			t.Fatalf("decoded %x as %+v, round trip gives %+v", data, b, a)
 		}
 	})
+}
+
+// openPart is st without the challenges already passed, with empty lists
+// and maps as nil.
+func openPart(st *state) state {
+	c := *st
+	if c.Index <= len(c.Challenges) {
+		c.Challenges, c.Index = c.Challenges[c.Index:], 0
+	}
+	if len(c.Challenges) == 0 {
+		c.Challenges = nil
+	}
+	for i := range c.Challenges {
+		if len(c.Challenges[i]) == 0 {
+			c.Challenges[i] = nil
+		}
+	}
+	if len(c.Cookies) == 0 {
+		c.Cookies = nil
+	}
+	return c
 }

@@ -4,9 +4,11 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync/atomic"
 	"time"
@@ -40,13 +42,50 @@ func NewLogger(cfg *config.Config, w io.Writer) *logrus.Logger {
 // SetLogFormat applies [log] format and level to l (also on reload).
 func SetLogFormat(l *logrus.Logger, cfg *config.Config) {
 	if cfg.Log.Format == "json" {
-		l.SetFormatter(&logrus.JSONFormatter{})
+		l.SetFormatter(secondsFormatter{&logrus.JSONFormatter{}})
 	} else {
 		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
 	}
 	if lvl, err := logrus.ParseLevel(cfg.Log.Level); err == nil {
 		l.SetLevel(lvl)
 	}
+}
+
+// secondsFormatter writes durations as seconds (a JSON number with
+// millisecond precision, "duration": 1.234) instead of the nanoseconds
+// logrus's JSON would write.
+type secondsFormatter struct{ logrus.Formatter }
+
+func (f secondsFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	var data logrus.Fields
+	for k, v := range e.Data {
+		d, ok := v.(time.Duration)
+		if !ok {
+			continue
+		}
+		if data == nil {
+			data = make(logrus.Fields, len(e.Data))
+			for k2, v2 := range e.Data {
+				data[k2] = v2
+			}
+		}
+		data[k] = math.Round(d.Seconds()*1000) / 1000
+	}
+	if data != nil {
+		c := *e
+		c.Data = data
+		e = &c
+	}
+	return f.Formatter.Format(e)
+}
+
+// redisLogger sends go-redis's own messages (a pool that cannot dial, a
+// reconnect) through the daemon's logger, so that they keep the log's
+// format (one JSON object a line) and level.
+type redisLogger struct{ l logrus.FieldLogger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.WithField("component", "redis").Warnf(format, v...)
 }
 
 func journalStream() bool {
@@ -106,6 +145,7 @@ func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridg
 	}
 	o := bridge.Options{Config: cfg, Providers: providers, Logger: log}
 	if cfg.Sessions.Store == "redis" {
+		redis.SetLogger(redisLogger{log})
 		rdb, err := NewRedis(&cfg.Redis)
 		if err != nil {
 			return nil, err

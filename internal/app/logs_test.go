@@ -1,0 +1,40 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mfabridge/mfabridge/config"
+)
+
+// TestJSONLogsWriteSecondsAndRedisLines: in JSON, durations are seconds,
+// and go-redis's own lines come out as JSON lines of the daemon's log.
+func TestJSONLogsWriteSecondsAndRedisLines(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := &config.Config{}
+	cfg.Log.Format, cfg.Log.Level = "json", "info"
+	l := NewLogger(cfg, &buf)
+	l.WithField("duration", 1234567890*time.Nanosecond).Info("authentication accepted")
+	redisLogger{l}.Printf(context.Background(), "redis: connection pool: failed to dial after %d attempts", 5)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
+	}
+	var first, second map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first["duration"] != 1.235 {
+		t.Fatalf("duration %v, want 1.235 (seconds)", first["duration"])
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &second); err != nil {
+		t.Fatalf("the Redis line is not JSON: %q", lines[1])
+	}
+	if second["level"] != "warning" || second["component"] != "redis" {
+		t.Fatalf("the Redis line: %v", second)
+	}
+}
