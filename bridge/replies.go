@@ -19,8 +19,7 @@ import (
 type sharedReplies struct {
 	rdb      redis.UniversalClient
 	prefix   string
-	ttl      time.Duration // of a reply
-	inFlight time.Duration // of a request being processed (request_timeout)
+	ttl time.Duration // of a reply
 
 	// After a failure, Redis is left alone for a second, so that a dead
 	// Redis costs each request nothing.
@@ -66,7 +65,10 @@ func (r *sharedReplies) begin(ctx context.Context, key string, auth [16]byte) (d
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	v, err := beginScript.Run(ctx, r.rdb, []string{key}, string(auth[:]), r.inFlight.Milliseconds()).Text()
+	// The in-flight mark is a lease the worker renews (keepLeases), so that
+	// a retransmission to another instance is answered again within
+	// seconds when this one dies, not after request_timeout.
+	v, err := beginScript.Run(ctx, r.rdb, []string{key}, string(auth[:]), joinLease.Milliseconds()).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return dupNew, nil, nil

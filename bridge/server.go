@@ -90,6 +90,7 @@ type Server struct {
 	dedup    *replyCache
 	busy     atomic.Int64 // requests in flight
 	throttle throttle.Counter
+	joins    *joins
 	// jobs hands requests to idle workers (see run); idle counts them,
 	// workers counts all of them, busy or idle.
 	jobs    chan func()
@@ -174,10 +175,10 @@ func New(o Options) (*Server, error) {
 			rdb:      o.SharedReplies,
 			prefix:   o.SharedRepliesPrefix,
 			ttl:      o.Config.Server.ReplyCache.Duration,
-			inFlight: o.Config.Server.RequestTimeout.Duration,
 			now:      s.now,
 		}
 	}
+	s.joins = newJoins(o.SharedReplies, o.SharedRepliesPrefix)
 	s.throttle = o.Throttle
 	if s.throttle == nil {
 		s.throttle = throttle.NewMemory(ThrottleSettings(o.Config), maxTracked, s.now)
@@ -609,8 +610,44 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			return
 		}
 	}
+	if s.shared != nil {
+		defer keepLeases(s.shared.rdb, joinLease, s.shared.key(key.nas, key.remote, key))()
+	}
+	// A request that repeats a login under way (pam_radius_auth failing
+	// over, a NAS renumbering) waits for that login's answer.
+	endJoin := func() {}
+	if jk, ok := joinKey(client, req); ok {
+		role, tmpl, shared, err := s.joins.begin(ctx, jk)
+		if err != nil && ctx.Err() == nil {
+			s.warns.warn(log.WithError(err), "joins", s.now(), "shared state (Redis) not reachable: a login repeated at another instance may be answered twice")
+		}
+		if role == joinFollow {
+			s.counters.add("retransmission:joined", 1)
+			log.WithField("shared", shared).Debug("request repeats a login under way: answered with that login's answer")
+			if r := fromTemplate(req, tmpl); r != nil {
+				s.reply(conn, addr, key, req, r, log, received)
+			} else {
+				s.finish(key, req.Authenticator, nil, log)
+			}
+			return
+		}
+		if s.joins.rdb != nil {
+			defer keepLeases(s.joins.rdb, joinLease, s.joins.prefix+jk)()
+		}
+		ended := false
+		endJoin = func() {
+			if !ended {
+				ended = true
+				s.joins.end(jk, template(reply))
+			}
+		}
+		defer endJoin() // a panic's path
+	}
 	ex := &exchange{s: s, cfg: st.cfg, providers: st.providers, client: client, req: req, log: log, start: s.now()}
 	reply = ex.respond(ctx)
+	// Those waiting get the answer before the NAS does: a request that
+	// arrives once the answer is out is a new login, never a join.
+	endJoin()
 	if reply == nil {
 		s.finish(key, req.Authenticator, nil, log)
 		return

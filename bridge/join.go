@@ -1,0 +1,267 @@
+package bridge
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/bridge/throttle"
+	"github.com/mfabridge/mfabridge/config"
+)
+
+// joins lets a request that repeats a login already being answered wait for
+// that login's answer instead of starting a second one (a second push).
+// pam_radius_auth sends such a request when it fails over to the next
+// server, and some NAS renumber their retransmissions: a new Identifier and
+// Request Authenticator, the same user, password (or answer) and State, from
+// the same NAS and station. The retransmission cache, keyed by Identifier
+// and Authenticator, cannot see that they are the same login.
+//
+// A login is named by an HMAC, under the NAS's shared secret, of the user
+// name, the password or answer, the State and the station: a request joins
+// only a login whose password it knows. Within an instance the requests
+// meet in a map; across instances on one Redis, the first holds a short
+// lease it renews while it works (so that an instance that dies lets go
+// within a few seconds), and the others poll for its answer.
+type joins struct {
+	mu    sync.Mutex
+	local map[string]*joinCall
+
+	rdb    redis.UniversalClient // nil: this instance only
+	prefix string
+	lease  time.Duration
+	poll   time.Duration
+}
+
+// joinCall is a login being answered.
+type joinCall struct {
+	done  chan struct{}
+	reply []byte // the answer as a template (see template); nil: none sent
+}
+
+// joinLease is how long an instance's claim on a login (or a request in
+// the shared reply cache) lasts unless renewed: it is renewed every third
+// of it while the login runs. joinPoll is how often another instance asks
+// for the answer.
+const (
+	joinLease = 5 * time.Second
+	joinPoll  = 150 * time.Millisecond
+)
+
+func newJoins(rdb redis.UniversalClient, prefix string) *joins {
+	return &joins{local: map[string]*joinCall{}, rdb: rdb, prefix: prefix + "joins:", lease: joinLease, poll: joinPoll}
+}
+
+// joinKey names the login req belongs to; ok is false for requests that
+// cannot be named (no decodable password).
+func joinKey(client *config.Client, req *radius.Packet) (string, bool) {
+	user, ok := req.Lookup(rfc2865.UserName_Type)
+	if !ok {
+		return "", false
+	}
+	var password []byte
+	if raw, ok := req.Lookup(rfc2865.UserPassword_Type); ok && len(raw) > 0 {
+		pw, err := rfc2865.UserPassword_Lookup(req)
+		if err != nil {
+			return "", false
+		}
+		password = pw
+	}
+	state, _ := req.Lookup(rfc2865.State_Type)
+	mac := hmac.New(sha256.New, []byte(client.Secret))
+	for _, part := range [][]byte{[]byte(throttle.Canonical(string(user))), password, state, []byte(station(req))} {
+		var n [4]byte
+		n[0], n[1], n[2], n[3] = byte(len(part)>>24), byte(len(part)>>16), byte(len(part)>>8), byte(len(part))
+		mac.Write(n[:])
+		mac.Write(part)
+	}
+	return client.Name + ":" + hex.EncodeToString(mac.Sum(nil)[:16]), true
+}
+
+// joinRole is what begin made of a request.
+type joinRole int
+
+const (
+	joinLead   joinRole = iota // answer it; call end when done
+	joinFollow                 // the answer is in reply
+)
+
+// begin claims the login under key, or waits for the instance or request
+// that holds it and returns its answer. A follower whose leader disappears
+// (its instance died) takes the login over.
+func (j *joins) begin(ctx context.Context, key string) (role joinRole, reply []byte, shared bool, err error) {
+	j.mu.Lock()
+	if c := j.local[key]; c != nil {
+		j.mu.Unlock()
+		select {
+		case <-c.done:
+			return joinFollow, c.reply, false, nil
+		case <-ctx.Done():
+			return joinFollow, nil, false, ctx.Err()
+		}
+	}
+	c := &joinCall{done: make(chan struct{})}
+	j.local[key] = c
+	j.mu.Unlock()
+	if j.rdb == nil {
+		return joinLead, nil, false, nil
+	}
+	role, reply, err = j.claim(ctx, key)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Out of time while another instance answers: no answer here.
+		j.release(key, nil)
+		return joinFollow, nil, true, err
+	case err != nil || role == joinLead:
+		// With Redis failing, the login is answered here (this
+		// instance's own requests still join in the map).
+		return joinLead, nil, false, err
+	}
+	// Another instance answered it: its answer is this instance's too.
+	j.release(key, reply)
+	return joinFollow, reply, true, nil
+}
+
+// claim takes the login across instances, or polls the instance that holds
+// it for its answer.
+func (j *joins) claim(ctx context.Context, key string) (joinRole, []byte, error) {
+	k := j.prefix + key
+	first := true
+	for {
+		ok, err := j.rdb.SetNX(ctx, k, "i", j.lease).Result()
+		if err != nil {
+			return joinLead, nil, err
+		}
+		if ok {
+			return joinLead, nil, nil
+		}
+		v, err := j.rdb.Get(ctx, k).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue // let go of meanwhile: claim it
+		case err != nil:
+			return joinLead, nil, err
+		case v != "" && v[0] == 'd':
+			if first {
+				// An answer from before this request: a new login, not a
+				// join (an answer is never handed to a request that did
+				// not wait for it).
+				if err := j.rdb.Set(ctx, k, "i", j.lease).Err(); err != nil {
+					return joinLead, nil, err
+				}
+				return joinLead, nil, nil
+			}
+			return joinFollow, []byte(v[1:]), nil
+		}
+		first = false
+		t := time.NewTimer(j.poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return joinFollow, nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// renewScript extends the claims among KEYS that are still in flight (their
+// value starts with "i").
+var renewScript = redis.NewScript(`
+for _, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v and string.sub(v, 1, 1) == 'i' then redis.call('PEXPIRE', k, ARGV[1]) end
+end
+return 1
+`)
+
+// keepLeases renews the in-flight claims under keys every lease/3 until
+// stop is called: an instance that dies lets go of them within a lease.
+func keepLeases(rdb redis.UniversalClient, lease time.Duration, keys ...string) (stop func()) {
+	if rdb == nil || len(keys) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = renewScript.Run(ctx, rdb, keys, lease.Milliseconds()).Err()
+				cancel()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// end records the leader's answer (nil: none) for those waiting, here and
+// on the other instances, and lets go of the login.
+func (j *joins) end(key string, reply []byte) {
+	j.release(key, reply)
+	if j.rdb == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// The answer stays a few polls long, for the instances waiting on it.
+	_ = j.rdb.Set(ctx, j.prefix+key, "d"+string(reply), 4*j.poll+time.Second).Err()
+}
+
+func (j *joins) release(key string, reply []byte) {
+	j.mu.Lock()
+	c := j.local[key]
+	delete(j.local, key)
+	j.mu.Unlock()
+	if c != nil {
+		c.reply = reply
+		close(c.done)
+	}
+}
+
+// template is the part of a reply that a joined request gets too: its code
+// and attributes, without Proxy-State (each request has its own) and
+// Message-Authenticator (computed per reply).
+func template(r *radius.Packet) []byte {
+	if r == nil {
+		return nil
+	}
+	out := []byte{byte(r.Code)}
+	for _, a := range r.Attributes {
+		if a.Type == typeProxyState || a.Type == typeMessageAuthenticator || len(a.Attribute) > 253 {
+			continue
+		}
+		out = append(out, byte(a.Type), byte(len(a.Attribute)))
+		out = append(out, a.Attribute...)
+	}
+	return out
+}
+
+// fromTemplate builds the reply to req from a template; nil when there is
+// none (the login was answered by staying silent) or it is not well formed.
+func fromTemplate(req *radius.Packet, t []byte) *radius.Packet {
+	if len(t) == 0 {
+		return nil
+	}
+	r := newReply(req, radius.Code(t[0]))
+	for t = t[1:]; len(t) > 0; {
+		if len(t) < 2 || len(t) < 2+int(t[1]) {
+			return nil
+		}
+		r.Add(radius.Type(t[0]), radius.Attribute(append([]byte(nil), t[2:2+int(t[1])]...)))
+		t = t[2+int(t[1]):]
+	}
+	return r
+}
