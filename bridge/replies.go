@@ -17,9 +17,9 @@ import (
 // loop; when Redis fails, each instance still absorbs its own
 // retransmissions.
 type sharedReplies struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	ttl time.Duration // of a reply
+	rdb    redis.UniversalClient
+	prefix string
+	ttl    time.Duration // of a reply
 
 	// After a failure, Redis is left alone for a second, so that a dead
 	// Redis costs each request nothing.

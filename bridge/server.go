@@ -172,10 +172,10 @@ func New(o Options) (*Server, error) {
 	s.dedup = newReplyCache(o.Config.Server.ReplyCache.Duration, s.now)
 	if o.SharedReplies != nil {
 		s.shared = &sharedReplies{
-			rdb:      o.SharedReplies,
-			prefix:   o.SharedRepliesPrefix,
-			ttl:      o.Config.Server.ReplyCache.Duration,
-			now:      s.now,
+			rdb:    o.SharedReplies,
+			prefix: o.SharedRepliesPrefix,
+			ttl:    o.Config.Server.ReplyCache.Duration,
+			now:    s.now,
 		}
 	}
 	s.joins = newJoins(o.SharedReplies, o.SharedRepliesPrefix)
