@@ -168,3 +168,38 @@ func TestRepeatedUserNameIsMalformed(t *testing.T) {
 		t.Fatalf("a request with two User-Names: counts %v, %d provider calls", ts.srv.Counts(), p.calls.Load())
 	}
 }
+
+// TestPushWaitPollsAtTheDeadline: a held push is polled one last time at
+// push_wait itself, not given up an interval early; left unanswered, it
+// counts as a failure from that source.
+func TestPushWaitPollsAtTheDeadline(t *testing.T) {
+	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push"}
+	began := make(chan time.Time, 1)
+	var last atomic.Int64
+	p := &scripted{
+		start: func(context.Context, identity.Request) (identity.Step, error) {
+			began <- time.Now()
+			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, PollInterval: 300 * time.Millisecond, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
+		},
+		advance: func(context.Context, identity.Txn, identity.Input) (identity.Step, error) {
+			last.Store(time.Now().UnixNano())
+			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, PollInterval: 300 * time.Millisecond, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
+		},
+	}
+	ts := startServer(t, p, func(c *config.Config) {
+		c.Clients[0].PushWait = config.Duration{Duration: time.Second}
+		one := 1
+		c.Lockout.Attempts = &one
+	})
+	n := newNAS(t, ts)
+	if code, msg, _ := ask(t, ts, n, "alice", "pw", "192.0.2.7"); code != radius.CodeAccessReject || !strings.Contains(msg, "not approved in time") {
+		t.Fatalf("an unanswered push: %v %q", code, msg)
+	}
+	start := <-began
+	if d := time.Unix(0, last.Load()).Sub(start); d < 950*time.Millisecond {
+		t.Fatalf("the last poll went %v after the start, before push_wait (1s)", d)
+	}
+	if code, msg, _ := ask(t, ts, n, "alice", "pw", "192.0.2.7"); code != radius.CodeAccessReject || !strings.Contains(msg, "Too many failed attempts") {
+		t.Fatalf("after an unanswered push with attempts = 1: %v %q", code, msg)
+	}
+}
