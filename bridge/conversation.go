@@ -256,11 +256,11 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		switch step.Status {
 		case identity.Accepted:
 			if step.Detail != "" {
-				// An Accept the admin allowed with less than MFA (allow_no_mfa):
-				// said on every such login.
 				ex.log = ex.log.WithField("detail", step.Detail)
-				ex.lessThanMFA = true
 			}
+			// An Accept the admin allowed with less than MFA (allow_no_mfa)
+			// is said on every such login.
+			ex.lessThanMFA = step.NoMFA
 			return ex.accept(ctx, step.Identity)
 		case identity.Rejected:
 			l := ex.log
@@ -294,6 +294,15 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 			continue
 		}
 		ex.mech = step.Current.Name
+		if step.Current.Kind == identity.KindNotice {
+			// A message to see before the login ends (a new recovery
+			// code): shown once, never stored nor logged.
+			ex.log.WithField("detail", step.Detail).Info("a notice for the user before the login ends")
+			notice := *step.Current
+			ex.conv.Current, ex.conv.Pending, ex.conv.Display = &notice, false, ""
+			ex.conv.Phase = session.PhaseAnswer
+			return ex.challenge(strings.TrimSpace(step.Display+"\n"+notice.Prompt), true)
+		}
 		ex.conv.Current, ex.conv.Pending, ex.conv.Display = step.Current, step.Pending, step.Display
 		if ex.inline != nil && ex.inline.code != "" && step.Current.Kind.Typed() {
 			code := ex.inline.code

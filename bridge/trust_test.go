@@ -108,7 +108,7 @@ func TestOnlyTheUsersOwnFailuresCount(t *testing.T) {
 // the password alone says so in a warning on every such login.
 func TestAcceptWithoutMFAIsLoggedAsWarning(t *testing.T) {
 	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
-		return identity.Step{Status: identity.Accepted, Detail: "accepted with the password alone"}, nil
+		return identity.Step{Status: identity.Accepted, NoMFA: true, Detail: "accepted with the password alone"}, nil
 	}}
 	ts := startServer(t, p, nil)
 	n := newNAS(t, ts)
@@ -201,5 +201,40 @@ func TestPushWaitPollsAtTheDeadline(t *testing.T) {
 	}
 	if code, msg, _ := ask(t, ts, n, "alice", "pw", "192.0.2.7"); code != radius.CodeAccessReject || !strings.Contains(msg, "Too many failed attempts") {
 		t.Fatalf("after an unanswered push with attempts = 1: %v %q", code, msg)
+	}
+}
+
+// TestNoticeIsShownBeforeTheAccept: a notice (Auth0's new recovery code)
+// reaches the user in a last challenge; any answer ends the login; the
+// notice's text never reaches the log.
+func TestNoticeIsShownBeforeTheAccept(t *testing.T) {
+	p := &scripted{
+		start: func(context.Context, identity.Request) (identity.Step, error) {
+			return identity.Step{Status: identity.Waiting, Current: &identity.Mechanism{ID: "n", Kind: identity.KindNotice, Name: "recovery-code", Prompt: "Press Enter to finish."},
+				Display: "Your new recovery code: QWERTY123456", Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
+		},
+		advance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+			if in.Action == identity.Answer {
+				return identity.Step{Status: identity.Accepted}, nil
+			}
+			return identity.Step{}, identity.ErrBadInput
+		},
+	}
+	ts := startServer(t, p, nil)
+	n := newNAS(t, ts)
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	r := checkReply(t, req, raw, n.recv(time.Second))
+	if r.Code != radius.CodeAccessChallenge || !strings.Contains(rfc2865.ReplyMessage_GetString(r), "QWERTY123456") {
+		t.Fatalf("%v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
+	}
+	state := rfc2865.State_Get(r)
+	req, raw = request(t, testSecret, true, papBuild("alice", "", func(p *radius.Packet) { _ = rfc2865.State_Set(p, state) }))
+	n.send(raw)
+	if r = checkReply(t, req, raw, n.recv(time.Second)); r.Code != radius.CodeAccessAccept {
+		t.Fatalf("after Enter: %v", r.Code)
+	}
+	if strings.Contains(ts.log(), "QWERTY123456") {
+		t.Fatal("the recovery code reached the log")
 	}
 }

@@ -38,6 +38,11 @@ const (
 	KindPhone Kind = "phone"
 	// KindQuestion is a security question answered as text.
 	KindQuestion Kind = "question"
+	// KindNotice is a message the user must see before the login ends (a
+	// new recovery code); any answer, Enter included, acknowledges it.
+	// Step.Display holds the message, which the bridge shows and never
+	// stores.
+	KindNotice Kind = "notice"
 )
 
 // Pollable reports whether the outcome of a mechanism of this kind can arrive
@@ -147,6 +152,10 @@ type Step struct {
 	// Detail is an explanation for the operator's log; never shown to the
 	// user and never holding a secret.
 	Detail string
+	// NoMFA, on an Accept, says that the user passed no factor beyond the
+	// password, as the admin allowed (allow_no_mfa); the bridge logs every
+	// such Accept as a warning.
+	NoMFA bool
 	// RetryAfter, when set on a rejection, is how long the provider asked
 	// the user to wait before trying again.
 	RetryAfter time.Duration

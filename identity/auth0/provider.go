@@ -2,6 +2,7 @@ package auth0
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,9 @@ type state struct {
 	LastPoll int64           `json:"last_poll,omitempty"` // unix milliseconds
 	Interval int64           `json:"interval,omitempty"`  // milliseconds between polls
 	ClientIP string          `json:"ip,omitempty"`
+	// Accepted is the identity of a login that passed, waiting for the
+	// user to acknowledge a notice (a new recovery code).
+	Accepted *identity.Identity `json:"accepted,omitempty"`
 }
 
 func (p *provider) txn(st *state) identity.Txn {
@@ -100,7 +104,10 @@ func (p *provider) Start(ctx context.Context, req identity.Request) (identity.St
 		if !p.cfg.AllowNoMFA {
 			return rejected(identity.WhyNoMechanism, "Auth0 asked no MFA for this user (no MFA enrolled or required); set allow_no_mfa = true to accept such users"), nil
 		}
-		return p.accepted(req.User, ts), nil
+		step, err := p.accepted(req.User, ts)
+		step.NoMFA = true
+		step.Detail = "accepted with the password alone: Auth0 asked no MFA and allow_no_mfa = true"
+		return step, err
 	}
 	switch ae.Code {
 	case "mfa_required":
@@ -176,7 +183,7 @@ func (p *provider) decode(txn identity.Txn) (*state, error) {
 		return nil, fmt.Errorf("%w: it belongs to provider %q", identity.ErrBadTxn, txn.Provider)
 	}
 	var st state
-	if err := json.Unmarshal(txn.Data, &st); err != nil || st.Token == "" {
+	if err := json.Unmarshal(txn.Data, &st); err != nil || (st.Token == "" && st.Accepted == nil) {
 		return nil, identity.ErrBadTxn
 	}
 	return &st, nil
@@ -196,6 +203,10 @@ func (p *provider) Advance(ctx context.Context, txn identity.Txn, in identity.In
 	st, err := p.decode(txn)
 	if err != nil {
 		return identity.Step{}, err
+	}
+	if st.Accepted != nil {
+		// The notice was seen: whatever the user typed ends the login.
+		return identity.Step{Status: identity.Accepted, Identity: st.Accepted}, nil
 	}
 	switch in.Action {
 	case identity.Choose:
@@ -298,7 +309,7 @@ func (p *provider) answer(ctx context.Context, st *state, code string) (identity
 	if ae != nil {
 		return p.mfaRejection(ae), nil
 	}
-	return p.accepted(st.User, ts), nil
+	return p.accepted(st.User, ts)
 }
 
 // poll asks whether a push was approved (or an email link followed), no
@@ -319,7 +330,7 @@ func (p *provider) poll(ctx context.Context, st *state) (identity.Step, error) {
 		return identity.Step{}, err
 	}
 	if ae == nil {
-		return p.accepted(st.User, ts), nil
+		return p.accepted(st.User, ts)
 	}
 	switch ae.Code {
 	case "authorization_pending":
@@ -351,33 +362,83 @@ func (p *provider) mfaRejection(ae *apiError) identity.Step {
 	return rejected(why, "Auth0: "+ae.Code+": "+ae.Description)
 }
 
-func (p *provider) accepted(user string, ts *tokenSet) identity.Step {
+func (p *provider) accepted(user string, ts *tokenSet) (identity.Step, error) {
 	id := &identity.Identity{User: user}
 	if p.cfg.RolesClaim != "" {
-		id.Groups = claimList(ts.IDToken, p.cfg.RolesClaim)
-		if id.Groups == nil {
-			id.Groups = claimList(ts.AccessToken, p.cfg.RolesClaim)
+		// Roles are read from a token only once it is known to be this
+		// tenant's, for this application (or API), and current.
+		if claims, err := p.tokenClaims(ts.IDToken, p.cfg.ClientID); err == nil {
+			id.Groups = claimList(claims, p.cfg.RolesClaim)
+		} else if ts.IDToken != "" {
+			return identity.Step{}, p.upstream("token", http.StatusOK, fmt.Errorf("the ID token cannot be used for roles: %w", err))
+		}
+		if id.Groups == nil && ts.AccessToken != "" {
+			if claims, err := p.tokenClaims(ts.AccessToken, p.cfg.Audience); err == nil {
+				id.Groups = claimList(claims, p.cfg.RolesClaim)
+			}
 		}
 	}
-	return identity.Step{Status: identity.Accepted, Identity: id}
+	step := identity.Step{Status: identity.Accepted, Identity: id}
+	if ts.RecoveryCode != "" {
+		// Auth0 replaced the recovery code the user just spent: the
+		// application must show the new one (Auth0's MFA API guide). It
+		// is shown in a last challenge that any answer ends; the code is
+		// never logged nor stored.
+		st := &state{User: user, Accepted: id}
+		return identity.Step{
+			Status:  identity.Waiting,
+			Current: &identity.Mechanism{ID: "recovery-notice", Kind: identity.KindNotice, Name: "recovery-code", Prompt: "Auth0 issued you a new recovery code. Keep it safe; the old one no longer works. Press Enter to finish."},
+			Display: "Your new recovery code: " + ts.RecoveryCode,
+			Detail:  "Auth0 issued a new recovery code; shown to the user",
+			Txn:     p.txn(st),
+		}, nil
+	}
+	return step, nil
 }
 
-// claimList reads a list (or a single string) claim from a JWT's payload.
-// The token came straight from the tenant's token endpoint over TLS, so its
-// claims are read without checking its signature.
-func claimList(jwt, claim string) []string {
+// tokenClaims returns a JWT's claims once its issuer is this tenant, its
+// audience includes aud (when aud is set) and it has not expired. Its
+// signature is not checked: the token came straight from the tenant's token
+// endpoint over TLS, in answer to mfabridge's own request.
+func (p *provider) tokenClaims(jwt, aud string) (map[string]any, error) {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		return nil
+		return nil, errors.New("not a JWT")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return nil
+		return nil, errors.New("not a JWT")
 	}
 	var claims map[string]any
 	if json.Unmarshal(payload, &claims) != nil {
-		return nil
+		return nil, errors.New("not a JWT")
 	}
+	if iss, _ := claims["iss"].(string); strings.TrimRight(iss, "/") != p.base {
+		return nil, fmt.Errorf("issuer %q is not %s/", iss, p.base)
+	}
+	if aud != "" {
+		ok := false
+		switch v := claims["aud"].(type) {
+		case string:
+			ok = v == aud
+		case []any:
+			for _, x := range v {
+				ok = ok || x == aud
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("audience is not %q", aud)
+		}
+	}
+	exp, _ := claims["exp"].(float64)
+	if time.Unix(int64(exp), 0).Add(time.Minute).Before(p.cfg.Now()) {
+		return nil, errors.New("expired")
+	}
+	return claims, nil
+}
+
+// claimList reads a list (or a single string) claim.
+func claimList(claims map[string]any, claim string) []string {
 	switch v := claims[claim].(type) {
 	case string:
 		return []string{v}

@@ -2,6 +2,8 @@ package auth0
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -261,9 +263,17 @@ func TestGrants(t *testing.T) {
 			s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "sms").ID})
 			return e.adv(t, s, identity.Input{Action: identity.Answer, Value: "999999x"})
 		}, identity.Rejected, identity.WhyFailed},
-		{"mfa-recovery-code", func(t *testing.T, e *env, s identity.Step) identity.Step {
+		{"mfa-recovery-code, the new code shown before the Accept", func(t *testing.T, e *env, s identity.Step) identity.Step {
 			s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "recovery-code").ID})
-			return e.adv(t, s, identity.Input{Action: identity.Answer, Value: "RECOVERY0001"})
+			s = e.adv(t, s, identity.Input{Action: identity.Answer, Value: "RECOVERY0001"})
+			if s.Status != identity.Waiting || s.Current == nil || s.Current.Kind != identity.KindNotice || !strings.HasPrefix(s.Display, "Your new recovery code: ") {
+				t.Fatalf("after a recovery code: %v %+v %q", s.Status, s.Current, s.Display)
+			}
+			code := strings.TrimPrefix(s.Display, "Your new recovery code: ")
+			if len(code) < 8 || strings.Contains(string(s.Txn.Data), code) || strings.Contains(s.Detail, code) {
+				t.Fatalf("the new code %q is kept in the transaction or the detail", code)
+			}
+			return e.adv(t, s, identity.Input{Action: identity.Answer, Value: ""})
 		}, identity.Accepted, ""},
 		{"push approved, first poll at once, then every 5s", func(t *testing.T, e *env, s identity.Step) identity.Step {
 			s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "push").ID})
@@ -285,7 +295,7 @@ func TestGrants(t *testing.T) {
 			e.advance(5 * time.Second)
 			return e.adv(t, s, identity.Input{Action: identity.Poll})
 		}, identity.Accepted, ""},
-		{"push denied (access_denied, as live)", func(t *testing.T, e *env, s identity.Step) identity.Step {
+		{"push denied (invalid_grant, as documented)", func(t *testing.T, e *env, s identity.Step) identity.Step {
 			s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "push").ID})
 			e.tn.Deny("alice@example.com")
 			e.advance(5 * time.Second)
@@ -312,8 +322,8 @@ func TestGrants(t *testing.T) {
 	}
 }
 
-func TestPushDeniedWithInvalidGrantAsDocumented(t *testing.T) {
-	e := newEnv(t, func(o *auth0test.Options, _ *Config) { o.RejectWith = "invalid_grant" })
+func TestPushDeniedWithAccessDeniedAsSeenLive(t *testing.T) {
+	e := newEnv(t, func(o *auth0test.Options, _ *Config) { o.RejectWith = "access_denied" })
 	s := e.start(t, "alice@example.com", "alice-pw")
 	s = e.adv(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "push").ID})
 	e.tn.Deny("alice@example.com")
@@ -421,5 +431,32 @@ func TestPollPacing(t *testing.T) {
 	e.advance(20 * time.Second)
 	if s = e.adv(t, s, identity.Input{Action: identity.Poll}); e.tn.Count("/oauth/token", grantOOB) != before {
 		t.Fatal("polled 20s after a Retry-After of 30s")
+	}
+}
+
+// TestRolesOnlyFromTheTenantsOwnCurrentToken: an ID token from another
+// issuer, for another application, or expired is not used for roles.
+func TestRolesOnlyFromTheTenantsOwnCurrentToken(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := func(claims map[string]any) string {
+		b, _ := json.Marshal(claims)
+		return "e30." + base64.RawURLEncoding.EncodeToString(b) + ".sig"
+	}
+	good := func() map[string]any {
+		return map[string]any{"iss": e.p.base + "/", "aud": "app", "exp": e.now().Add(time.Hour).Unix(), "https://mfabridge.example/roles": []string{"admins"}}
+	}
+	if s, err := e.p.accepted("alice", &tokenSet{AccessToken: "x", IDToken: tok(good())}); err != nil || strings.Join(s.Identity.Groups, ",") != "admins" {
+		t.Fatalf("a good ID token: %+v %v", s.Identity, err)
+	}
+	for name, change := range map[string]func(map[string]any){
+		"another issuer":      func(c map[string]any) { c["iss"] = "https://evil.example.com/" },
+		"another application": func(c map[string]any) { c["aud"] = "other-app" },
+		"expired":             func(c map[string]any) { c["exp"] = e.now().Add(-time.Hour).Unix() },
+	} {
+		c := good()
+		change(c)
+		if _, err := e.p.accepted("alice", &tokenSet{AccessToken: "x", IDToken: tok(c)}); !errors.Is(err, identity.ErrUpstream) {
+			t.Errorf("%s: %v, want an upstream error", name, err)
+		}
 	}
 }

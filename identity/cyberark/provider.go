@@ -351,6 +351,7 @@ func (p *provider) loginSuccess(st *state, res *result) identity.Step {
 	}
 	step := p.accepted(st, res)
 	if !factor {
+		step.NoMFA = true
 		step.Detail = "accepted with the password alone: the tenant asked no second factor and allow_no_mfa = true"
 	}
 	return step

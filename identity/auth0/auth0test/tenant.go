@@ -60,8 +60,9 @@ type Options struct {
 	// "https://mfabridge.example/roles".
 	RolesClaim string
 	Users      []User
-	// RejectWith is the error of a denied push: "access_denied" (as
-	// recorded live, the default) or "invalid_grant" (as documented).
+	// RejectWith is the error of a denied push: "invalid_grant" (as
+	// Auth0's documentation shows it, the default) or "access_denied" (as
+	// recorded from a live tenant).
 	RejectWith string
 	// OnCode and OnPush are told of codes sent and pushes started.
 	OnCode func(user, channel, code string)
@@ -123,7 +124,7 @@ func New(o Options) *Tenant {
 		o.RolesClaim = "https://mfabridge.example/roles"
 	}
 	if o.RejectWith == "" {
-		o.RejectWith = "access_denied"
+		o.RejectWith = "invalid_grant"
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -291,9 +292,16 @@ func jwt(claims map[string]any) string {
 }
 
 func (t *Tenant) tokens(w http.ResponseWriter, u *User, extra map[string]any) {
-	claims := map[string]any{"sub": "auth0|" + newID(8), "name": u.Name, t.opts.RolesClaim: u.Roles}
+	// The claims Auth0 puts in its tokens: the issuer is the tenant's URL
+	// with a slash, the ID token's audience the application, the access
+	// token's the API (or the userinfo endpoint), and an expiry.
+	now := t.opts.Now()
+	claims := map[string]any{"sub": "auth0|" + newID(8), "name": u.Name, t.opts.RolesClaim: u.Roles,
+		"iss": t.URL + "/", "aud": t.opts.ClientID, "iat": now.Unix(), "exp": now.Add(10 * time.Hour).Unix()}
+	access := map[string]any{"sub": claims["sub"], t.opts.RolesClaim: u.Roles,
+		"iss": t.URL + "/", "aud": []string{t.URL + "/userinfo"}, "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix()}
 	body := map[string]any{
-		"access_token": jwt(claims), "id_token": jwt(claims),
+		"access_token": jwt(access), "id_token": jwt(claims),
 		"expires_in": 86400, "scope": "openid profile", "token_type": "Bearer",
 	}
 	for k, v := range extra {
