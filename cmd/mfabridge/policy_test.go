@@ -43,12 +43,16 @@ func keys(m map[string]any) string {
 
 // policyTenant is an emulated tenant with a service account, and a
 // configuration file naming it.
-func policyTenant(t *testing.T) (*cyberarktest.Tenant, string) {
+func policyTenant(t *testing.T, mutate ...func(*cyberarktest.Options)) (*cyberarktest.Tenant, string) {
 	t.Helper()
-	tn := cyberarktest.New(cyberarktest.Options{
+	opts := cyberarktest.Options{
 		Users: []cyberarktest.User{{Name: "alice", Password: "alice-pw", Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: "JBSWY3DPEHPK3PXP"}},
 		Apps:  []cyberarktest.App{{ID: "mfabridge", ClientID: "svc@example", ClientSecret: "svc-secret-0123", Scope: "radius"}},
-	})
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	tn := cyberarktest.New(opts)
 	t.Cleanup(tn.Close)
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
@@ -110,6 +114,11 @@ func TestPolicyRolesCloudGPList(t *testing.T) {
 	if code, out, _ = policyCmd(file, "cloudgp"); code != 0 || !strings.Contains(out, "useCloudGP") || !strings.Contains(out, "true") {
 		t.Fatalf("cloudgp: %d %s", code, out)
 	}
+	for _, c := range tn.Calls() {
+		if c.Path == "/policy/getusingcloudmobilegp" && c.Body != nil {
+			t.Errorf("GetUsingCloudMobileGP sent a body %v; the guide's step 2 sends none", c.Body)
+		}
+	}
 	code, out, _ = policyCmd(file, "list", "--json")
 	var rows []map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) == 0 || rows[0]["ID"] != "/Policy/Default Policy" {
@@ -136,8 +145,19 @@ func TestPolicyShow(t *testing.T) {
 // TestPolicyCreate: dry run, then the change (with the guide's bodies),
 // then a second run that changes nothing, then an on-demand login through
 // the new challenge policy.
+// TestPolicyCreate follows the guide's steps 3 to 6 against a tenant that
+// lists the new challenge policy in PolicyModifiers afterwards and one that
+// keeps the list empty, as the guide's step 6 saves it.
 func TestPolicyCreate(t *testing.T) {
-	tn, file := policyTenant(t)
+	for _, empty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("PolicyModifiers kept empty %v", empty), func(t *testing.T) {
+			testPolicyCreate(t, func(o *cyberarktest.Options) { o.KeepModifiersEmpty = empty })
+		})
+	}
+}
+
+func testPolicyCreate(t *testing.T, mutate func(*cyberarktest.Options)) {
+	tn, file := policyTenant(t, mutate)
 	args := []string{"create", "--policy", "/Policy/Default Policy", "--modifier", "RadiusMFA", "--profile", "Default New Device Login Profile"}
 
 	code, out, errOut := policyCmd(file, append(args, "--dry-run")...)
@@ -170,7 +190,31 @@ func TestPolicyCreate(t *testing.T) {
 	if gotPolicy["Newpolicy"] != false || gotPolicy["RevStamp"] == "" {
 		t.Errorf("Newpolicy %v RevStamp %v", gotPolicy["Newpolicy"], gotPolicy["RevStamp"])
 	}
+	// The steps in the guide's order: the links, the block, the modifier,
+	// the save.
+	var order []string
+	for _, c := range tn.Calls() {
+		switch c.Path {
+		case "/policy/getniceplinks", "/policy/getpolicyblock", "/policy/addauthpolicymodifier", "/policy/savepolicyblock3":
+			order = append(order, strings.TrimPrefix(c.Path, "/policy/"))
+		}
+	}
+	if got := strings.Join(order, " "); !strings.HasSuffix(got, "getniceplinks getpolicyblock addauthpolicymodifier savepolicyblock3") {
+		t.Errorf("calls in the order %s, want the guide's: getniceplinks getpolicyblock addauthpolicymodifier savepolicyblock3", got)
+	}
+	// PolicyModifiers is saved as it was read, as the guide's step 6.
+	if got, want := fmt.Sprint(gotPolicy["PolicyModifiers"]), fmt.Sprint(seed(t, "getpolicyblock_response")["Result"].(map[string]any)["PolicyModifiers"]); got != want {
+		t.Errorf("PolicyModifiers saved as %s, read as %s", got, want)
+	}
 	gs, ws := gotPolicy["Settings"].(map[string]any), wantPolicy["Settings"].(map[string]any)
+	// Field by field: the challenge policy's settings have the guide's
+	// values, but for its profile id and its rules (the guide's example
+	// limits the profile to a date range; mfabridge's applies it always).
+	for _, suffix := range []string{"AuthenticationEnabled", "Authentication/NoMfaMechLogin"} {
+		if g, w := fmt.Sprint(gs["/Core/RadiusMFA/"+suffix]), fmt.Sprint(ws["/Core/test1/"+suffix]); g != w {
+			t.Errorf("%s = %s, the guide has %s", suffix, g, w)
+		}
+	}
 	for _, suffix := range []string{"AuthenticationEnabled", "Authentication/AuthenticationRules", "Authentication/AuthenticationRulesDefaultProfileId", "Authentication/NoMfaMechLogin"} {
 		g, w := gs["/Core/RadiusMFA/"+suffix], ws["/Core/test1/"+suffix]
 		if fmt.Sprintf("%T", g) != fmt.Sprintf("%T", w) {

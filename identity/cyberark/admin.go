@@ -102,7 +102,7 @@ func (a *Admin) Roles(ctx context.Context) ([]Role, error) {
 // CloudGP returns the tenant's cloud mobile GP settings
 // (/Policy/GetUsingCloudMobileGP), as the tenant sends them.
 func (a *Admin) CloudGP(ctx context.Context) (map[string]any, error) {
-	res, err := a.post(ctx, "GetUsingCloudMobileGP", "/Policy/GetUsingCloudMobileGP", map[string]any{}, true)
+	res, err := a.post(ctx, "GetUsingCloudMobileGP", "/Policy/GetUsingCloudMobileGP", nil, true) // no body, as step 2 of the guide
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +180,25 @@ type Profile struct {
 	Challenges []string `json:"challenges"`
 }
 
+// hasModifier reports whether the policy already holds the challenge
+// policy named m: the block lists it in PolicyModifiers, or its settings
+// hold keys under /Core/<m>/, which a save of its settings leaves (the
+// guide's step 6; a tenant may keep PolicyModifiers empty).
+func (b *PolicyBlock) hasModifier(m string) bool {
+	for _, x := range b.Modifiers() {
+		if x == m {
+			return true
+		}
+	}
+	prefix := "/Core/" + m + "/"
+	for k := range b.Settings() {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // Profiles are the authentication profiles the block lists.
 func (b *PolicyBlock) Profiles() []Profile {
 	var out []Profile
@@ -228,6 +247,7 @@ type ChallengePlan struct {
 	AddModifier   bool     `json:"add_modifier"`
 	Changes       []Change `json:"changes"`
 	block         *PolicyBlock
+	plinks        *Plinks
 	desiredValues map[string]any
 }
 
@@ -241,6 +261,12 @@ func (c *ChallengePlan) Empty() bool { return !c.AddModifier && len(c.Changes) =
 func (a *Admin) PlanChallengePolicy(ctx context.Context, policy, modifier, profile string) (*ChallengePlan, error) {
 	if modifier == "" || strings.ContainsAny(modifier, "/ ") {
 		return nil, fmt.Errorf("the challenge policy name %q must be one word without / (it becomes /Core/<name>/ in the settings)", modifier)
+	}
+	// The guide's steps in order: the policy links (step 3), then the
+	// block (step 4).
+	plinks, err := a.Plinks(ctx)
+	if err != nil {
+		return nil, err
 	}
 	block, err := a.PolicyBlock(ctx, policy)
 	if err != nil {
@@ -272,12 +298,8 @@ func (a *Admin) PlanChallengePolicy(ctx context.Context, policy, modifier, profi
 		prefix + "/Authentication/AuthenticationRulesDefaultProfileId": prof.UUID,
 		prefix + "/Authentication/NoMfaMechLogin":                      false,
 	}
-	plan := &ChallengePlan{Policy: policy, Modifier: modifier, Profile: *prof, block: block, desiredValues: desired}
-	has := false
-	for _, m := range block.Modifiers() {
-		has = has || m == modifier
-	}
-	plan.AddModifier = !has
+	plan := &ChallengePlan{Policy: policy, Modifier: modifier, Profile: *prof, block: block, plinks: plinks, desiredValues: desired}
+	plan.AddModifier = !block.hasModifier(modifier)
 	settings := block.Settings()
 	keys := make([]string, 0, len(desired))
 	for k := range desired {
@@ -309,20 +331,13 @@ func (a *Admin) Apply(ctx context.Context, plan *ChallengePlan) (string, error) 
 	if plan.Empty() {
 		return plan.block.RevStamp(), nil
 	}
-	plinks, err := a.Plinks(ctx)
-	if err != nil {
-		return "", err
-	}
+	plinks := plan.plinks
 	if plan.AddModifier {
+		// Step 5. The block is then saved with PolicyModifiers as it was
+		// read (step 6 of the guide saves "PolicyModifiers": []).
 		if _, err := a.post(ctx, "AddAuthPolicyModifier", "/Policy/AddAuthPolicyModifier", map[string]any{"PolicyModifier": plan.Modifier}, false); err != nil {
 			return "", err
 		}
-		mods := append(plan.block.Modifiers(), plan.Modifier)
-		list := make([]any, len(mods))
-		for i, m := range mods {
-			list[i] = m
-		}
-		plan.block.Raw["PolicyModifiers"] = list
 	}
 	settings := plan.block.Settings()
 	for k, v := range plan.desiredValues {

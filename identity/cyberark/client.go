@@ -125,9 +125,12 @@ func (p *provider) once(ctx context.Context, c call) ([]byte, int, error) {
 	defer cancel()
 
 	var reader io.Reader
-	if c.form != nil {
+	switch {
+	case c.form != nil:
 		reader = strings.NewReader(c.form.Encode())
-	} else {
+	case c.body == nil:
+		reader = http.NoBody // calls the guide shows without a body
+	default:
 		b, err := json.Marshal(c.body)
 		if err != nil {
 			return nil, 0, fmt.Errorf("encoding request: %w", err)

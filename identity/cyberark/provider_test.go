@@ -683,3 +683,14 @@ func TestPodRedirectStaysInTheTenantsDomain(t *testing.T) {
 		t.Error("pod_hosts \"*.com\" accepted")
 	}
 }
+
+// TestTenantClosingConnections: a login works against a tenant (or a proxy
+// in front of it) that closes the connection after every answer.
+func TestTenantClosingConnections(t *testing.T) {
+	e := newEnv(t, func(o *cyberarktest.Options, _ *Config) { o.CloseConnections = true })
+	s := e.start(t, "alice", "alice-pw")
+	s = e.advance(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "OATH").ID})
+	if s = e.advance(t, s, identity.Input{Action: identity.Answer, Value: code()}); s.Status != identity.Accepted {
+		t.Fatalf("status %v (%s)", s.Status, s.Detail)
+	}
+}

@@ -464,7 +464,13 @@ func (t *Tenant) token(w http.ResponseWriter, r *http.Request, appID string) {
 	t.mu.Lock()
 	app, ok := t.apps[appID]
 	t.mu.Unlock()
+	// The client authenticates with Basic (as every client does) or, as
+	// the OpenAPI file documents too, with client_id and client_secret
+	// form fields.
 	id, secret, basic := r.BasicAuth()
+	if !basic && r.PostForm.Get("client_id") != "" {
+		id, secret, basic = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), true
+	}
 	switch {
 	case !ok:
 		oauthErr(http.StatusBadRequest, "invalid_client", "unknown application")

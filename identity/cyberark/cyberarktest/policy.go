@@ -173,6 +173,9 @@ func (t *Tenant) savePolicyBlock(w http.ResponseWriter, r *http.Request, body ma
 	st.rev++
 	stored["RevStamp"] = fmt.Sprint(st.rev)
 	delete(stored, "Newpolicy")
+	if t.opts.KeepModifiersEmpty {
+		stored["PolicyModifiers"] = []any{}
+	}
 	st.blocks[path] = stored
 	writeEnvelope(w, true, map[string]any{"RevStamp": fmt.Sprint(st.rev)}, "")
 }

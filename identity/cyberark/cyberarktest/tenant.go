@@ -9,6 +9,7 @@
 package cyberarktest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -108,6 +109,13 @@ type Options struct {
 	// RedirectTo is the host the entry URL's PodFqdn redirect names
 	// (variant 2). Default: the pod's own host.
 	RedirectTo string
+	// CloseConnections closes the connection after every answer
+	// (Connection: close), as some proxies in front of a tenant do.
+	CloseConnections bool
+	// KeepModifiersEmpty makes GetPolicyBlock answer an empty
+	// PolicyModifiers list whatever was added, as seed 000 step 6 shows
+	// the block saved with "PolicyModifiers": [].
+	KeepModifiersEmpty bool
 }
 
 // Fault makes the tenant misbehave on a path (see Inject).
@@ -372,6 +380,9 @@ func (t *Tenant) record(w http.ResponseWriter, r *http.Request, body map[string]
 	}
 	t.calls = append(t.calls, c)
 	t.mu.Unlock()
+	if t.opts.CloseConnections {
+		w.Header().Set("Connection", "close")
+	}
 	return t.faults.Serve(w, r, path)
 }
 
@@ -390,8 +401,16 @@ func readJSON(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
 		writeHTML(w, http.StatusOK, "Sign In")
 		return nil, false
 	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeEnvelope(w, false, nil, "The request body is too large.")
+		return nil, false
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, true // a call without a body (Call.Body is nil)
+	}
 	var body map[string]any
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+	if err := json.Unmarshal(raw, &body); err != nil {
 		writeEnvelope(w, false, nil, "The request body is not valid JSON.")
 		return nil, false
 	}

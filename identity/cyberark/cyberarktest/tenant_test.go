@@ -239,3 +239,35 @@ func TestFakeTOTPAnswer(t *testing.T) {
 		t.Fatalf("TOTP: %v", got)
 	}
 }
+
+// TestTokenTakesBasicOrFormCredentials: the token endpoint takes the
+// client's credentials in a Basic header or, as the OpenAPI file documents,
+// in client_id and client_secret form fields.
+func TestTokenTakesBasicOrFormCredentials(t *testing.T) {
+	tn := newTenant(t)
+	c := tn.Client()
+	for name, build := range map[string]func() *http.Request{
+		"basic": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, tn.URL+"/oauth2/token/_genericmfa", strings.NewReader("grant_type=client_credentials&scope=GenericMFA"))
+			r.SetBasicAuth("svc", "s3cret")
+			return r
+		},
+		"form": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, tn.URL+"/oauth2/token/_genericmfa", strings.NewReader("grant_type=client_credentials&scope=GenericMFA&client_id=svc&client_secret=s3cret"))
+			return r
+		},
+	} {
+		req := build()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || out["access_token"] == nil {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, out)
+		}
+	}
+}
