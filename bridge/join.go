@@ -97,7 +97,7 @@ const (
 // begin claims the login under key, or waits for the instance or request
 // that holds it and returns its answer. A follower whose leader disappears
 // (its instance died) takes the login over.
-func (j *joins) begin(ctx context.Context, key string) (role joinRole, reply []byte, shared bool, err error) {
+func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, reply []byte, shared bool, err error) {
 	j.mu.Lock()
 	if c := j.local[key]; c != nil {
 		j.mu.Unlock()
@@ -114,7 +114,7 @@ func (j *joins) begin(ctx context.Context, key string) (role joinRole, reply []b
 	if j.rdb == nil {
 		return joinLead, nil, false, nil
 	}
-	role, reply, err = j.claim(ctx, key)
+	role, reply, err = j.claim(ctx, key, from)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Out of time while another instance answers: no answer here.
@@ -132,15 +132,21 @@ func (j *joins) begin(ctx context.Context, key string) (role joinRole, reply []b
 
 // claim takes the login across instances, or polls the instance that holds
 // it for its answer.
-func (j *joins) claim(ctx context.Context, key string) (joinRole, []byte, error) {
+func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, error) {
 	k := j.prefix + key
 	first := true
+	noted := false
 	for {
 		ok, err := j.rdb.SetNX(ctx, k, "i", j.lease).Result()
 		if err != nil {
 			return joinLead, nil, err
 		}
 		if ok {
+			if noted {
+				// Taken over from an instance that let go: this request is
+				// the one to answer.
+				_ = j.rdb.SRem(ctx, k+":from", from).Err()
+			}
 			return joinLead, nil, nil
 		}
 		v, err := j.rdb.Get(ctx, k).Result()
@@ -162,6 +168,12 @@ func (j *joins) claim(ctx context.Context, key string) (joinRole, []byte, error)
 			return joinFollow, []byte(v[1:]), nil
 		}
 		first = false
+		if !noted {
+			// Tell the instance answering it where this request came from.
+			noted = true
+			_ = j.rdb.SAdd(ctx, k+":from", from).Err()
+			_ = j.rdb.PExpire(ctx, k+":from", j.lease*6).Err()
+		}
 		t := time.NewTimer(j.poll)
 		select {
 		case <-ctx.Done():
@@ -208,16 +220,27 @@ func keepLeases(rdb redis.UniversalClient, lease time.Duration, keys ...string) 
 }
 
 // end records the leader's answer (nil: none) for those waiting, here and
-// on the other instances, and lets go of the login.
-func (j *joins) end(key string, reply []byte) {
+// on the other instances, and lets go of the login. superseded is true
+// when a request from the leader's own source address joined at another
+// instance: the NAS gave the leader's request up for the other server, and
+// it is not answered (pam_radius_auth 2.0 ends the whole login when a late
+// answer to the request it gave up arrives).
+func (j *joins) end(key, from string, reply []byte) (superseded bool) {
+	// Within one instance both are answered: a NAS that fails over asks
+	// another server, and one that renumbers to the same server is not
+	// known to mind the older answer.
 	j.release(key, reply)
 	if j.rdb == nil {
-		return
+		return superseded
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	// The answer stays a few polls long, for the instances waiting on it.
 	_ = j.rdb.Set(ctx, j.prefix+key, "d"+string(reply), 4*j.poll+time.Second).Err()
+	if ok, err := j.rdb.SIsMember(ctx, j.prefix+key+":from", from).Result(); err == nil && ok {
+		superseded = true
+	}
+	return superseded
 }
 
 func (j *joins) release(key string, reply []byte) {

@@ -617,7 +617,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	// over, a NAS renumbering) waits for that login's answer.
 	endJoin := func() {}
 	if jk, ok := joinKey(client, req); ok {
-		role, tmpl, shared, err := s.joins.begin(ctx, jk)
+		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.remote)
 		if err != nil && ctx.Err() == nil {
 			s.warns.warn(log.WithError(err), "joins", s.now(), "shared state (Redis) not reachable: a login repeated at another instance may be answered twice")
 		}
@@ -638,7 +638,14 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		endJoin = func() {
 			if !ended {
 				ended = true
-				s.joins.end(jk, template(reply))
+				if s.joins.end(jk, key.remote, template(reply)) && reply != nil {
+					// The NAS asked again from the same address under a new
+					// Identifier: that request gets this answer; this one,
+					// which the NAS gave up, gets none (a late answer to
+					// it ends pam_radius_auth 2.0's login).
+					log.Debug("the NAS repeated this login under a new Identifier: answered there, not here")
+					reply = nil
+				}
 			}
 		}
 		defer endJoin() // a panic's path

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 	"github.com/mfabridge/mfabridge/internal/redistest"
 )
 
@@ -21,10 +23,10 @@ type pair struct {
 	redis *redistest.Server
 }
 
-func startPair(t *testing.T, mutate func(*config.Config)) *pair {
+func startPair(t *testing.T, mutate func(*config.Config), extra ...cyberarktest.User) *pair {
 	t.Helper()
 	rs := redistest.Start(t)
-	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}})
+	d, err := demo.Start(demo.Options{Listen: "127.0.0.1:0", LogLevel: "debug", Phone: &bytes.Buffer{}, ExtraUsers: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,5 +154,28 @@ func TestHARedisDownWithMemoryFallback(t *testing.T) {
 	p.a.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
 	if !strings.Contains(p.a.logs.String(), "kept in this instance's memory") {
 		t.Errorf("no log of the fallback:\n%s", p.a.logs.String())
+	}
+}
+
+// TestHAPamFailoverSendsOnePush: pam_radius_auth gives up on the first
+// instance after its timeout (3 s, the least pam_radius_auth 2.0 waits)
+// while the push is held there, and asks the second with a new Identifier
+// and Authenticator. The second joins the login under way at the first
+// (through Redis): one push; the first stays silent (pam_radius_auth 2.0
+// ends the login on a late answer to the request it gave up) and the
+// second answers when the push is approved.
+func TestHAPamFailoverSendsOnePush(t *testing.T) {
+	p := startPair(t, nil, cyberarktest.User{Name: "carol", Password: "carol-password", Factors: []cyberarktest.Factor{cyberarktest.Push}, AutoApprove: 5 * time.Second})
+	svc := pamServiceFor(t, fmt.Sprintf("%s %s 3\n%s %s 10\n", p.a.addr, demo_secret, p.b.addr, demo_secret))
+	out, ok := pamtester(t, svc, "carol", "carol-password")
+	if !ok {
+		t.Fatalf("pamtester failed:\n%s", out)
+	}
+	tn := p.a.demo.Tenant
+	if n := tn.CountFor("carol", "/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+		t.Fatalf("%d pushes for one login with a failover, want 1", n)
+	}
+	if p.b.srv.Count("retransmission:joined") != 1 {
+		t.Errorf("the second instance did not join the login: %v", p.b.srv.Counts())
 	}
 }

@@ -19,6 +19,13 @@ import (
 // so this needs root.
 func (e *bridgeEnv) pamService(t *testing.T) string {
 	t.Helper()
+	return pamServiceFor(t, fmt.Sprintf("%s %s 10\n", e.addr, demo_secret))
+}
+
+// pamServiceFor installs a PAM service whose pam_radius_auth.conf holds
+// servers (lines of "server[:port] secret timeout").
+func pamServiceFor(t *testing.T, servers string) string {
+	t.Helper()
 	need(t, "pamtester", "pamtester")
 	module := ""
 	for _, dir := range []string{"/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security", "/lib/aarch64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security", "/lib/security", "/usr/lib/security"} {
@@ -40,8 +47,7 @@ func (e *bridgeEnv) pamService(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "pam_radius_auth.conf")
-	// server[:port] secret timeout(s)
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("%s %s 10\n", e.addr, demo_secret)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(servers), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 6)
