@@ -7,6 +7,7 @@
 package auth0test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -60,9 +61,9 @@ type Options struct {
 	// "https://mfabridge.example/roles".
 	RolesClaim string
 	Users      []User
-	// RejectWith is the error of a denied push: "invalid_grant" (as
-	// Auth0's documentation shows it, the default) or "access_denied" (as
-	// recorded from a live tenant).
+	// RejectWith is the error of a denied push: "access_denied" (as
+	// recorded from a live tenant, the default the reference asks of a
+	// fake) or "invalid_grant" (as Auth0's documentation shows it).
 	RejectWith string
 	// OnCode and OnPush are told of codes sent and pushes started.
 	OnCode func(user, channel, code string)
@@ -95,8 +96,9 @@ type Tenant struct {
 	calls     []Call
 	faults    faults.Set
 	codes     map[string]string
-	pending   map[string]*oob // user -> push waiting
-	used      map[string]bool // recovery codes used
+	pending   map[string]*oob        // user -> push waiting
+	used      map[string]bool        // recovery codes and OTPs used
+	attempts  map[string][]time.Time // user|kind -> recent attempts or sends
 }
 
 type mfaToken struct {
@@ -113,7 +115,18 @@ type oob struct {
 	lastPoll  time.Time
 	polls     []time.Time
 	approveAt time.Time
+	sent      time.Time // when the code was sent (binding codes live 5 min)
 }
+
+// Limits of identity-api.md B.8: an OTP is valid once, a user has 10 OTP
+// attempts an hour, SMS and voice codes 10 an hour, pushes a burst of 5,
+// and a sent code lives 5 minutes.
+const (
+	otpAttemptsPerHour = 10
+	smsPerHour         = 10
+	pushBurst          = 5
+	codeLifetime       = 5 * time.Minute
+)
 
 // New starts a tenant; Close it when done.
 func New(o Options) *Tenant {
@@ -124,13 +137,13 @@ func New(o Options) *Tenant {
 		o.RolesClaim = "https://mfabridge.example/roles"
 	}
 	if o.RejectWith == "" {
-		o.RejectWith = "invalid_grant"
+		o.RejectWith = "access_denied"
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	t := &Tenant{opts: o, users: map[string]*User{}, mfaTokens: map[string]*mfaToken{}, oobs: map[string]*oob{},
-		codes: map[string]string{}, pending: map[string]*oob{}, used: map[string]bool{}}
+		codes: map[string]string{}, pending: map[string]*oob{}, used: map[string]bool{}, attempts: map[string][]time.Time{}}
 	for i := range o.Users {
 		u := o.Users[i]
 		t.users[strings.ToLower(u.Name)] = &u
@@ -225,6 +238,43 @@ func oauthErr(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
+// limited counts an attempt of kind by user within window and reports
+// whether it is over limit; then it answers 429 too_many_requests with the
+// rate-limit headers Auth0 sends (B.7, B.8). t.mu must not be held.
+func (t *Tenant) limited(w http.ResponseWriter, user, kind string, limit int, window time.Duration) bool {
+	now := t.opts.Now()
+	key := strings.ToLower(user) + "|" + kind
+	t.mu.Lock()
+	recent := t.attempts[key][:0]
+	for _, a := range t.attempts[key] {
+		if now.Sub(a) < window {
+			recent = append(recent, a)
+		}
+	}
+	over := len(recent) >= limit
+	if !over {
+		recent = append(recent, now)
+	}
+	t.attempts[key] = recent
+	reset := now.Add(window)
+	if len(recent) > 0 {
+		reset = recent[0].Add(window)
+	}
+	t.mu.Unlock()
+	if !over {
+		return false
+	}
+	rateLimitHeaders(w, limit, 0, reset)
+	oauthErr(w, http.StatusTooManyRequests, "too_many_requests", "Too many requests. Check the X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset headers.")
+	return true
+}
+
+func rateLimitHeaders(w http.ResponseWriter, limit, remaining int, reset time.Time) {
+	w.Header().Set("X-RateLimit-Limit", fmt.Sprint(limit))
+	w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(remaining))
+	w.Header().Set("X-RateLimit-Reset", fmt.Sprint(reset.Unix()))
+}
+
 // record notes a call and applies a fault; it reports whether the fault
 // answered.
 func (t *Tenant) record(w http.ResponseWriter, r *http.Request, form url.Values) bool {
@@ -237,9 +287,12 @@ func (t *Tenant) record(w http.ResponseWriter, r *http.Request, form url.Values)
 // params reads a form or JSON body, as Auth0 accepts both.
 func params(r *http.Request) url.Values {
 	out := url.Values{}
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	// JSON, with its content type or without one (the seed's curl example
+	// sends none); otherwise a form.
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 		var m map[string]any
-		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&m)
+		_ = json.Unmarshal(body, &m)
 		for k, v := range m {
 			if s, ok := v.(string); ok {
 				out.Set(k, s)
@@ -247,8 +300,8 @@ func params(r *http.Request) url.Values {
 		}
 		return out
 	}
-	_ = r.ParseForm()
-	return r.PostForm
+	form, _ := url.ParseQuery(string(body))
+	return form
 }
 
 func (t *Tenant) serve(w http.ResponseWriter, r *http.Request) {
@@ -427,13 +480,6 @@ func (t *Tenant) challenge(w http.ResponseWriter, r *http.Request, form url.Valu
 	if u == nil {
 		return
 	}
-	var a *authenticator
-	for _, x := range list(u) {
-		if x.ID == form.Get("authenticator_id") && x.Active {
-			x := x
-			a = &x
-		}
-	}
 	types := strings.Fields(form.Get("challenge_type"))
 	allowed := func(typ string) bool {
 		if len(types) == 0 {
@@ -446,6 +492,17 @@ func (t *Tenant) challenge(w http.ResponseWriter, r *http.Request, form url.Valu
 		}
 		return false
 	}
+	// authenticator_id is optional: without it the first active
+	// authenticator of an allowed type answers (the seed's OTP example
+	// names none).
+	id := form.Get("authenticator_id")
+	var a *authenticator
+	for _, x := range list(u) {
+		if x.Active && a == nil && (x.ID == id || (id == "" && allowed(x.Type))) {
+			x := x
+			a = &x
+		}
+	}
 	if a == nil || !allowed(a.Type) {
 		oauthErr(w, http.StatusBadRequest, "unsupported_challenge_type", "User is not enrolled with that authenticator.")
 		return
@@ -454,7 +511,17 @@ func (t *Tenant) challenge(w http.ResponseWriter, r *http.Request, form url.Valu
 		writeJSON(w, http.StatusOK, map[string]string{"challenge_type": "otp"})
 		return
 	}
-	o := &oob{user: u, token: form.Get("mfa_token"), channel: a.Channel}
+	switch a.Channel {
+	case "auth0":
+		if t.limited(w, u.Name, "push", pushBurst, time.Minute) {
+			return
+		}
+	case "sms", "voice":
+		if t.limited(w, u.Name, "sms", smsPerHour, time.Hour) {
+			return
+		}
+	}
+	o := &oob{user: u, token: form.Get("mfa_token"), channel: a.Channel, sent: t.opts.Now()}
 	code := "Fe26." + newID(16)
 	res := map[string]string{"challenge_type": "oob", "oob_code": code}
 	t.mu.Lock()
@@ -495,8 +562,19 @@ func (t *Tenant) mfaGrant(w http.ResponseWriter, form url.Values) {
 	}
 	switch form.Get("grant_type") {
 	case grantOTP:
+		if t.limited(w, u.Name, "otp", otpAttemptsPerHour, time.Hour) {
+			return
+		}
+		otp := form.Get("otp")
 		key, err := totp.DecodeSecret(u.OTPSecret)
-		if err != nil || u.OTPSecret == "" || !totp.Valid(key, form.Get("otp"), t.opts.Now()) {
+		t.mu.Lock()
+		reused := t.used[u.Name+"|otp|"+otp]
+		ok := err == nil && u.OTPSecret != "" && !reused && totp.Valid(key, otp, t.opts.Now())
+		if ok {
+			t.used[u.Name+"|otp|"+otp] = true // an OTP cannot be reused
+		}
+		t.mu.Unlock()
+		if !ok {
 			oauthErr(w, http.StatusForbidden, "invalid_grant", "Invalid otp_code.")
 			return
 		}
@@ -537,7 +615,7 @@ func (t *Tenant) oobGrant(w http.ResponseWriter, u *User, form url.Values) {
 		switch {
 		case bc == "":
 			oauthErr(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: binding_code")
-		case subtle.ConstantTimeCompare([]byte(bc), []byte(o.binding)) != 1:
+		case subtle.ConstantTimeCompare([]byte(bc), []byte(o.binding)) != 1, now.Sub(o.sent) > codeLifetime:
 			oauthErr(w, http.StatusForbidden, "invalid_grant", "Invalid binding_code.")
 		default:
 			t.tokens(w, u, nil)
@@ -561,6 +639,7 @@ func (t *Tenant) oobGrant(w http.ResponseWriter, u *User, form url.Values) {
 	t.mu.Unlock()
 	switch {
 	case polls > 12:
+		rateLimitHeaders(w, 12, 0, now.Add(5*time.Second))
 		oauthErr(w, http.StatusTooManyRequests, "too_many_requests", "Too many requests")
 	case tooFast:
 		oauthErr(w, http.StatusBadRequest, "slow_down", "You are polling faster than allowed. Try again in 5 seconds.")
