@@ -19,7 +19,6 @@ const (
 	typeCHAPPassword         radius.Type = 3
 	typeProxyState           radius.Type = 33
 	typeVendorSpecific       radius.Type = 26
-	typePrompt               radius.Type = 76
 
 	vendorMicrosoft = 311
 )

@@ -221,7 +221,6 @@ func (s *Server) Reload(cfg *config.Config, providers map[string]identity.Provid
 		restart = append(restart, "[lockout]")
 	}
 	s.state.Store(st)
-	s.counters.add("reload:ok", 1)
 	return restart, nil
 }
 
@@ -736,31 +735,6 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	}
 	ap, err := netip.ParseAddrPort(a.String())
 	return ap, err == nil
-}
-
-// ListenAndServe binds every address of the configuration's server.listen
-// and serves them until ctx is cancelled.
-func (s *Server) ListenAndServe(ctx context.Context, ready func([]net.PacketConn)) error {
-	cfg := s.state.Load().cfg
-	var conns []net.PacketConn
-	for _, addr := range cfg.Server.Listen {
-		network := "udp4"
-		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() && !ap.Addr().Is4In6() {
-			network = "udp6"
-		}
-		c, err := net.ListenPacket(network, addr)
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return fmt.Errorf("bridge: cannot listen on %s: %w", addr, err)
-		}
-		conns = append(conns, c)
-	}
-	if ready != nil {
-		ready(conns)
-	}
-	return s.ServeConns(ctx, conns)
 }
 
 // ServeConns serves every conn until ctx is cancelled, then stops reading,

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,16 +55,6 @@ func (s *Server) Counts() map[string]int64 {
 
 // Count returns one counter.
 func (s *Server) Count(name string) int64 { return s.counters.get(name) }
-
-// CountNames returns the names of the counters in order.
-func (s *Server) CountNames() []string {
-	var names []string
-	for k := range s.Counts() {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
 
 // rateLimitedLog writes a warning at most once per interval per key and
 // says how many were held back, so a flood of bad packets cannot flood the

@@ -1,9 +1,7 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mfabridge/mfabridge/identity"
@@ -82,13 +80,8 @@ func readMechanism(r *binenc.Reader) identity.Mechanism {
 	return identity.Mechanism{ID: r.String(), Kind: identity.Kind(r.String()), Name: r.String(), Label: r.String(), Prompt: r.String()}
 }
 
-// Unmarshal reads a session from its binary form, or from the JSON form
-// that earlier versions kept in Redis (so that conversations survive an
-// upgrade).
+// Unmarshal reads a session from its binary form.
 func Unmarshal(data []byte) (Session, error) {
-	if len(data) > 0 && data[0] == '{' {
-		return unmarshalJSON(data)
-	}
 	if len(data) == 0 || data[0] != codecVersion {
 		return Session{}, ErrCorrupt
 	}
@@ -134,27 +127,6 @@ func Unmarshal(data []byte) (Session, error) {
 	}
 	if err := r.Err(); err != nil {
 		return Session{}, ErrCorrupt
-	}
-	return s, nil
-}
-
-// unmarshalJSON reads the JSON form of earlier versions, where the
-// transaction's data was a JSON value rather than a byte string.
-func unmarshalJSON(data []byte) (Session, error) {
-	var old struct {
-		Session
-		Txn struct {
-			Provider string          `json:"provider"`
-			Data     json.RawMessage `json:"data"`
-		} `json:"txn"`
-	}
-	if err := json.Unmarshal(data, &old); err != nil {
-		return Session{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	s := old.Session
-	s.Txn = identity.Txn{Provider: old.Txn.Provider}
-	if len(old.Txn.Data) > 0 && string(old.Txn.Data) != "null" {
-		s.Txn.Data = []byte(old.Txn.Data)
 	}
 	return s, nil
 }

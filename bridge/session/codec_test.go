@@ -39,23 +39,6 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// Sessions that earlier versions stored in Redis as JSON (the transaction's
-// data a JSON value) are still read.
-func TestCodecReadsEarlierJSON(t *testing.T) {
-	old := `{"nas":"vpn","user":"alice","txn":{"provider":"corp","data":{"sid":"abc","ch":[[]]}},"phase":"answer",` +
-		`"current":{"id":"m1","kind":"code","name":"OATH"},"rounds":1,"started":"2023-11-14T22:13:20Z"}`
-	s, err := Unmarshal([]byte(old))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.NAS != "vpn" || s.Phase != PhaseAnswer || s.Current == nil || s.Current.Name != "OATH" || s.Rounds != 1 || s.Started.Unix() != 1700000000 {
-		t.Fatalf("read %+v", s)
-	}
-	if string(s.Txn.Data) != `{"sid":"abc","ch":[[]]}` {
-		t.Fatalf("transaction data %q", s.Txn.Data)
-	}
-}
-
 func TestCodecRejectsCorruptValues(t *testing.T) {
 	good := Marshal(full())
 	for name, data := range map[string][]byte{

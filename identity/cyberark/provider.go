@@ -452,11 +452,6 @@ func (p *provider) choose(ctx context.Context, st *state, id string) (identity.S
 	if i, err := strconv.Atoi(id); err == nil && i >= 0 && i < len(mechs) && strconv.Itoa(i) == id {
 		m = &mechs[i]
 	}
-	for i := range mechs {
-		if mechs[i].MechanismID == id { // as earlier versions named entries
-			m = &mechs[i]
-		}
-	}
 	if m == nil {
 		return identity.Step{}, fmt.Errorf("%w: mechanism is not on offer", identity.ErrBadInput)
 	}

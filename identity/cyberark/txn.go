@@ -1,7 +1,6 @@
 package cyberark
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -17,8 +16,6 @@ import (
 // order, strings and counts as uvarint-prefixed values): it is decoded at
 // every packet of a conversation and kept for every conversation waiting at
 // a challenge, in memory or in Redis, so its size and decoding cost count.
-// The JSON form written by earlier versions (it starts with '{') is still
-// read, so that conversations stored in a shared Redis survive an upgrade.
 type state struct {
 	Base       string        `json:"base"`
 	SessionID  string        `json:"sid"`
@@ -163,18 +160,10 @@ func appendMechanism(b []byte, m mechanism) []byte {
 	return b
 }
 
-// unmarshalState reads the binary form, or the JSON form of earlier
-// versions.
+// unmarshalState reads the binary form.
 func unmarshalState(data []byte) (*state, error) {
 	if len(data) == 0 {
 		return nil, errTxnFormat
-	}
-	if data[0] == '{' {
-		var st state
-		if err := json.Unmarshal(data, &st); err != nil {
-			return nil, err
-		}
-		return &st, nil
 	}
 	if data[0] != txnVersion {
 		return nil, errTxnFormat

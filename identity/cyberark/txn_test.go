@@ -2,7 +2,6 @@ package cyberark
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -64,26 +63,6 @@ func TestStateDropsPassedChallenges(t *testing.T) {
 	st.Index = 2 // every challenge passed
 	if got, err := unmarshalState(st.marshal()); err != nil || got.Index != 0 || len(got.Challenges) != 0 {
 		t.Fatalf("all passed: got %+v, %v", got, err)
-	}
-}
-
-// A conversation stored by an earlier version (JSON) in a shared Redis is
-// still read after an upgrade.
-func TestStateReadsEarlierJSON(t *testing.T) {
-	st := sampleState()
-	old, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := unmarshalState(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, st) {
-		t.Fatalf("JSON form:\n got %+v\nwant %+v", got, st)
-	}
-	if bin := st.marshal(); len(bin) >= len(old) {
-		t.Errorf("binary form is %d bytes, JSON %d: expected it to be smaller", len(bin), len(old))
 	}
 }
 
