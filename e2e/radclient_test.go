@@ -225,3 +225,14 @@ func TestRadclientStatusServer(t *testing.T) {
 	r := e.radclientCmd(t, "Message-Authenticator = 0x00", "status", demo_secret)
 	r.must(t, "Access-Accept")
 }
+
+// TestRadclientDemoInlineFactor: the demo takes the factor after the
+// password, as the README shows: "bob-password,push" holds the request for
+// the push; "alice-password,<code>" answers with a code; a wrong code after
+// a right password is a Reject.
+func TestRadclientDemoInlineFactor(t *testing.T) {
+	e := start(t, nil)
+	e.radclient(t, pap("bob", "bob-password,push")).must(t, "Access-Accept")
+	e.radclient(t, pap("alice", "alice-password,"+totpCode(t))).must(t, "Access-Accept")
+	e.radclient(t, pap("alice", "alice-password,000000")).must(t, "Access-Reject")
+}

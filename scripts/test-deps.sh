@@ -35,5 +35,26 @@ else
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The tests start the servers they need themselves, on free ports. Debian
+# starts a package's service when it is installed (FreeRADIUS on 1812,
+# redis-server on 6379, ocserv on 443), which would then stand in the way
+# of `make run`: a policy-rc.d that says no keeps them from starting, and
+# they are disabled so that a reboot does not start them either.
+policy=/usr/sbin/policy-rc.d
+placed=no
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# test-deps: services stay stopped while the test packages install\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  placed=yes
+fi
+cleanup() { [ "$placed" = yes ] && "${sudo[@]}" rm -f "$policy"; }
+trap cleanup EXIT
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -d /run/systemd/system ]; then
+  for unit in freeradius.service redis-server.service ocserv.service ocserv.socket; do
+    if systemctl list-unit-files "$unit" >/dev/null 2>&1; then
+      "${sudo[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    fi
+  done
+fi

@@ -135,7 +135,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, d.ConfigText)
 		return 0
 	}
-	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, Ready: func(conns []net.PacketConn) {
+	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, EndOnHangup: true, Ready: func(conns []net.PacketConn) {
 		if *provider == "auth0" {
 			fmt.Fprintln(stdout, demo.WelcomeAuth0(conns[0].LocalAddr().String()))
 			return

@@ -30,6 +30,10 @@ type ServeOptions struct {
 	Log io.Writer
 	// Ready, when set, is called with the sockets once they serve.
 	Ready func(conns []net.PacketConn)
+	// EndOnHangup stops on SIGHUP instead of reloading: a program run in a
+	// terminal (the demo) ends when its terminal closes, and lets its port
+	// go.
+	EndOnHangup bool
 }
 
 // Serve runs mfabridge as a daemon until ctx is cancelled: it binds the
@@ -87,6 +91,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if o.EndOnHangup {
+					log.Info("hangup: stopping")
+					cancel()
+					return
+				}
 				reload(srv, o.ConfigPath, log, m)
 			}
 		}

@@ -312,3 +312,37 @@ func TestJournalField(t *testing.T) {
 		}
 	}
 }
+
+// TestEndOnHangup: a program in a terminal (the demo) stops when the
+// terminal closes (SIGHUP) and lets its port go.
+func TestEndOnHangup(t *testing.T) {
+	f := newFixture(t)
+	logs := &syncBuf{}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(context.Background(), ServeOptions{ConfigPath: f.file, Version: "test", Log: logs, EndOnHangup: true, Ready: func(c []net.PacketConn) {
+			ready <- c[0].LocalAddr().String()
+		}})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v\n%s", err, logs.String())
+	}
+	_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after SIGHUP: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("still serving after SIGHUP:\n%s", logs.String())
+	}
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("the port was not let go: %v", err)
+	}
+	c.Close()
+}
