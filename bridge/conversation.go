@@ -36,6 +36,7 @@ type exchange struct {
 	req       *radius.Packet
 	log       *logrus.Entry
 	start     time.Time
+	received  time.Time // when the kernel received the request (zero: unknown)
 
 	user string
 	prov identity.Provider
@@ -132,6 +133,27 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	}
 	step, err := ex.prov.Start(ctx, req)
 	return ex.drive(ctx, step, err)
+}
+
+// nasDeadline is when a held request must be answered for the NAS (or the
+// proxy in front of mfabridge) to still be waiting for it: nas_wait from
+// when the request arrived, less a margin for the answer's way back and a
+// slow moment here (a tenth, from half a second to two seconds).
+func (ex *exchange) nasDeadline() time.Time {
+	w := ex.client.NASWait.Duration
+	if w <= 0 {
+		w = config.DefaultNASWait
+	}
+	margin := min(max(w/10, 500*time.Millisecond), 2*time.Second)
+	return ex.arrived().Add(w - margin)
+}
+
+// arrived is when the request reached this host.
+func (ex *exchange) arrived() time.Time {
+	if ex.received.IsZero() {
+		return ex.start
+	}
+	return ex.received
 }
 
 // countFailure counts a failed login of ex.user from ex.src.
@@ -247,7 +269,10 @@ func pick(choices []identity.Mechanism, input string) (identity.Mechanism, bool)
 // take on its own: starting the only mechanism on offer, and holding a
 // push while it is polled.
 func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *radius.Packet {
-	var holdUntil time.Time
+	var (
+		holdUntil time.Time
+		nasBound  bool // holdUntil is the NAS's time, not push_wait
+	)
 	for {
 		if err != nil {
 			return ex.upstreamFailure(err)
@@ -323,9 +348,15 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 				return ex.approve(step, "")
 			}
 		}
-		// Hold the request while the push or call is approved.
+		// Hold the request while the push or call is approved: push_wait
+		// from when it was sent, and never past the NAS's own time
+		// (nas_wait from when the request arrived, less a margin for the
+		// way back), so that the NAS is always answered in time.
 		if holdUntil.IsZero() {
-			holdUntil = ex.start.Add(ex.client.PushWait.Duration)
+			holdUntil = ex.s.now().Add(ex.client.PushWait.Duration)
+			if nas := ex.nasDeadline(); nas.Before(holdUntil) {
+				holdUntil, nasBound = nas, true
+			}
 		}
 		wait := step.PollInterval
 		if wait <= 0 {
@@ -333,6 +364,17 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		}
 		now := ex.s.now()
 		if !now.Before(holdUntil) {
+			if nasBound && !held && ex.client.Push == config.PushAdaptive {
+				// Switch once to a challenge on the same push: the user
+				// approves, then presses Enter; no second push.
+				ex.log.WithField("nas_wait", ex.client.NASWait.Duration).Info("push not approved within the NAS's time: asking the user to approve, then press Enter")
+				ex.s.counters.add("push:switched_to_challenge", 1)
+				return ex.approve(step, "")
+			}
+			if nasBound {
+				ex.log.WithField("nas_wait", ex.client.NASWait.Duration).Info("push or call not approved within the NAS's time (nas_wait); rejected before the NAS gives up")
+				return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.ApproveTimeout, "timeout", "")
+			}
 			ex.log.Info("push or call not approved within push_wait")
 			ex.countFailure(ctx) // an unanswered push counts, as push bombing does
 			return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.ApproveTimeout, "timeout", "")
@@ -607,7 +649,14 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 		fields["method"] = method
 	}
 	l := ex.log.WithFields(fields)
+	late := ex.s.now().Sub(ex.arrived()) > ex.client.NASWait.Duration && ex.client.NASWait.Duration > 0
+	if late {
+		// The NAS had given up: "accepted" would not be true for the user.
+		l = l.WithField("late", true)
+	}
 	switch {
+	case late:
+		l.Warn("answered after the NAS's time (nas_wait): the NAS has most likely given up; raise nas_wait only if the NAS waits longer")
 	case code == radius.CodeAccessAccept && ex.lessThanMFA:
 		l.Warn("authentication accepted without MFA (allow_no_mfa)")
 	case code == radius.CodeAccessAccept:

@@ -649,7 +649,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		}
 		defer endJoin() // a panic's path
 	}
-	ex := &exchange{s: s, cfg: st.cfg, providers: st.providers, client: client, req: req, log: log, start: s.now()}
+	ex := &exchange{s: s, cfg: st.cfg, providers: st.providers, client: client, req: req, log: log, start: s.now(), received: received}
 	reply = ex.respond(ctx)
 	// Those waiting get the answer before the NAS does: a request that
 	// arrives once the answer is out is a new login, never a join.

@@ -238,3 +238,71 @@ func TestNoticeIsShownBeforeTheAccept(t *testing.T) {
 		t.Fatal("the recovery code reached the log")
 	}
 }
+
+// pendingPush is a provider whose push stays pending until approved is set.
+func pendingPush(approved *atomic.Bool) *scripted {
+	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Prompt: "Approve the request"}
+	waiting := identity.Step{Status: identity.Waiting, Current: &push, Pending: true, PollInterval: 200 * time.Millisecond, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}
+	return &scripted{
+		start: func(context.Context, identity.Request) (identity.Step, error) { return waiting, nil },
+		advance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+			if in.Action == identity.Poll && approved.Load() {
+				return identity.Step{Status: identity.Accepted}, nil
+			}
+			return waiting, nil
+		},
+	}
+}
+
+// TestAdaptivePushSwitchesToAChallengeInTime: a push not approved within
+// the NAS's time is answered, before the NAS gives up, with a challenge on
+// the same push; the user approves and presses Enter; one push in all.
+func TestAdaptivePushSwitchesToAChallengeInTime(t *testing.T) {
+	var approved atomic.Bool
+	p := pendingPush(&approved)
+	ts := startServer(t, p, func(c *config.Config) { c.Clients[0].NASWait = config.Duration{Duration: 2 * time.Second} })
+	n := newNAS(t, ts)
+	began := time.Now()
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	r := checkReply(t, req, raw, n.recv(3*time.Second))
+	took := time.Since(began)
+	if r.Code != radius.CodeAccessChallenge || !strings.Contains(rfc2865.ReplyMessage_GetString(r), "press Enter") {
+		t.Fatalf("after the NAS's time: %v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
+	}
+	if took > 2*time.Second || took < time.Second {
+		t.Fatalf("answered after %v; the NAS waits 2s", took)
+	}
+	approved.Store(true)
+	state := rfc2865.State_Get(r)
+	req, raw = request(t, testSecret, true, papBuild("alice", "", func(p *radius.Packet) { _ = rfc2865.State_Set(p, state) }))
+	n.send(raw)
+	if r = checkReply(t, req, raw, n.recv(3*time.Second)); r.Code != radius.CodeAccessAccept {
+		t.Fatalf("after approving and Enter: %v", r.Code)
+	}
+	if ts.srv.Count("push:switched_to_challenge") != 1 {
+		t.Fatalf("counts %v", ts.srv.Counts())
+	}
+}
+
+// TestWaitModeRejectsBeforeTheNASGivesUp: a NAS that cannot show a
+// challenge (push = "wait") gets a clear Reject within its time, never an
+// answer it would drop; that is not counted against the user.
+func TestWaitModeRejectsBeforeTheNASGivesUp(t *testing.T) {
+	var approved atomic.Bool
+	ts := startServer(t, pendingPush(&approved), func(c *config.Config) {
+		c.Clients[0].Push = config.PushWait
+		c.Clients[0].NASWait = config.Duration{Duration: 2 * time.Second}
+		one := 1
+		c.Lockout.Attempts = &one
+	})
+	n := newNAS(t, ts)
+	code, msg, took := ask(t, ts, n, "alice", "pw", "192.0.2.7")
+	if code != radius.CodeAccessReject || !strings.Contains(msg, "not approved in time") || took > 2*time.Second {
+		t.Fatalf("%v %q after %v", code, msg, took)
+	}
+	approved.Store(true)
+	if code, _, _ := ask(t, ts, n, "alice", "pw", "192.0.2.7"); code != radius.CodeAccessAccept {
+		t.Fatalf("the next login: %v (the NAS's time was counted as the user's failure?)", code)
+	}
+}

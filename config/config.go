@@ -161,12 +161,25 @@ type Client struct {
 	// RateLimit is the most requests per second accepted from this NAS;
 	// bursts of twice as many pass. Default 500; 0 turns it off.
 	RateLimit *int `toml:"rate_limit"`
-	// Push is "wait" (hold the request while the push is approved; default)
-	// or "prompt" (challenge: approve, then press Enter).
+	// Push is what a request does while a push or call waits for the
+	// user: "adaptive" (the default) holds it and, when the push is not
+	// approved within the NAS's time (NASWait), switches once to an
+	// Access-Challenge on the same push ("approve, then press Enter"), so
+	// that the NAS is answered in time and no second push is sent;
+	// "wait" holds it and, past the NAS's time, rejects it (for a NAS that
+	// cannot show a challenge); "prompt" challenges at once.
 	Push string `toml:"push"`
-	// PushWait bounds how long a request is held for a push or call in
-	// "wait" mode; keep it below the NAS's timeout. Default 25s.
+	// PushWait bounds how long a push or call is waited for once it was
+	// sent. Default 25s.
 	PushWait Duration `toml:"push_wait"`
+	// NASType names the NAS or proxy in front of mfabridge, whose stock
+	// timeout then gives NASWait (see NASTypes and docs/nas.md).
+	NASType string `toml:"nas_type"`
+	// NASWait is how long the NAS (or a proxy between it and mfabridge)
+	// waits for the answer to one Access-Request, its retransmissions
+	// included: its timeout × tries. mfabridge answers a held request
+	// before it ends. Default: the NASType's, else 10s.
+	NASWait Duration `toml:"nas_wait"`
 	// Prefer lists mechanisms to start without a menu, in order of
 	// preference: kinds ("push", "code", "oob_code", "phone", "question")
 	// or the provider's names ("OATH", "SMS"). The first one the user has
@@ -276,6 +289,33 @@ type Provider struct {
 	ClientAuth     string `toml:"client_auth"`
 	Scope          string `toml:"scope"`
 	PolicyModifier string `toml:"policy_modifier"`
+}
+
+// The push modes of a client.
+const (
+	PushAdaptive = "adaptive"
+	PushWait     = "wait"
+	PushPrompt   = "prompt"
+)
+
+// DefaultNASWait is the NAS's time for one request when radius.conf names
+// neither nas_wait nor nas_type: within what radsecproxy, radtest and
+// squid's basic_radius_auth wait (10-15 s) and a FreeRADIUS proxy's
+// response_window (20 s).
+const DefaultNASWait = 10 * time.Second
+
+// NASTypes are the stock times (timeout × tries) of the NAS and proxies
+// docs/nas.md describes, for nas_type.
+var NASTypes = map[string]time.Duration{
+	"freeradius-proxy": 20 * time.Second, // home_server response_window = 20
+	"radsecproxy":      10 * time.Second, // gives up after 10-15 s
+	"pam_radius":       3 * time.Second,  // pam_radius_auth waits at least 3 s a server, retries 0
+	"ocserv":           30 * time.Second, // radcli: radius_timeout 10, radius_retries 3
+	"openvpn":          30 * time.Second, // radiusplugin: wait=30 (docs/nas.md), cannot show challenges
+	"fortigate":        5 * time.Second,  // set timeout 5 (FortiOS default)
+	"globalprotect":    30 * time.Second, // PAN-OS web server timeout 30 s
+	"asa":              12 * time.Second, // AnyConnect before 4.8 waits 12 s (30 s after)
+	"radclient":        15 * time.Second, // radclient -t 5 -r 3 (radtest)
 }
 
 // Duration is a time.Duration written as "10s", "2m".
@@ -418,7 +458,13 @@ func (c *Config) SetDefaults() {
 			cl.Provider = c.Provider[0].Name
 		}
 		if cl.Push == "" {
-			cl.Push = "wait"
+			cl.Push = PushAdaptive
+		}
+		if cl.NASWait.Duration == 0 {
+			cl.NASWait.Duration = DefaultNASWait
+			if w, ok := NASTypes[cl.NASType]; ok {
+				cl.NASWait.Duration = w
+			}
 		}
 		if cl.PushWait.Duration == 0 {
 			cl.PushWait.Duration = 25 * time.Second

@@ -45,7 +45,7 @@ func TestValidConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := cfg.Clients[0]
-	if cl.Provider != "corp" || cl.Push != "wait" || cl.PushWait.Duration != 25*time.Second || cl.UpstreamFailure != "reject" || !cl.MessageAuthenticatorRequired() {
+	if cl.Provider != "corp" || cl.Push != "adaptive" || cl.PushWait.Duration != 25*time.Second || cl.NASWait.Duration != 10*time.Second || cl.UpstreamFailure != "reject" || !cl.MessageAuthenticatorRequired() {
 		t.Errorf("client defaults: %+v", cl)
 	}
 	if len(cl.Prefixes) != 2 || cl.Prefixes[0].String() != "192.0.2.10/32" {

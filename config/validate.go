@@ -209,8 +209,21 @@ func (c *Config) validate(col *collector) {
 		case !providers[cl.Provider]:
 			col.add(key+".provider", "%q is not the name of a [[provider]]", cl.Provider)
 		}
-		if cl.Push != "wait" && cl.Push != "prompt" {
-			col.add(key+".push", "%q is not a push mode; use \"wait\" (hold the request until approved) or \"prompt\" (approve, then press Enter)", cl.Push)
+		switch cl.Push {
+		case PushAdaptive, PushWait, PushPrompt:
+		default:
+			col.add(key+".push", "%q is not a push mode; use \"adaptive\" (hold the request, then ask to press Enter within the NAS's time), \"wait\" (hold it; for a NAS that cannot show a challenge) or \"prompt\" (approve, then press Enter)", cl.Push)
+		}
+		if _, ok := NASTypes[cl.NASType]; cl.NASType != "" && !ok {
+			types := make([]string, 0, len(NASTypes))
+			for t := range NASTypes {
+				types = append(types, t)
+			}
+			sort.Strings(types)
+			col.add(key+".nas_type", "%q is not a NAS type mfabridge knows; use one of %s, or set nas_wait to the NAS's timeout × tries", cl.NASType, strings.Join(types, ", "))
+		}
+		if d := cl.NASWait.Duration; d < 2*time.Second || d > 5*time.Minute {
+			col.add(key+".nas_wait", "%v is outside 2s to 5m; set the NAS's RADIUS timeout × tries (see docs/nas.md)", d)
 		}
 		if cl.PushWait.Duration < time.Second || cl.PushWait.Duration > 5*time.Minute {
 			col.add(key+".push_wait", "%v is outside 1s to 5m; set it a few seconds below the NAS's RADIUS timeout", cl.PushWait.Duration)
@@ -266,6 +279,9 @@ func (c *Config) validate(col *collector) {
 		}
 		if *cl.RateLimit < 0 {
 			col.add(key+".rate_limit", "must not be negative (0 turns the limit off)")
+		}
+		if cl.NASWait.Duration > c.Server.RequestTimeout.Duration {
+			col.add(key+".nas_wait", "%v is above server.request_timeout (%v); raise request_timeout to at least the NAS's time", cl.NASWait.Duration, c.Server.RequestTimeout.Duration)
 		}
 		if cl.PushWait.Duration >= c.Server.RequestTimeout.Duration {
 			col.add(key+".push_wait", "%v is not below server.request_timeout (%v); a held request would be cut off", cl.PushWait.Duration, c.Server.RequestTimeout.Duration)

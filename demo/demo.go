@@ -48,12 +48,24 @@ var Users = []cyberarktest.User{
 		AutoApprove: PushDelay,
 		Roles:       []string{"VPN Users", "Network Admins"},
 	},
+	{
+		// carol approves late: after the NAS's time, so that mfabridge's
+		// switch from a held push to "approve, then press Enter" shows.
+		Name: "carol", Password: "carol-password", DisplayName: "Carol Example",
+		Factors:     []cyberarktest.Factor{cyberarktest.Push},
+		AutoApprove: SlowPushDelay,
+		Roles:       []string{"VPN Users"},
+	},
 }
+
+// SlowPushDelay is how long after a push starts the demo approves carol's.
+const SlowPushDelay = 25 * time.Second
 
 // Auth0Users are the demo's Auth0 tenant's users: the same people.
 var Auth0Users = []auth0test.User{
 	{Name: "alice", Password: "alice-password", OTPSecret: OATHSecret, SMS: "XXXXXXXX1234", Push: true, AutoApprove: PushDelay, Roles: []string{"VPN Users"}},
 	{Name: "bob", Password: "bob-password", Push: true, AutoApprove: PushDelay, Roles: []string{"VPN Users", "Network Admins"}},
+	{Name: "carol", Password: "carol-password", Push: true, AutoApprove: SlowPushDelay, Roles: []string{"VPN Users"}},
 }
 
 // Demo is a running demo tenant and the bridge configuration for it.
@@ -116,7 +128,11 @@ func Start(o Options) (*Demo, error) {
 				fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, f, code)
 			},
 			OnPush: func(user string, f cyberarktest.Factor, number string) {
-				fmt.Fprintf(o.Phone, "[demo phone of %s] sign-in request; the demo approves it in %v\n", user, PushDelay)
+				delay := PushDelay
+				if user == "carol" {
+					delay = SlowPushDelay
+				}
+				fmt.Fprintf(o.Phone, "[demo phone of %s] sign-in request; the demo approves it in %v\n", user, delay)
 			},
 		})
 		url, cert, template = d.Tenant.URL, d.Tenant.Certificate(), configTemplate
@@ -128,7 +144,11 @@ func Start(o Options) (*Demo, error) {
 				fmt.Fprintf(o.Phone, "[demo phone of %s] %s: your code is %s\n", user, channel, code)
 			},
 			OnPush: func(user string) {
-				fmt.Fprintf(o.Phone, "[demo phone of %s] Guardian sign-in request; the demo approves it in %v\n", user, PushDelay)
+				delay := PushDelay
+				if user == "carol" {
+					delay = SlowPushDelay
+				}
+				fmt.Fprintf(o.Phone, "[demo phone of %s] Guardian sign-in request; the demo approves it in %v\n", user, delay)
 			},
 		})
 		url, cert, template = d.Auth0.URL, d.Auth0.Certificate(), auth0Template
@@ -210,10 +230,15 @@ Users:
                           secret %[3]s), SMS (the code appears below, as on
                           her phone), push (approved %[4]v after it is sent)
   bob   / bob-password    push only: the request is held until it is approved
+                          (or type the factor after the password:
+                          bob-password,push)
+  carol / carol-password  push approved only after %[8]v: longer than radtest
+                          waits (15s), so mfabridge answers in time with
+                          "approve, then press Enter" on the same push
 
 Try it (FreeRADIUS utilities, Debian package freeradius-utils):
   radtest bob bob-password %[5]s:%[6]s 0 %[2]s
   echo 'User-Name=alice,User-Password=alice-password' | radclient -x %[5]s:%[6]s auth %[2]s
 then answer the challenge with its State (see README.md, "Try the demo").
-`, addr, Secret, OATHSecret, PushDelay, host, port, tenant)
+`, addr, Secret, OATHSecret, PushDelay, host, port, tenant, SlowPushDelay)
 }

@@ -134,7 +134,10 @@ func TestRadclientTwentySecondPushIsSentOnce(t *testing.T) {
 		t.Skip("takes 20 seconds")
 	}
 	slow := cyberarktest.User{Name: "carol", Password: "carol-password", Factors: []cyberarktest.Factor{cyberarktest.Push}}
-	e := start(t, func(c *config.Config) { c.Clients[0].PushWait.Duration = 25 * time.Second }, slow)
+	e := start(t, func(c *config.Config) {
+		c.Clients[0].PushWait.Duration = 25 * time.Second
+		c.Clients[0].NASWait.Duration = 30 * time.Second // radclient -t 3 -r 10
+	}, slow)
 	approve := time.AfterFunc(20*time.Second, func() { e.demo.Tenant.Approve("carol") })
 	defer approve.Stop()
 	r := e.radclient(t, pap("carol", "carol-password"), "-t", "3", "-r", "10").must(t, "Access-Accept")
@@ -235,4 +238,30 @@ func TestRadclientDemoInlineFactor(t *testing.T) {
 	e.radclient(t, pap("bob", "bob-password,push")).must(t, "Access-Accept")
 	e.radclient(t, pap("alice", "alice-password,"+totpCode(t))).must(t, "Access-Accept")
 	e.radclient(t, pap("alice", "alice-password,000000")).must(t, "Access-Reject")
+}
+
+// TestRadclientSlowPushSwitchesToAChallengeInTime: radclient as radtest
+// runs it (-t 5 -r 3: 15 s in all) and a push not approved by then. The
+// demo's client (nas_type = "radclient", push = "adaptive") answers within
+// radclient's time with an Access-Challenge on the same push; the user
+// approves, presses Enter, and gets in. One push in all.
+func TestRadclientSlowPushSwitchesToAChallengeInTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 14 seconds")
+	}
+	slow := cyberarktest.User{Name: "dana", Password: "dana-password", Factors: []cyberarktest.Factor{cyberarktest.Push}}
+	e := start(t, nil, slow)
+	began := time.Now()
+	r := e.radclient(t, pap("dana", "dana-password"), "-t", "5", "-r", "3").must(t, "Access-Challenge")
+	if d := time.Since(began); d >= 15*time.Second {
+		t.Fatalf("answered after %v, when radclient had given up", d)
+	}
+	if !strings.Contains(r.Message, "press Enter") {
+		t.Errorf("Reply-Message %q", r.Message)
+	}
+	e.demo.Tenant.Approve("dana")
+	e.radclient(t, answer("dana", "", r.State)).must(t, "Access-Accept")
+	if n := e.demo.Tenant.Count("/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+		t.Fatalf("%d pushes, want 1", n)
+	}
 }
