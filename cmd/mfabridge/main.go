@@ -144,6 +144,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}})
 	if err != nil {
 		fmt.Fprintf(stderr, "mfabridge demo: %v\n", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintf(stderr, "mfabridge demo: %s is taken; run the demo on another address: mfabridge demo --listen 127.0.0.1:11812\n", *listen)
+		}
 		return 1
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -130,5 +131,20 @@ require_message_authenticator = false
 	}
 	if strings.Contains(logs.String(), "bob-pw") {
 		t.Fatal("the log holds the password")
+	}
+}
+
+// TestDemoOnATakenPortSaysWhatToDo: the demo's address is in use (another
+// RADIUS server); the error says how to run it elsewhere.
+func TestDemoOnATakenPortSaysWhatToDo(t *testing.T) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"mfabridge", "demo", "--listen", c.LocalAddr().String()}, strings.NewReader(""), &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "mfabridge demo --listen") {
+		t.Fatalf("exit %d:\n%s", code, errOut.String())
 	}
 }
