@@ -509,15 +509,23 @@ func (ex *exchange) menu(prefix string) *radius.Packet {
 	if prefix != "" {
 		b.WriteString(prefix + "\n")
 	}
+	compact := ex.client.Menu == config.MenuCompact
+	sep := "\n"
+	if compact {
+		sep = " "
+	}
 	b.WriteString(ex.cfg.Texts.MenuHeader)
 	for i, c := range ex.conv.Choices {
 		label := c.Label
 		if label == "" {
 			label = c.Name
 		}
-		fmt.Fprintf(&b, "\n%d) %s", i+1, label)
+		fmt.Fprintf(&b, "%s%d) %s", sep, i+1, label)
 	}
-	b.WriteString("\n" + ex.cfg.Texts.MenuFooter)
+	if compact {
+		b.WriteString(".")
+	}
+	b.WriteString(sep + ex.cfg.Texts.MenuFooter)
 	ex.conv.Phase, ex.conv.Current, ex.conv.Pending = session.PhaseMenu, nil, false
 	return ex.challenge(b.String(), true)
 }
@@ -590,6 +598,11 @@ func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
 	}
 	r := newReply(ex.req, radius.CodeAccessChallenge)
 	_ = rfc2865.State_Set(r, []byte(state))
+	if strings.HasSuffix(text, ":") {
+		// A NAS that shows the text as its prompt (pam_radius_auth) puts
+		// the cursor right after it: "Enter a number: 1", not ":1".
+		text += " "
+	}
 	addReplyMessage(r, text)
 	_ = rfc2865.SessionTimeout_Set(r, rfc2865.SessionTimeout(ttl/time.Second))
 	setPrompt(r, echo)

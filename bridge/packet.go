@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"unicode/utf8"
 
 	"layeh.com/radius"
@@ -53,20 +54,31 @@ func newReply(req *radius.Packet, code radius.Code) *radius.Packet {
 	return r
 }
 
-// addReplyMessage adds text as Reply-Message attributes, split at 253 bytes
-// on UTF-8 boundaries; the NAS shows them in order.
+// addReplyMessage adds text as Reply-Message attributes of at most 253
+// bytes; the NAS shows them in order (see splitText).
 func addReplyMessage(p *radius.Packet, text string) {
 	for _, part := range splitText(text, maxAttrLen) {
 		p.Add(rfc2865.ReplyMessage_Type, radius.Attribute(part))
 	}
 }
 
+// splitText cuts text into parts of at most max bytes that add up to it:
+// after the last line break that fits, else after the last space, else
+// (one word longer than max) on a UTF-8 boundary. A NAS that joins the
+// parts shows the text as written; one that shows them as lines, or only
+// the first (pam_radius_auth 2.0), shows whole lines or words.
 func splitText(text string, max int) []string {
 	var parts []string
 	for len(text) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
+		cut := strings.LastIndexByte(text[:max], '\n') + 1
+		if cut <= 0 {
+			cut = strings.LastIndexByte(text[:max], ' ') + 1
+		}
+		if cut <= 0 {
+			cut = max
+			for cut > 0 && !utf8.RuneStart(text[cut]) {
+				cut--
+			}
 		}
 		parts = append(parts, text[:cut])
 		text = text[cut:]

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -304,5 +305,43 @@ func TestWaitModeRejectsBeforeTheNASGivesUp(t *testing.T) {
 	approved.Store(true)
 	if code, _, _ := ask(t, ts, n, "alice", "pw", "192.0.2.7"); code != radius.CodeAccessAccept {
 		t.Fatalf("the next login: %v (the NAS's time was counted as the user's failure?)", code)
+	}
+}
+
+// TestPromptsFitTheClient: a long menu is split only at line breaks and
+// spaces; "compact" writes it in one Reply-Message for a NAS that shows
+// only the first; a prompt ending in a colon ends in ": ".
+func TestPromptsFitTheClient(t *testing.T) {
+	var choices []identity.Mechanism
+	for i := 0; i < 6; i++ {
+		choices = append(choices, identity.Mechanism{ID: fmt.Sprint(i), Kind: identity.KindCode, Name: "OATH", Label: fmt.Sprintf("Code de l'application d'authentification numéro %d", i)})
+	}
+	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+		return identity.Step{Status: identity.Waiting, Choices: choices, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
+	}}
+	for _, menu := range []string{config.MenuLines, config.MenuCompact} {
+		ts := startServer(t, p, func(c *config.Config) { c.Clients[0].Menu = menu })
+		n := newNAS(t, ts)
+		req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+		n.send(raw)
+		r := checkReply(t, req, raw, n.recv(time.Second))
+		var parts []string
+		for _, a := range r.Attributes {
+			if a.Type == rfc2865.ReplyMessage_Type {
+				parts = append(parts, string(a.Attribute))
+			}
+		}
+		whole := strings.Join(parts, "")
+		if !strings.HasSuffix(whole, "Enter a number: ") {
+			t.Errorf("%s: the prompt ends %q", menu, whole[max(0, len(whole)-20):])
+		}
+		for _, part := range parts[:len(parts)-1] {
+			if !strings.HasSuffix(part, "\n") && !strings.HasSuffix(part, " ") {
+				t.Errorf("%s: a Reply-Message cut inside a word: %q", menu, part)
+			}
+		}
+		if menu == config.MenuCompact && (strings.Contains(whole, "\n") || !strings.HasPrefix(whole, "Choose how to sign in: 1) ")) {
+			t.Errorf("compact menu %q", whole)
+		}
 	}
 }

@@ -172,6 +172,12 @@ type Client struct {
 	// PushWait bounds how long a push or call is waited for once it was
 	// sent. Default 25s.
 	PushWait Duration `toml:"push_wait"`
+	// Menu is how a menu of mechanisms is written: "lines" (a line each)
+	// or "compact" (one line: "Choose how to sign in: 1) app 2) SMS
+	// 3) push. Enter a number: ") for a NAS that shows one Reply-Message
+	// only, such as pam_radius_auth 2.0. Default "lines"; "compact" for
+	// nas_type = "pam_radius".
+	Menu string `toml:"menu"`
 	// NASType names the NAS or proxy in front of mfabridge, whose stock
 	// timeout then gives NASWait (see NASTypes and docs/nas.md).
 	NASType string `toml:"nas_type"`
@@ -290,6 +296,12 @@ type Provider struct {
 	Scope          string `toml:"scope"`
 	PolicyModifier string `toml:"policy_modifier"`
 }
+
+// The menu forms of a client.
+const (
+	MenuLines   = "lines"
+	MenuCompact = "compact"
+)
 
 // The push modes of a client.
 const (
@@ -459,6 +471,12 @@ func (c *Config) SetDefaults() {
 		}
 		if cl.Push == "" {
 			cl.Push = PushAdaptive
+		}
+		if cl.Menu == "" {
+			cl.Menu = MenuLines
+			if cl.NASType == "pam_radius" {
+				cl.Menu = MenuCompact
+			}
 		}
 		if cl.NASWait.Duration == 0 {
 			cl.NASWait.Duration = DefaultNASWait

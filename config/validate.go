@@ -214,6 +214,9 @@ func (c *Config) validate(col *collector) {
 		default:
 			col.add(key+".push", "%q is not a push mode; use \"adaptive\" (hold the request, then ask to press Enter within the NAS's time), \"wait\" (hold it; for a NAS that cannot show a challenge) or \"prompt\" (approve, then press Enter)", cl.Push)
 		}
+		if cl.Menu != MenuLines && cl.Menu != MenuCompact {
+			col.add(key+".menu", "%q is not a menu form; use \"lines\" or \"compact\" (one line, for a NAS that shows only the first Reply-Message)", cl.Menu)
+		}
 		if _, ok := NASTypes[cl.NASType]; cl.NASType != "" && !ok {
 			types := make([]string, 0, len(NASTypes))
 			for t := range NASTypes {
