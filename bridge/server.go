@@ -91,6 +91,7 @@ type Server struct {
 	busy     atomic.Int64 // requests in flight
 	throttle throttle.Counter
 	joins    *joins
+	acct     accountingSockets
 	// jobs hands requests to idle workers (see run); idle counts them,
 	// workers counts all of them, busy or idle.
 	jobs    chan func()
@@ -426,6 +427,14 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 	code := radius.Code(pkt[0])
+	if s.acct.has(local) {
+		if code != radius.CodeAccountingRequest {
+			s.drop(dropUnsupported, log, fmt.Sprintf("%v on the accounting port, which takes Accounting-Request only: dropped", code))
+			return nil
+		}
+		s.accounting(conn, addr, local, pkt, client, log)
+		return nil
+	}
 	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
 		s.drop(dropUnsupported, log, fmt.Sprintf("%v is not served here (authentication only): dropped", code))
 		return nil
@@ -677,7 +686,14 @@ func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, repl
 }
 
 func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
-	wire, err := msgauth.Encode(reply)
+	encode := msgauth.Encode
+	if reply.Code == radius.CodeAccountingResponse {
+		// RFC 2866 asks only the Response Authenticator of it, and
+		// FreeRADIUS sends no Message-Authenticator in one: its radclient
+		// (3.2) refused the one computed as for an Access reply.
+		encode = (*radius.Packet).Encode
+	}
+	wire, err := encode(reply)
 	if err != nil {
 		log.WithError(err).Error("cannot encode the reply; the request gets no answer")
 		s.finish(key, req.Authenticator, nil, log)

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -52,6 +53,10 @@ type Server struct {
 	// of it again at random, to slow down guessing. Default 1s; "0s" turns
 	// it off.
 	RejectDelay *Duration `toml:"reject_delay"`
+	// AccountingListen is the UDP addresses RADIUS accounting (RFC 2866) is
+	// served on. Default: none, unless a client sets accounting = true;
+	// then the hosts of Listen on port 1813.
+	AccountingListen []string `toml:"accounting_listen"`
 }
 
 // Lockout holds the settings that lock out a user after repeated failures.
@@ -178,6 +183,10 @@ type Client struct {
 	// only, such as pam_radius_auth 2.0. Default "lines"; "compact" for
 	// nas_type = "pam_radius".
 	Menu string `toml:"menu"`
+	// Accounting answers this NAS's Accounting-Requests (on
+	// server.accounting_listen) and logs each Start, Stop and
+	// Interim-Update. Default false: they are dropped.
+	Accounting bool `toml:"accounting"`
 	// NASType names the NAS or proxy in front of mfabridge, whose stock
 	// timeout then gives NASWait (see NASTypes and docs/nas.md).
 	NASType string `toml:"nas_type"`
@@ -295,6 +304,17 @@ type Provider struct {
 	ClientAuth     string `toml:"client_auth"`
 	Scope          string `toml:"scope"`
 	PolicyModifier string `toml:"policy_modifier"`
+}
+
+// accountingAddrs are the hosts of listen on port 1813.
+func accountingAddrs(listen []string) []string {
+	var out []string
+	for _, l := range listen {
+		if host, _, err := net.SplitHostPort(l); err == nil {
+			out = append(out, net.JoinHostPort(host, "1813"))
+		}
+	}
+	return out
 }
 
 // The menu forms of a client.
@@ -463,6 +483,14 @@ func (c *Config) SetDefaults() {
 	if c.Redis.ShareReplies == nil {
 		t := true
 		c.Redis.ShareReplies = &t
+	}
+	if len(c.Server.AccountingListen) == 0 {
+		for _, cl := range c.Clients {
+			if cl.Accounting {
+				c.Server.AccountingListen = accountingAddrs(c.Server.Listen)
+				break
+			}
+		}
 	}
 	for i := range c.Clients {
 		cl := &c.Clients[i]

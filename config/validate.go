@@ -89,6 +89,16 @@ func (c *Config) validate(col *collector) {
 			col.add(fmt.Sprintf("server.listen[%d]", i), "%q is not an address with a port; write \"0.0.0.0:1812\" or \"[::]:1812\"", l)
 		}
 	}
+	for i, l := range c.Server.AccountingListen {
+		if _, err := netip.ParseAddrPort(l); err != nil {
+			col.add(fmt.Sprintf("server.accounting_listen[%d]", i), "%q is not an address with a port; write \"0.0.0.0:1813\" or \"[::]:1813\"", l)
+		}
+		for _, a := range c.Server.Listen {
+			if a == l {
+				col.add(fmt.Sprintf("server.accounting_listen[%d]", i), "%s is also in server.listen; accounting needs a port of its own (1813)", l)
+			}
+		}
+	}
 	if c.Server.MaxInFlight < 1 {
 		col.add("server.max_in_flight", "must be at least 1")
 	}

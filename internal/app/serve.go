@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -62,6 +64,19 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	conns, err := sockets(cfg, log)
 	if err != nil {
 		return err
+	}
+	acct, err := accountingSockets(cfg, conns)
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return err
+	}
+	srv.ServeAccounting(acct)
+	for _, c := range acct {
+		if !slices.Contains(conns, c) {
+			conns = append(conns, c)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -162,6 +177,40 @@ func sockets(cfg *config.Config, log logrus.FieldLogger) ([]net.PacketConn, erro
 		conns = append(conns, c)
 	}
 	return conns, nil
+}
+
+// accountingSockets binds server.accounting_listen, but for the addresses
+// systemd already passed (socket activation with a 1813 socket).
+func accountingSockets(cfg *config.Config, have []net.PacketConn) ([]net.PacketConn, error) {
+	var out []net.PacketConn
+	for _, addr := range cfg.Server.AccountingListen {
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		passed := false
+		for _, c := range have {
+			if u, ok := c.LocalAddr().(*net.UDPAddr); ok && u.AddrPort().Port() == ap.Port() {
+				out, passed = append(out, c), true
+			}
+		}
+		if passed {
+			continue
+		}
+		network := "udp4"
+		if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+			network = "udp6"
+		}
+		c, err := net.ListenPacket(network, addr)
+		if err != nil {
+			for _, c := range out {
+				c.Close()
+			}
+			return nil, fmt.Errorf("accounting: cannot listen on %s: %w (is another RADIUS server running?)", addr, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // watchdog pings systemd's watchdog, from a loop that first proves the
