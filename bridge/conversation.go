@@ -156,6 +156,19 @@ func (ex *exchange) arrived() time.Time {
 	return ex.received
 }
 
+// mechLabel names a mechanism in logs as its user knows it: push, phone,
+// code (an authenticator app), question, sms, email or voice; the
+// provider's own name (OTP for a CyberArk push) is not what users call it.
+func mechLabel(m identity.Mechanism) string {
+	if m.Kind == identity.KindOOBCode {
+		switch n := strings.ToLower(m.Name); n {
+		case "sms", "email", "voice":
+			return n
+		}
+	}
+	return string(m.Kind)
+}
+
 // countFailure counts a failed login of ex.user from ex.src.
 func (ex *exchange) countFailure(ctx context.Context) {
 	if err := ex.s.throttle.Fail(ctx, ex.user, ex.src); err != nil {
@@ -214,7 +227,7 @@ func (ex *exchange) resume(ctx context.Context, state, input string) *radius.Pac
 	}
 	ex.conv = conv
 	if conv.Current != nil {
-		ex.mech = conv.Current.Name
+		ex.mech = mechLabel(*conv.Current)
 	}
 	var in identity.Input
 	switch conv.Phase {
@@ -223,7 +236,7 @@ func (ex *exchange) resume(ctx context.Context, state, input string) *radius.Pac
 		if !ok {
 			return ex.menu(ex.cfg.Texts.BadChoice)
 		}
-		ex.mech = m.Name
+		ex.mech = mechLabel(m)
 		in = identity.Input{Action: identity.Choose, MechanismID: m.ID}
 	case session.PhaseAnswer:
 		in = identity.Input{Action: identity.Answer, Value: strings.TrimSpace(input)}
@@ -314,11 +327,11 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 				ex.conv.Choices = menuEntries(step.Choices)
 				return ex.menu("")
 			}
-			ex.mech = m.Name
+			ex.mech = mechLabel(m)
 			step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Choose, MechanismID: m.ID})
 			continue
 		}
-		ex.mech = step.Current.Name
+		ex.mech = mechLabel(*step.Current)
 		if step.Current.Kind == identity.KindNotice {
 			// A message to see before the login ends (a new recovery
 			// code): shown once, never stored nor logged.
@@ -670,6 +683,8 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 	switch {
 	case late:
 		l.Warn("answered after the NAS's time (nas_wait): the NAS has most likely given up; raise nas_wait only if the NAS waits longer")
+	case outcome == "upstream_failure":
+		l.Warn("authentication rejected: the identity provider failed")
 	case code == radius.CodeAccessAccept && ex.lessThanMFA:
 		l.Warn("authentication accepted without MFA (allow_no_mfa)")
 	case code == radius.CodeAccessAccept:

@@ -63,6 +63,9 @@ type Options struct {
 	Throttle throttle.Counter
 }
 
+// sessionSweep is how often the session store is swept.
+const sessionSweep = 5 * time.Second
+
 // maxTracked bounds the entries of the default in-memory throttle: past it
 // the least recently touched are evicted (see throttle.Memory).
 const maxTracked = 300000
@@ -178,6 +181,19 @@ func New(o Options) (*Server, error) {
 			ttl:    o.Config.Server.ReplyCache.Duration,
 			now:    s.now,
 		}
+	}
+	if e, ok := s.store.(expiring); ok {
+		e.OnExpire(func(c session.Session) {
+			fields := logrus.Fields{"event": "authentication", "outcome": "abandoned", "nas": c.NAS, "user": c.User, "phase": c.Phase, "rounds": c.Rounds}
+			if c.Current != nil {
+				fields["mechanism"] = mechLabel(*c.Current)
+			}
+			if !c.Started.IsZero() {
+				fields["duration"] = s.now().Sub(c.Started).Round(time.Second)
+			}
+			s.counters.add("outcome:abandoned", 1)
+			s.log.WithFields(fields).Info("conversation expired unanswered at a challenge")
+		})
 	}
 	s.joins = newJoins(o.SharedReplies, o.SharedRepliesPrefix)
 	s.throttle = o.Throttle
@@ -780,12 +796,36 @@ func (s *Server) ServeConns(ctx context.Context, conns []net.PacketConn) error {
 	return first
 }
 
+// expiring is a session store that tells of conversations that expired
+// untaken, and sweeps when asked (the in-memory store; Redis expires its
+// keys itself).
+type expiring interface {
+	OnExpire(func(session.Session))
+	Sweep()
+}
+
 // sweepReplies drops expired replies from the reply cache every second, so
 // that the memory of a burst is given back when the requests stop (each
-// request also sweeps what has expired).
+// request also sweeps what has expired), and sweeps the session store every
+// sessionSweep, so that abandoned conversations are logged and leave the
+// sessions gauge while no new one starts.
 func (s *Server) sweepReplies(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	if e, ok := s.store.(expiring); ok {
+		st := time.NewTicker(sessionSweep)
+		defer st.Stop()
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-st.C:
+					e.Sweep()
+				}
+			}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -345,3 +345,26 @@ func TestPromptsFitTheClient(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandonedConversationIsLogged: a conversation left at a challenge
+// leaves one log line when it expires, and the sessions count falls.
+func TestAbandonedConversationIsLogged(t *testing.T) {
+	ts := startServer(t, menuProvider(), func(c *config.Config) { c.Sessions.TTL = config.Duration{Duration: 100 * time.Millisecond} })
+	n := newNAS(t, ts)
+	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
+	n.send(raw)
+	if r := checkReply(t, req, raw, n.recv(time.Second)); r.Code != radius.CodeAccessChallenge {
+		t.Fatal(r.Code)
+	}
+	if ts.srv.Sessions() != 1 {
+		t.Fatalf("%d sessions", ts.srv.Sessions())
+	}
+	time.Sleep(200 * time.Millisecond)
+	ts.srv.store.(expiring).Sweep()
+	if ts.srv.Sessions() != 0 {
+		t.Fatalf("%d sessions after they expired", ts.srv.Sessions())
+	}
+	if l := ts.log(); !strings.Contains(l, "conversation expired unanswered") || !strings.Contains(l, "outcome=abandoned") || !strings.Contains(l, "user=alice") {
+		t.Fatalf("log:\n%s", l)
+	}
+}

@@ -24,6 +24,20 @@ type Memory struct {
 	named     map[string]memEntry
 	nextSweep time.Time
 	sweeping  atomic.Bool
+	onExpire  atomic.Pointer[func(Session)]
+}
+
+// OnExpire has f told of each session that expired untaken (a
+// conversation abandoned at a challenge), when a sweep removes it.
+func (m *Memory) OnExpire(f func(Session)) { m.onExpire.Store(&f) }
+
+// Sweep removes the expired sessions now (a chunk at a time), unless a
+// sweep is already running. Create sweeps as it goes; a server sweeps
+// while no new conversation starts, so that Len falls when they expire.
+func (m *Memory) Sweep() {
+	if m.sweeping.CompareAndSwap(false, true) {
+		m.sweepExpired()
+	}
 }
 
 type memEntry struct {
@@ -149,13 +163,17 @@ const sweepChunk = 1024
 // of a million sessions never holds the store for long.
 func (m *Memory) sweepExpired() {
 	defer m.sweeping.Store(false)
+	var expired [][]byte // told to onExpire once the lock is let go
+	tell := m.onExpire.Load()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	n := 0
 	now := time.Now().UnixNano()
 	for id, e := range m.ids {
 		if e.expires <= now {
 			delete(m.ids, id)
+			if tell != nil {
+				expired = append(expired, e.data)
+			}
 		}
 		if n++; n%sweepChunk == 0 {
 			m.mu.Unlock()
@@ -166,6 +184,15 @@ func (m *Memory) sweepExpired() {
 	for key, e := range m.named {
 		if e.expires <= now {
 			delete(m.named, key)
+			if tell != nil {
+				expired = append(expired, e.data)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, data := range expired {
+		if s, err := Unmarshal(data); err == nil {
+			(*tell)(s)
 		}
 	}
 }

@@ -26,15 +26,18 @@ import (
 )
 
 // NewLogger returns a logger writing to w as the configuration's [log]
-// says. Under systemd (standard error connected to the journal) text logs
-// go to the journal with structured fields instead.
+// says. Under systemd (standard error connected to the journal) logs go to
+// the journal instead, in either format: each line at the priority of its
+// level, with its fields as journal fields and, in the message that
+// journalctl and systemctl status show, the fields that say what happened
+// (user, NAS, outcome...), or the whole JSON object in JSON format.
 func NewLogger(cfg *config.Config, w io.Writer) *logrus.Logger {
 	l := logrus.New()
 	l.SetOutput(w)
 	SetLogFormat(l, cfg)
-	if w == os.Stderr && cfg.Log.Format != "json" && journalStream() {
+	if w == os.Stderr && journalStream() {
 		l.SetOutput(io.Discard)
-		l.AddHook(journalHook{})
+		l.AddHook(&journalHook{l: l})
 	}
 	return l
 }
