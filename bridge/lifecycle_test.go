@@ -186,3 +186,21 @@ func TestOnReplyReportsEachReply(t *testing.T) {
 		t.Fatalf("OnReply saw %v", got)
 	}
 }
+
+// TestNeedsRestartComparesWithWhatRuns: a listen address changed, then
+// changed back to the running one, needs no restart.
+func TestNeedsRestartComparesWithWhatRuns(t *testing.T) {
+	ts := startServer(t, accepting(), nil)
+	providers := map[string]identity.Provider{"scripted": accepting()}
+	running := testConfig().Server.Listen
+	changed := testConfig()
+	changed.Server.Listen = []string{"127.0.0.1:11812"}
+	if restart, err := ts.srv.Reload(changed, providers); err != nil || strings.Join(restart, ",") != "server.listen" {
+		t.Fatalf("changed: %v %v", restart, err)
+	}
+	back := testConfig()
+	back.Server.Listen = running
+	if restart, err := ts.srv.Reload(back, providers); err != nil || len(restart) != 0 {
+		t.Fatalf("changed back to the running value: needs restart %v (%v)", restart, err)
+	}
+}

@@ -221,8 +221,16 @@ func (s *Server) Reload(cfg *config.Config, providers map[string]identity.Provid
 	if err != nil {
 		return nil, err
 	}
+	// Settings that need a restart keep their running values in the
+	// configuration put in force, so that the next reload compares with
+	// what runs (a value changed and changed back needs no restart).
 	if !slices.Equal(old.Server.Listen, cfg.Server.Listen) {
 		restart = append(restart, "server.listen")
+		cfg.Server.Listen = old.Server.Listen
+	}
+	if !slices.Equal(old.Server.AccountingListen, cfg.Server.AccountingListen) {
+		restart = append(restart, "server.accounting_listen")
+		cfg.Server.AccountingListen = old.Server.AccountingListen
 	}
 	if old.Server.MaxInFlight != cfg.Server.MaxInFlight {
 		restart = append(restart, "server.max_in_flight")
@@ -230,12 +238,15 @@ func (s *Server) Reload(cfg *config.Config, providers map[string]identity.Provid
 	}
 	if old.Sessions.Store != cfg.Sessions.Store || !reflect.DeepEqual(old.Redis, cfg.Redis) || old.Sessions.Max != cfg.Sessions.Max {
 		restart = append(restart, "sessions and [redis]")
+		cfg.Sessions.Store, cfg.Sessions.Max, cfg.Redis = old.Sessions.Store, old.Sessions.Max, old.Redis
 	}
 	if old.Server.ReplyCache != cfg.Server.ReplyCache {
 		restart = append(restart, "server.reply_cache")
+		cfg.Server.ReplyCache = old.Server.ReplyCache
 	}
 	if !reflect.DeepEqual(old.Lockout, cfg.Lockout) {
 		restart = append(restart, "[lockout]")
+		cfg.Lockout = old.Lockout
 	}
 	s.state.Store(st)
 	return restart, nil

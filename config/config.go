@@ -380,7 +380,7 @@ func (c *Client) ProxyStateLimited() bool {
 func Load(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the configuration: %w", path, err)
+		return nil, readError{fmt.Errorf("%s: cannot read the configuration: %w", path, err)}
 	}
 	return Parse(path, string(src))
 }

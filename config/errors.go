@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -75,3 +76,21 @@ func (c *collector) err() error {
 	sort.SliceStable(c.list, func(i, j int) bool { return c.list[i].Line < c.list[j].Line })
 	return c.list
 }
+
+// ErrConfig marks an error in the configuration (a file that cannot be read
+// or has problems), as opposed to one of the running system.
+var ErrConfig = errors.New("configuration error")
+
+// ExitConfig is the exit status of mfabridge when its configuration is in
+// error (sysexits' EX_CONFIG): the unit's RestartPreventExitStatus, so that
+// systemd does not restart a server whose file needs a person.
+const ExitConfig = 78
+
+// Is makes errors.Is(err, ErrConfig) true for Problems.
+func (ps Problems) Is(target error) bool { return target == ErrConfig }
+
+// readError is a configuration file that cannot be read.
+type readError struct{ error }
+
+func (e readError) Unwrap() error        { return e.error }
+func (e readError) Is(target error) bool { return target == ErrConfig }

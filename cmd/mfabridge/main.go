@@ -91,7 +91,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return config.ExitConfig
 	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
@@ -107,6 +107,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if err := app.Serve(ctx, app.ServeOptions{ConfigPath: path, Version: version, Log: stderr}); err != nil {
 		fmt.Fprintf(stderr, "mfabridge: %v\n", err)
+		if errors.Is(err, config.ErrConfig) {
+			// Not restarted by systemd (RestartPreventExitStatus): the
+			// problems above stay in `systemctl status`.
+			return config.ExitConfig
+		}
 		return 1
 	}
 	return 0

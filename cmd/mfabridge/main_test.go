@@ -16,6 +16,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
@@ -41,15 +42,15 @@ func TestCheckConfig(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "radius.conf")
 	os.WriteFile(bad, []byte("[server]\nlisten = [\"127.0.0.1\"]\nbogus = 1\n"), 0o600)
 	code, _, errOut := runCmd("check-config", "--config", bad)
-	if code != 1 {
-		t.Fatalf("exit %d", code)
+	if code != config.ExitConfig {
+		t.Fatalf("exit %d, want %d (EX_CONFIG)", code, config.ExitConfig)
 	}
 	for _, want := range []string{bad + ":2: server.listen[0]", bad + ":3: server.bogus: unknown key", "client: no [[client]] is configured"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("output lacks %q:\n%s", want, errOut)
 		}
 	}
-	if code, _, errOut := runCmd("check-config", "--config", "/nonexistent/radius.conf"); code != 1 || !strings.Contains(errOut, "cannot read") {
+	if code, _, errOut := runCmd("check-config", "--config", "/nonexistent/radius.conf"); code != config.ExitConfig || !strings.Contains(errOut, "cannot read") {
 		t.Errorf("missing file: exit %d %q", code, errOut)
 	}
 }
@@ -146,5 +147,18 @@ func TestDemoOnATakenPortSaysWhatToDo(t *testing.T) {
 	code := run(context.Background(), []string{"mfabridge", "demo", "--listen", c.LocalAddr().String()}, strings.NewReader(""), &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "mfabridge demo --listen") {
 		t.Fatalf("exit %d:\n%s", code, errOut.String())
+	}
+}
+
+// TestServeWithABadConfigExitsWithExConfig: a configuration in error at
+// start is exit status 78, which the unit's RestartPreventExitStatus keeps
+// systemd from restarting forever, with the problems on standard error
+// (so in systemctl status).
+func TestServeWithABadConfigExitsWithExConfig(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "radius.conf")
+	_ = os.WriteFile(bad, []byte("[server]\nbogus = 1\n"), 0o600)
+	code, _, errOut := runCmd("serve", "--config", bad)
+	if code != config.ExitConfig || !strings.Contains(errOut, bad+":2: server.bogus: unknown key") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }
