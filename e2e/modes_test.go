@@ -114,7 +114,7 @@ func TestTextsAreConfigurable(t *testing.T) {
 		c.Texts.Failed = "Anmeldung fehlgeschlagen."
 	})
 	r := e.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
-	if !strings.HasPrefix(r.Message, "Wählen Sie die Anmeldemethode:") || !strings.HasSuffix(r.Message, "Nummer eingeben:") {
+	if !strings.HasPrefix(r.Message, "Wählen Sie die Anmeldemethode:") || !strings.HasSuffix(r.Message, "Nummer eingeben: ") { // a colon at the end gets a space
 		t.Fatalf("menu %q", r.Message)
 	}
 	r = e.radclient(t, pap("alice", "wrong")).must(t, "Access-Reject")
