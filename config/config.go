@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -398,22 +399,37 @@ func Parse(file, src string) (*Config, error) {
 		}
 		return nil, Problems{p}
 	}
+	// Every value of the wrong type and every unknown key, in file order;
+	// then what is left is decoded and checked as well, so that one run
+	// lists every problem.
+	checkTypes(col, raw, reflect.TypeOf(Config{}))
+	decodeSrc := src
+	if len(col.list) > 0 {
+		bad := make([]string, len(col.list))
+		for i, p := range col.list {
+			bad[i] = p.Key
+		}
+		var b strings.Builder
+		if err := toml.NewEncoder(&b).Encode(without(raw, bad)); err != nil {
+			return nil, col.err()
+		}
+		decodeSrc = b.String()
+	}
 	var cfg Config
-	md, err := toml.Decode(src, &cfg)
-	if err != nil {
-		// The syntax is fine, so a value has the wrong form.
+	if _, err := toml.Decode(decodeSrc, &cfg); err != nil {
+		// checkTypes let something through the decoder refuses: say it.
 		p := Problem{File: file, Msg: err.Error()}
 		var pe toml.ParseError
-		if errors.As(err, &pe) {
+		if errors.As(err, &pe) && decodeSrc == src {
 			p.Line, p.Key, p.Msg = pe.Position.Line, pe.LastKey, pe.Message
 		}
-		return nil, Problems{p}
-	}
-	for _, k := range md.Undecoded() {
-		col.add(k.String(), "unknown key; check its spelling against radius.conf.example")
+		col.list = append(col.list, p)
+		return nil, col.err()
 	}
 	cfg.File = file
 	cfg.SetDefaults()
+	cfg.resolvePaths(filepath.Dir(file))
+	checkProviderKeys(col, raw)
 	cfg.readSecrets(col, filepath.Dir(file))
 	cfg.validate(col)
 	if err := col.err(); err != nil {
@@ -538,6 +554,55 @@ func (c *Config) SetDefaults() {
 			p.PollInterval.Duration = time.Second
 			if p.Type == "auth0" {
 				p.PollInterval.Duration = 5 * time.Second
+			}
+		}
+	}
+}
+
+// resolvePaths makes every path of the file absolute as the secret files
+// are: $VARIABLES expanded ($CREDENTIALS_DIRECTORY), and a relative path
+// taken from the configuration file's directory, not from wherever
+// mfabridge was started.
+func (c *Config) resolvePaths(dir string) {
+	resolve := func(p *string) {
+		if *p == "" {
+			return
+		}
+		*p = os.ExpandEnv(*p)
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	resolve(&c.Redis.CAFile)
+	for i := range c.Provider {
+		resolve(&c.Provider[i].CAFile)
+	}
+}
+
+// providerKeys are the keys of one provider type that another type does
+// not take: set on a provider of the other type, they are an error rather
+// than silently ignored.
+var providerKeys = map[string][]string{
+	"cyberark": {"tenant_id", "mode", "password_optional", "pod_hosts", "app_id", "policy_modifier"},
+	"auth0":    {"audience", "realm", "roles_claim", "client_auth"},
+}
+
+// checkProviderKeys reports keys that belong to another provider type.
+func checkProviderKeys(col *collector, raw map[string]any) {
+	list, _ := raw["provider"].([]map[string]any)
+	for i, p := range list {
+		typ, _ := p["type"].(string)
+		if typ == "" {
+			typ = "cyberark"
+		}
+		for other, keys := range providerKeys {
+			if other == typ {
+				continue
+			}
+			for _, k := range keys {
+				if _, set := p[k]; set {
+					col.add(fmt.Sprintf("provider[%d].%s", i, k), "is a key of type = %q providers; this one is type = %q: remove it, or set the type it was meant for", other, typ)
+				}
 			}
 		}
 	}

@@ -162,3 +162,53 @@ secret_file = "radius-secret"
 		t.Fatalf("no warning for a world-readable secret file: %q", w)
 	}
 }
+
+// TestProblemsAreTheSameEveryRun: every type error, in file order, the
+// same on every run (the TOML decoder alone reports one, picked at random).
+func TestProblemsAreTheSameEveryRun(t *testing.T) {
+	_, first := Load("testdata/type_errors.conf")
+	if first == nil || strings.Count(first.Error(), "\n") != 5 {
+		t.Fatalf("want six problems:\n%v", first)
+	}
+	for i := 0; i < 30; i++ {
+		if _, err := Load("testdata/type_errors.conf"); err == nil || err.Error() != first.Error() {
+			t.Fatalf("run %d differs:\n%v\nfirst:\n%v", i, err, first)
+		}
+	}
+	if strings.Contains(first.Error(), "toml:") {
+		t.Fatalf("a raw decoder message:\n%v", first)
+	}
+}
+
+// TestPathsAreRelativeToTheFile: ca_file, like secret_file, is taken from
+// the configuration file's directory, and $CREDENTIALS_DIRECTORY works in
+// both (the systemd credentials recipe).
+func TestPathsAreRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	creds := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tenant-ca.pem"), []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(creds, "vpn.secret"), []byte("a-long-random-shared-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+	src := `[[provider]]
+name = "corp"
+url = "https://abc1234.id.cyberark.cloud"
+ca_file = "tenant-ca.pem"
+
+[[client]]
+name = "vpn"
+address = ["192.0.2.10"]
+secret_file = "$CREDENTIALS_DIRECTORY/vpn.secret"
+`
+	t.Chdir(t.TempDir()) // somewhere else
+	cfg, err := Parse(filepath.Join(dir, "radius.conf"), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Provider[0].CAFile != filepath.Join(dir, "tenant-ca.pem") || cfg.Clients[0].Secret != "a-long-random-shared-secret" {
+		t.Fatalf("ca_file %q, secret read: %v", cfg.Provider[0].CAFile, cfg.Clients[0].Secret != "")
+	}
+}
