@@ -252,6 +252,9 @@ func (s *Server) Reload(cfg *config.Config, providers map[string]identity.Provid
 	return restart, nil
 }
 
+// Providers returns the identity providers in force.
+func (s *Server) Providers() map[string]identity.Provider { return s.state.Load().providers }
+
 // Config returns the configuration in force.
 func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 

@@ -243,6 +243,15 @@ type Provider interface {
 	Advance(ctx context.Context, txn Txn, in Input) (Step, error)
 }
 
+// Prober is a provider that can check, without a user's login, that its
+// tenant answers and accepts mfabridge's own credentials: for `mfabridge
+// doctor` and the readiness check. It never counts against a user.
+type Prober interface {
+	// Probe returns nil when the tenant answered as it should; an error
+	// says what failed (DNS, connection, TLS, credentials, answer).
+	Probe(ctx context.Context) error
+}
+
 // GroupLookup is a provider that can look up a user's roles or groups
 // after the login, for access rules and reply attributes. The bridge finds
 // it by type assertion and calls it only when a rule needs the groups.

@@ -5,10 +5,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +32,50 @@ type Metrics struct {
 	reg      *prometheus.Registry
 	upstream *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
+	up       *prometheus.GaugeVec
 	src      func() Source
+
+	mu     sync.Mutex
+	probed map[string]error // the last probe of each provider
+}
+
+// ProviderProbed records a probe of a provider (nil: it answered).
+func (m *Metrics) ProviderProbed(provider string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.probed == nil {
+		m.probed = map[string]error{}
+	}
+	m.probed[provider] = err
+	v := 0.0
+	if err == nil {
+		v = 1
+	}
+	m.up.WithLabelValues(provider).Set(v)
+}
+
+// providersDown returns why no provider answers, or nil when one does (or
+// none was probed yet).
+func (m *Metrics) providersDown() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.probed) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(m.probed))
+	for n, err := range m.probed {
+		if err == nil {
+			return nil
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("no identity provider answers:")
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n%s: %v", n, m.probed[n])
+	}
+	return errors.New(b.String())
 }
 
 // New returns the metrics of the server src returns (the one in force).
@@ -47,9 +93,13 @@ func New(version string, src func() Source) *Metrics {
 			Help: "Configuration reloads (SIGHUP), by result: ok, or invalid (the old configuration stayed).",
 		}, []string{"result"}),
 	}
+	m.up = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mfabridge_provider_up",
+		Help: "1 when the identity provider answered the last probe (every 30 s) and took mfabridge's credentials, else 0.",
+	}, []string{"provider"})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mfabridge_build_info", Help: "mfabridge's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
-	m.reg.MustRegister(m.upstream, m.reloads, info, &collector{m: m},
+	m.reg.MustRegister(m.upstream, m.reloads, m.up, info, &collector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -122,7 +172,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Handler serves /metrics, /healthz (the process runs) and /readyz (the
-// RADIUS sockets answer a probe: 200, or 503 with the reason).
+// RADIUS sockets answer a probe and at least one identity provider answered
+// its last probe: 200, or 503 with the reasons).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -132,6 +183,9 @@ func (m *Metrics) Handler() http.Handler {
 		err := errors.New("not serving yet")
 		if src != nil {
 			err = src.Check(r.Context())
+		}
+		if err == nil {
+			err = m.providersDown()
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

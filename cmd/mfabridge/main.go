@@ -27,6 +27,8 @@ const usage = `Usage: mfabridge <command> [flags]
 Commands:
   serve --config FILE         run the RADIUS server
   check-config --config FILE  check a configuration file and exit (0 when valid)
+  doctor --config FILE        check the set-up: reach each identity provider and
+                              try its credentials, and check each NAS entry
   demo [--listen ADDR] [--provider auth0]
                               run on a built-in emulated tenant (try it in a minute)
   test [--server ADDR] ...    act like a NAS: log in through a running mfabridge
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args[2:], stderr)
 	case "check-config":
 		return checkConfig(args[2:], stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args[2:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[2:], stdout, stderr)
 	case "test":

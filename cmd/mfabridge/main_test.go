@@ -162,3 +162,29 @@ func TestServeWithABadConfigExitsWithExConfig(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }
+
+// TestDoctor: a reachable tenant with good credentials passes; a tenant
+// that refuses connections fails with the reason, exit 1.
+func TestDoctor(t *testing.T) {
+	tn := cyberarktest.New(cyberarktest.Options{})
+	defer tn.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	_ = os.WriteFile(ca, tn.Certificate(), 0o600)
+	write := func(url string) string {
+		f := filepath.Join(dir, "radius.conf")
+		_ = os.WriteFile(f, []byte(fmt.Sprintf("[[provider]]\nname = \"corp\"\nurl = %q\nca_file = %q\n\n[[client]]\nname = \"vpn\"\naddress = [\"192.0.2.10\"]\nsecret = \"a-long-random-shared-secret\"\nnas_type = \"radsecproxy\"\n", url, ca)), 0o600)
+		return f
+	}
+	code, out, errOut := runCmd("doctor", "--config", write(tn.URL))
+	if code != 0 || !strings.Contains(out, "corp") || !strings.Contains(out, "ok, answered in") || !strings.Contains(out, "vpn          ok") {
+		t.Fatalf("a good set-up: exit %d\n%s%s", code, out, errOut)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "https://" + l.Addr().String()
+	l.Close()
+	code, out, _ = runCmd("doctor", "--config", write(dead))
+	if code != 1 || !strings.Contains(out, "FAILED") || !strings.Contains(out, "connection refused") {
+		t.Fatalf("a dead tenant: exit %d\n%s", code, out)
+	}
+}

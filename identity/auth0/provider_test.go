@@ -460,3 +460,27 @@ func TestRolesOnlyFromTheTenantsOwnCurrentToken(t *testing.T) {
 		}
 	}
 }
+
+// TestProbe: the tenant answers and takes the application's credentials;
+// a wrong secret, a wrong connection and a dead tenant each say so.
+func TestProbe(t *testing.T) {
+	if err := newEnv(t, nil).p.Probe(context.Background()); err != nil {
+		t.Fatalf("a good set-up: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		mutate func(*auth0test.Options, *Config)
+		want   string
+	}{
+		"wrong secret":     {func(_ *auth0test.Options, c *Config) { c.ClientSecret = "wrong" }, "invalid_client"},
+		"wrong connection": {func(_ *auth0test.Options, c *Config) { c.Realm = "Nope" }, "check realm"},
+	} {
+		if err := newEnv(t, tc.mutate).p.Probe(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	e := newEnv(t, nil)
+	e.tn.Close()
+	if err := e.p.Probe(context.Background()); !errors.Is(err, identity.ErrUpstream) {
+		t.Errorf("a dead tenant: %v", err)
+	}
+}

@@ -691,3 +691,23 @@ func TestTenantClosingConnections(t *testing.T) {
 		t.Fatalf("status %v (%s)", s.Status, s.Detail)
 	}
 }
+
+// TestProbe: the tenant answers as CyberArk Identity, and a service
+// account's credentials work; wrong ones, another server and a dead tenant
+// each say so.
+func TestProbe(t *testing.T) {
+	if err := newEnv(t, nil).p.Probe(context.Background()); err != nil {
+		t.Fatalf("login mode: %v", err)
+	}
+	if err := newEnv(t, onDemand).p.Probe(context.Background()); err != nil {
+		t.Fatalf("with a service account: %v", err)
+	}
+	if err := newEnv(t, func(o *cyberarktest.Options, c *Config) { onDemand(o, c); c.ClientSecret = "wrong" }).p.Probe(context.Background()); !errors.Is(err, ErrToken) {
+		t.Errorf("a wrong service secret: %v", err)
+	}
+	e := newEnv(t, nil)
+	e.tn.Close()
+	if err := e.p.Probe(context.Background()); !errors.Is(err, identity.ErrUpstream) {
+		t.Errorf("a dead tenant: %v", err)
+	}
+}

@@ -126,6 +126,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	notify(log, daemon.SdNotifyReady)
 	go watchdog(ctx, srv, log)
+	go probeLoop(ctx, srv.Providers, func(results []ProbeResult) {
+		for _, r := range results {
+			if !r.Skipped {
+				m.ProviderProbed(r.Provider, r.Err)
+			}
+		}
+	}, log)
 
 	select {
 	case err := <-done:

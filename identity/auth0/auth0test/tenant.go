@@ -391,6 +391,12 @@ func (t *Tenant) password(w http.ResponseWriter, form url.Values) {
 		oauthErr(w, http.StatusBadRequest, "invalid_request", "connection is disabled")
 		return
 	}
+	if form.Get("username") == "" {
+		// A missing parameter is an invalid_request (B.7), checked after
+		// the client's authentication and before any user is looked up.
+		oauthErr(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: username")
+		return
+	}
 	t.mu.Lock()
 	u := t.users[strings.ToLower(form.Get("username"))]
 	t.mu.Unlock()

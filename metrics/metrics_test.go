@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type source struct{}
+
+func (source) Counts() map[string]int64        { return map[string]int64{"nas_outcome:vpn\x00accept": 2} }
+func (source) InFlight() int                   { return 0 }
+func (source) Sessions() int                   { return 1 }
+func (source) Check(ctx context.Context) error { return nil }
+
+// TestReadinessFollowsTheProviders: /readyz fails, with the reasons, while
+// no identity provider answers its probe; a provider gauge says which.
+func TestReadinessFollowsTheProviders(t *testing.T) {
+	m := New("test", func() Source { return source{} })
+	h := m.Handler()
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		b, _ := io.ReadAll(rec.Body)
+		return rec.Code, string(b)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Fatalf("before any probe: %d", code)
+	}
+	m.ProviderProbed("corp", errors.New("dial tcp: connection refused"))
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "corp: dial tcp: connection refused") {
+		t.Fatalf("the only provider down: %d %q", code, body)
+	}
+	m.ProviderProbed("backup", nil)
+	if code, _ := get("/readyz"); code != 200 {
+		t.Fatalf("one provider up: %d", code)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `mfabridge_provider_up{provider="corp"} 0`) || !strings.Contains(body, `mfabridge_provider_up{provider="backup"} 1`) {
+		t.Fatalf("gauges:\n%s", body)
+	}
+}
