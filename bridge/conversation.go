@@ -643,6 +643,9 @@ func (ex *exchange) upstreamFailure(err error) *radius.Packet {
 		ex.s.counters.add("drop:"+dropUpstream, 1)
 		ex.s.counters.add("outcome:upstream_failure", 1)
 		ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00upstream_failure", 1)
+		if ex.s.onLogin != nil {
+			ex.s.onLogin("upstream_failure", ex.mech, ex.duration())
+		}
 		l.WithField("event", "authentication").WithField("outcome", "upstream_failure").WithField("duration", ex.duration()).Error("identity provider failed: request dropped so the NAS can fail over")
 		return nil
 	}
@@ -667,6 +670,9 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 	}
 	ex.s.counters.add("outcome:"+outcome, 1)
 	ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00"+outcome, 1)
+	if ex.s.onLogin != nil && code != radius.CodeAccessChallenge {
+		ex.s.onLogin(outcome, ex.mech, ex.duration())
+	}
 	fields := logrus.Fields{"event": "authentication", "outcome": outcome, "duration": ex.duration()}
 	if ex.mech != "" {
 		fields["mechanism"] = ex.mech

@@ -61,6 +61,10 @@ type Options struct {
 	// Throttle counts failed logins. Default: a throttle.Memory of
 	// Config.Lockout's settings.
 	Throttle throttle.Counter
+	// OnLogin, when set, is told of each finished login: its outcome, the
+	// mechanism last used ("" for none), and how long it took from the
+	// first request to the final answer (for metrics).
+	OnLogin func(outcome, mechanism string, took time.Duration)
 }
 
 // sessionSweep is how often the session store is swept.
@@ -103,6 +107,7 @@ type Server struct {
 
 	shared  *sharedReplies // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
+	onLogin func(outcome, mechanism string, took time.Duration)
 
 	counters counters
 	warns    *rateLimitedLog
@@ -161,6 +166,7 @@ func New(o Options) (*Server, error) {
 		store:   o.Store,
 		now:     o.Now,
 		onReply: o.OnReply,
+		onLogin: o.OnLogin,
 		jobs:    make(chan func()),
 		warns:   newRateLimitedLog(10 * time.Second),
 	}

@@ -33,6 +33,7 @@ type Metrics struct {
 	upstream *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
 	up       *prometheus.GaugeVec
+	logins   *prometheus.HistogramVec
 	src      func() Source
 
 	mu     sync.Mutex
@@ -93,15 +94,25 @@ func New(version string, src func() Source) *Metrics {
 			Help: "Configuration reloads (SIGHUP), by result: ok, or invalid (the old configuration stayed).",
 		}, []string{"result"}),
 	}
+	m.logins = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "mfabridge_login_duration_seconds",
+		Help:    "Time of finished logins, from the first Access-Request to the final answer (challenges and held pushes included), by outcome and mechanism (push, code, sms, email, voice, phone, question; empty before one was chosen).",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60, 120},
+	}, []string{"outcome", "mechanism"})
 	m.up = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mfabridge_provider_up",
 		Help: "1 when the identity provider answered the last probe (every 30 s) and took mfabridge's credentials, else 0.",
 	}, []string{"provider"})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mfabridge_build_info", Help: "mfabridge's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
-	m.reg.MustRegister(m.upstream, m.reloads, m.up, info, &collector{m: m},
+	m.reg.MustRegister(m.upstream, m.reloads, m.up, m.logins, info, &collector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ObserveLogin records a finished login.
+func (m *Metrics) ObserveLogin(outcome, mechanism string, took time.Duration) {
+	m.logins.WithLabelValues(outcome, mechanism).Observe(took.Seconds())
 }
 
 // ObserveUpstream records one call to an identity provider.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 type source struct{}
@@ -40,5 +41,21 @@ func TestReadinessFollowsTheProviders(t *testing.T) {
 	}
 	if _, body := get("/metrics"); !strings.Contains(body, `mfabridge_provider_up{provider="corp"} 0`) || !strings.Contains(body, `mfabridge_provider_up{provider="backup"} 1`) {
 		t.Fatalf("gauges:\n%s", body)
+	}
+}
+
+// TestLoginLatency: finished logins land in the histogram by outcome and
+// mechanism.
+func TestLoginLatency(t *testing.T) {
+	m := New("test", func() Source { return source{} })
+	m.ObserveLogin("accept", "push", 3*time.Second)
+	m.ObserveLogin("reject", "code", 200*time.Millisecond)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{`mfabridge_login_duration_seconds_bucket{mechanism="push",outcome="accept",le="5"} 1`, `mfabridge_login_duration_seconds_count{mechanism="code",outcome="reject"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %s", want)
+		}
 	}
 }

@@ -3,8 +3,8 @@
 # FreeRADIUS's radclient, pam_radius_auth and pamtester, ocserv and the
 # openconnect client, ip (iproute2) for the VPN test's namespace, and
 # redis-server for the shared session store, debootstrap (the package is
-# installed into a clean Debian root) and systemd-analyze (the units are
-# verified).
+# installed into a clean Debian root), systemd-analyze (the units are
+# verified) and promtool (the alert rules are checked).
 set -euo pipefail
 
 missing=()
@@ -18,6 +18,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# promtool checks the shipped Prometheus alert rules.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ! compgen -G '/lib/*/security/pam_radius_auth.so' >/dev/null && ! compgen -G '/usr/lib/*/security/pam_radius_auth.so' >/dev/null; then
   missing+=(libpam-radius-auth)
 fi
@@ -37,7 +39,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # The tests start the servers they need themselves, on free ports. Debian
 # starts a package's service when it is installed (FreeRADIUS on 1812,
-# redis-server on 6379, ocserv on 443), which would then stand in the way
+# redis-server on 6379, ocserv on 443, Prometheus on 9090), which would then stand in the way
 # of `make run`: a policy-rc.d that says no keeps them from starting, and
 # they are disabled so that a reboot does not start them either.
 policy=/usr/sbin/policy-rc.d
@@ -52,7 +54,7 @@ trap cleanup EXIT
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if [ -d /run/systemd/system ]; then
-  for unit in freeradius.service redis-server.service ocserv.service ocserv.socket; do
+  for unit in freeradius.service redis-server.service ocserv.service ocserv.socket prometheus.service; do
     if systemctl list-unit-files "$unit" >/dev/null 2>&1; then
       "${sudo[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
     fi

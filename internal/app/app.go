@@ -139,6 +139,12 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger, observe Observer) (ma
 // NewServer opens the providers and the session store of cfg and returns
 // the RADIUS server. It logs the configuration's warnings.
 func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridge.Server, error) {
+	return NewObservedServer(cfg, log, observe, nil)
+}
+
+// NewObservedServer is NewServer with onLogin told of each finished login
+// (for metrics).
+func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe Observer, onLogin func(outcome, mechanism string, took time.Duration)) (*bridge.Server, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -146,7 +152,7 @@ func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridg
 	if err != nil {
 		return nil, err
 	}
-	o := bridge.Options{Config: cfg, Providers: providers, Logger: log}
+	o := bridge.Options{Config: cfg, Providers: providers, Logger: log, OnLogin: onLogin}
 	if cfg.Sessions.Store == "redis" {
 		redis.SetLogger(redisLogger{log})
 		rdb, err := NewRedis(&cfg.Redis)

@@ -57,7 +57,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		return srv
 	})
-	srv, err = NewServer(cfg, log, m.ObserveUpstream)
+	srv, err = NewObservedServer(cfg, log, m.ObserveUpstream, m.ObserveLogin)
 	if err != nil {
 		return err
 	}

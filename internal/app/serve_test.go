@@ -245,6 +245,8 @@ func TestServeLifecycle(t *testing.T) {
 		`mfabridge_replies_total{code="Access-Challenge"} 2`,
 		`mfabridge_requests_in_flight 0`,
 		`mfabridge_build_info{version="test"} 1`,
+		`mfabridge_login_duration_seconds_count{mechanism="code",outcome="accept"} 1`,
+		`mfabridge_provider_up{provider="t"} 1`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
