@@ -14,6 +14,10 @@ import (
 	"github.com/mfabridge/mfabridge/radattr"
 )
 
+// Placeholder marks the values of the packaged radius.conf that an admin
+// must set; a file that still holds it is refused.
+const Placeholder = "CHANGE-ME"
+
 // MinSecretLength is the shared-secret length below which mfabridge warns.
 const MinSecretLength = 16
 
@@ -87,6 +91,18 @@ func (c *Config) validate(col *collector) {
 	for i, l := range c.Server.Listen {
 		if _, err := netip.ParseAddrPort(l); err != nil {
 			col.add(fmt.Sprintf("server.listen[%d]", i), "%q is not an address with a port; write \"0.0.0.0:1812\" or \"[::]:1812\"", l)
+		}
+	}
+	// The values the packaged file ships with must be set before mfabridge
+	// runs: a fresh install does not listen on the network as shipped.
+	for i, p := range c.Provider {
+		if strings.Contains(p.URL, Placeholder) {
+			col.add(fmt.Sprintf("provider[%d].url", i), "is the shipped placeholder; set your tenant's URL")
+		}
+	}
+	for i, cl := range c.Clients {
+		if cl.Secret == Placeholder {
+			col.add(fmt.Sprintf("client[%d].secret", i), "is the shipped placeholder; set the NAS's shared secret (at least 16 random bytes: openssl rand -base64 24)")
 		}
 	}
 	for i, l := range c.Server.AccountingListen {

@@ -142,19 +142,37 @@ func TestDebInstallsIntoCleanDebian(t *testing.T) {
 			t.Errorf("%s: mode %o uid %d gid %d, want %o 0 %d", f.path, mode, uid, g, f.mode, f.gid)
 		}
 	}
-	if out := chroot(t, root, "/usr/bin/mfabridge", "check-config", "--config", "/etc/mfabridge/radius.conf"); !strings.Contains(out, "valid") {
-		t.Errorf("check-config of the installed configuration: %s", out)
+	// As shipped, the configuration is the short one and is refused until
+	// its placeholders are set: a fresh install never listens as shipped.
+	conf := filepath.Join(root, "etc/mfabridge/radius.conf")
+	shipped, _ := os.ReadFile(conf)
+	if want, _ := os.ReadFile("radius.conf"); string(shipped) != string(want) {
+		t.Errorf("the installed configuration is not packaging/radius.conf")
+	}
+	cmd := exec.Command("chroot", root, "/usr/bin/mfabridge", "check-config", "--config", "/etc/mfabridge/radius.conf")
+	out2, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); err == nil || code != 78 || !strings.Contains(string(out2), "is the shipped placeholder") {
+		t.Errorf("check-config of the shipped configuration: exit %d\n%s", code, out2)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/share/doc/mfabridge/radius.conf.example")); err != nil {
+		t.Errorf("the annotated example is not installed: %v", err)
 	}
 
-	// Upgrade: the admin's configuration is kept.
-	conf := filepath.Join(root, "etc/mfabridge/radius.conf")
-	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
+	// The admin sets the values; then it is valid.
+	edited := strings.NewReplacer(`"https://CHANGE-ME.id.cyberark.cloud"`, `"https://abc1234.id.cyberark.cloud"`, `secret = "CHANGE-ME"`, `secret = "a-long-random-shared-secret"`).Replace(string(shipped))
+	if err := os.WriteFile(conf, []byte(edited+"# changed by the admin\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintln(f, "# changed by the admin")
-	f.Close()
+	if out := chroot(t, root, "/usr/bin/mfabridge", "check-config", "--config", "/etc/mfabridge/radius.conf"); !strings.Contains(out, "valid") {
+		t.Errorf("check-config of the edited configuration: %s", out)
+	}
+
+	// Upgrade, non-interactively (no terminal, standard input closed): it
+	// asks nothing and keeps the admin's configuration.
 	install(second)
+	if st := chroot(t, root, "dpkg-query", "-W", "-f", "${Status}", "mfabridge"); st != "install ok installed" {
+		t.Fatalf("after a non-interactive upgrade: %q", st)
+	}
 	if v := chroot(t, root, "dpkg-query", "-W", "-f", "${Version}", "mfabridge"); v != "0.1.0~test2-1" {
 		t.Fatalf("version after upgrade: %q", v)
 	}
