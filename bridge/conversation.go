@@ -43,6 +43,9 @@ type exchange struct {
 	conv session.Session // the conversation so far
 	mech string          // the mechanism last used, for the outcome log
 	src  throttle.Source // where the login comes from, for counting failures
+	// watch are the live traces that follow this exchange (see trace.go).
+	watch   []*traceWatch
+	traceID string
 	// lessThanMFA marks an Accept without a factor beyond the password,
 	// which the admin allowed; its log line is a warning.
 	lessThanMFA bool
@@ -88,6 +91,11 @@ func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.Failed, "bad_password_attribute", "")
 	}
 	ex.src = throttle.Source{NAS: ex.client.Name, Station: station(ex.req)}
+	if ex.watch = ex.s.watchers(name, ex.client.Name); len(ex.watch) > 0 {
+		ex.traceID = hex.EncodeToString(ex.req.Authenticator[:3])
+		ex.prov = tracedProvider{Provider: ex.prov, ex: ex}
+		ex.traceRequest()
+	}
 	verdict, err := ex.s.throttle.Check(ctx, name, ex.src)
 	if err != nil {
 		ex.log.WithError(err).Warn("failed-login counter not reachable: login goes on uncounted")
@@ -609,6 +617,7 @@ func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
 	if err != nil {
 		return ex.upstreamFailure(fmt.Errorf("session store: %w", err))
 	}
+	ex.tracef("challenge round %d: waiting for the user (%s)", ex.conv.Rounds, ex.conv.Phase)
 	r := newReply(ex.req, radius.CodeAccessChallenge)
 	_ = rfc2865.State_Set(r, []byte(state))
 	if strings.HasSuffix(text, ":") {
@@ -673,6 +682,7 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 	if ex.s.onLogin != nil && code != radius.CodeAccessChallenge {
 		ex.s.onLogin(outcome, ex.mech, ex.duration())
 	}
+	ex.tracef("outcome: %s", outcome)
 	fields := logrus.Fields{"event": "authentication", "outcome": outcome, "duration": ex.duration()}
 	if ex.mech != "" {
 		fields["mechanism"] = ex.mech

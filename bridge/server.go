@@ -99,6 +99,7 @@ type Server struct {
 	throttle throttle.Counter
 	joins    *joins
 	acct     accountingSockets
+	tracers  tracers
 	// jobs hands requests to idle workers (see run); idle counts them,
 	// workers counts all of them, busy or idle.
 	jobs    chan func()
@@ -699,6 +700,9 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	// Those waiting get the answer before the NAS does: a request that
 	// arrives once the answer is out is a new login, never a join.
 	endJoin()
+	if len(ex.watch) > 0 {
+		ex.traceReply(reply, s.now().Sub(ex.start))
+	}
 	if reply == nil {
 		s.finish(key, req.Authenticator, nil, log)
 		return

@@ -368,3 +368,48 @@ func TestAbandonedConversationIsLogged(t *testing.T) {
 		t.Fatalf("log:\n%s", l)
 	}
 }
+
+// TestTraceFollowsOneUser: a live trace of alice shows her packets, the
+// provider's steps and the replies, with the password and code masked, and
+// nothing of bob.
+func TestTraceFollowsOneUser(t *testing.T) {
+	ts := startServer(t, menuProvider(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := ts.srv.Trace(ctx, "Alice", "")
+	n := newNAS(t, ts)
+	exchange := func(build func(*radius.Packet)) *radius.Packet {
+		req, raw := request(t, testSecret, true, build)
+		n.send(raw)
+		return checkReply(t, req, raw, n.recv(time.Second))
+	}
+	withState := func(st []byte) func(*radius.Packet) {
+		return func(p *radius.Packet) { _ = rfc2865.State_Set(p, st) }
+	}
+	exchange(papBuild("bob", "bobs-secret-pw"))
+	r := exchange(papBuild("alice", "alices-secret-pw"))
+	r = exchange(papBuild("alice", "1", withState(rfc2865.State_Get(r))))
+	if r = exchange(papBuild("alice", "123456", withState(rfc2865.State_Get(r)))); r.Code != radius.CodeAccessAccept {
+		t.Fatal(r.Code)
+	}
+	var all []string
+	for done := false; !done; {
+		select {
+		case l := <-lines:
+			all = append(all, l)
+		case <-time.After(200 * time.Millisecond):
+			done = true
+		}
+	}
+	cancel()
+	text := strings.Join(all, "\n")
+	for _, want := range []string{"Access-Request id", `User-Name="alice"`, "User-Password=<16 bytes, not shown>", "provider scripted: Start", "waiting: a choice of code, sms", "choose a", "Access-Challenge after", "Access-Accept after", "outcome: accept"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the trace lacks %q:\n%s", want, text)
+		}
+	}
+	for _, secret := range []string{"alices-secret-pw", "123456", "bob"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the trace shows %q:\n%s", secret, text)
+		}
+	}
+}

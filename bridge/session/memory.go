@@ -196,3 +196,27 @@ func (m *Memory) sweepExpired() {
 		}
 	}
 }
+
+// Each calls f with every session stored and not expired, for an
+// operator's listing (a walk over the store: not for the request path).
+func (m *Memory) Each(f func(Session)) {
+	now := time.Now().UnixNano()
+	var datas [][]byte
+	m.mu.Lock()
+	for _, e := range m.ids {
+		if e.expires > now {
+			datas = append(datas, e.data)
+		}
+	}
+	for _, e := range m.named {
+		if e.expires > now {
+			datas = append(datas, e.data)
+		}
+	}
+	m.mu.Unlock()
+	for _, d := range datas {
+		if s, err := Unmarshal(d); err == nil {
+			f(s)
+		}
+	}
+}

@@ -128,3 +128,19 @@ func (m *Memory) Clear(_ context.Context, user string) error {
 	}
 	return nil
 }
+
+// List returns the users, sources and stations with failures in the
+// window or a lock in force.
+func (m *Memory) List(context.Context) ([]Record, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, k := range m.entries.Keys() {
+		e, _ := m.entries.Peek(k)
+		if r, ok := recordOf(k, e, now, m.s); ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

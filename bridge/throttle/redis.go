@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -211,4 +212,40 @@ func (f *Fallback) Succeed(ctx context.Context, user string, src Source) error {
 func (f *Fallback) Clear(ctx context.Context, user string) error {
 	err := f.Shared.Clear(ctx, user)
 	return errors.Join(err, f.Local.Clear(ctx, user))
+}
+
+// List returns what every instance counted (a walk over the counter's
+// keys: an operator's command).
+func (r *Redis) List(ctx context.Context) ([]Record, error) {
+	now := r.now()
+	var out []Record
+	iter := r.rdb.Scan(ctx, 0, r.prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		v, err := r.rdb.HMGet(ctx, k, "f", "s", "l").Result()
+		if err != nil || len(v) != 3 || v[1] == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(fmt.Sprint(v[0]))
+		if rec, ok := recordOf(strings.TrimPrefix(k, r.prefix), &entry{failures: n, since: fromMS(v[1]), lockedUntil: fromMS(v[2])}, now, r.s); ok {
+			out = append(out, rec)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return out, nil
+}
+
+// List lists Shared's records, or Local's while Shared is unreachable.
+func (f *Fallback) List(ctx context.Context) ([]Record, error) {
+	if l, ok := f.Shared.(Lister); ok {
+		if out, err := l.List(ctx); err == nil {
+			return out, nil
+		}
+	}
+	if l, ok := f.Local.(Lister); ok {
+		return l.List(ctx)
+	}
+	return nil, nil
 }

@@ -175,3 +175,44 @@ func (s Settings) decide(now time.Time, pair, station, user *entry) Verdict {
 	}
 	return Verdict{Delay: s.delay(n), Failures: n}
 }
+
+// Record is what a counter holds of a user, a user at a source, or a
+// station, for an operator's listing.
+type Record struct {
+	// Kind is "user", "source" (a user at one source) or "station".
+	Kind     string    `json:"kind"`
+	User     string    `json:"user,omitempty"`
+	Source   string    `json:"source,omitempty"` // NAS, then the station after a NUL
+	Failures int       `json:"failures"`
+	Since    time.Time `json:"since"`
+	Locked   time.Time `json:"locked_until,omitzero"`
+}
+
+// recordOf reads a counting key back into a Record.
+func recordOf(key string, e *entry, now time.Time, s Settings) (Record, bool) {
+	kind, rest, _ := strings.Cut(key, "\x00")
+	r := Record{Failures: s.count(e, now), Since: e.since}
+	if e.lockedUntil.After(now) {
+		r.Locked = e.lockedUntil
+	}
+	if r.Failures == 0 && r.Locked.IsZero() {
+		return r, false
+	}
+	switch kind {
+	case "u":
+		r.Kind, r.User = "user", rest
+	case "p":
+		r.Kind = "source"
+		r.User, r.Source, _ = strings.Cut(rest, "\x00")
+	case "s":
+		r.Kind, r.Source = "station", rest
+	default:
+		return r, false
+	}
+	return r, true
+}
+
+// Lister is a counter that can list what it holds.
+type Lister interface {
+	List(ctx context.Context) ([]Record, error)
+}

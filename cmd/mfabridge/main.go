@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/mfabridge/mfabridge/config"
@@ -29,6 +30,9 @@ Commands:
   check-config --config FILE  check a configuration file and exit (0 when valid)
   doctor --config FILE        check the set-up: reach each identity provider and
                               try its credentials, and check each NAS entry
+  ctl <command>               ask or tell the running daemon: status, lockouts,
+                              unlock USER, sessions, log-level LEVEL
+  trace --user U | --nas N    follow logins live: packets, provider steps, replies
   demo [--listen ADDR] [--provider auth0]
                               run on a built-in emulated tenant (try it in a minute)
   test [--server ADDR] ...    act like a NAS: log in through a running mfabridge
@@ -57,6 +61,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return checkConfig(args[2:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[2:], stdout, stderr)
+	case "ctl":
+		return runCtl(args[2:], stdout, stderr)
+	case "trace":
+		return runTrace(ctx, args[2:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[2:], stdout, stderr)
 	case "test":
@@ -105,11 +113,17 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
-	path, code := configFlag("serve", args, stderr)
-	if code >= 0 {
-		return code
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/etc/mfabridge/radius.conf", "the configuration file")
+	ctl := fs.String("control", "", "the control socket for mfabridge ctl and trace (the packaged unit: "+defaultControl+")")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
-	if err := app.Serve(ctx, app.ServeOptions{ConfigPath: path, Version: version, Log: stderr}); err != nil {
+	if err := app.Serve(ctx, app.ServeOptions{ConfigPath: *path, Version: version, Log: stderr, ControlSocket: *ctl}); err != nil {
 		fmt.Fprintf(stderr, "mfabridge: %v\n", err)
 		if errors.Is(err, config.ErrConfig) {
 			// Not restarted by systemd (RestartPreventExitStatus): the
@@ -144,7 +158,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, d.ConfigText)
 		return 0
 	}
-	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, EndOnHangup: true, Ready: func(conns []net.PacketConn) {
+	sock := filepath.Join(filepath.Dir(d.ConfigPath), "control.sock")
+	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, EndOnHangup: true, ControlSocket: sock, Ready: func(conns []net.PacketConn) {
+		defer fmt.Fprintf(stdout, "Watch a login live: mfabridge trace --socket %s --user alice\n", sock)
 		if *provider == "auth0" {
 			fmt.Fprintln(stdout, demo.WelcomeAuth0(conns[0].LocalAddr().String()))
 			return

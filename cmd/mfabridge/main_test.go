@@ -103,8 +103,9 @@ require_message_authenticator = false
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuf{}
 	done := make(chan int)
+	sock := filepath.Join(dir, "control.sock")
 	go func() {
-		done <- run(ctx, []string{"mfabridge", "serve", "--config", file}, strings.NewReader(""), &bytes.Buffer{}, logs)
+		done <- run(ctx, []string{"mfabridge", "serve", "--config", file, "--control", sock}, strings.NewReader(""), &bytes.Buffer{}, logs)
 	}()
 	var addr string
 	for i := 0; i < 100 && addr == ""; i++ {
@@ -122,9 +123,54 @@ require_message_authenticator = false
 	rfc2865.UserPassword_SetString(req, "bob-pw")
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer rcancel()
+	// A live trace of bob while he logs in.
+	tctx, tcancel := context.WithCancel(context.Background())
+	var traced bytes.Buffer
+	traceDone := make(chan int)
+	go func() {
+		traceDone <- runTrace(tctx, []string{"--socket", sock, "--user", "BOB"}, &traced, &bytes.Buffer{})
+	}()
+	time.Sleep(200 * time.Millisecond)
 	resp, err := radius.Exchange(rctx, req, addr)
 	if err != nil || resp.Code != radius.CodeAccessAccept {
 		t.Fatalf("exchange: %v %v\n%s", err, resp, logs.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	tcancel()
+	<-traceDone
+	if tr := traced.String(); !strings.Contains(tr, "local/bob Access-Request") || !strings.Contains(tr, "Access-Accept after") || strings.Contains(tr, "bob-pw") {
+		t.Errorf("trace:\n%s", tr)
+	}
+
+	// Runtime control.
+	ctl := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := runCtl(append([]string{"--socket", sock}, args...), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	if code, out := ctl("status"); code != 0 || !strings.Contains(out, `"config": "`+file+`"`) || !strings.Contains(out, `"t": "ok"`) {
+		t.Errorf("ctl status: %d\n%s", code, out)
+	}
+	if code, out := ctl("log-level", "debug"); code != 0 || !strings.Contains(out, "debug") {
+		t.Errorf("ctl log-level: %d %s", code, out)
+	}
+	if code, out := ctl("sessions"); code != 0 || !strings.Contains(out, "USER") {
+		t.Errorf("ctl sessions: %d %s", code, out)
+	}
+	bad := radius.New(radius.CodeAccessRequest, []byte("a-test-secret-0123456789"))
+	rfc2865.UserName_SetString(bad, "bob")
+	rfc2865.UserPassword_SetString(bad, "wrong")
+	if resp, err := radius.Exchange(rctx, bad, addr); err != nil || resp.Code != radius.CodeAccessReject {
+		t.Fatalf("a wrong password: %v %v", err, resp)
+	}
+	if code, out := ctl("lockouts"); code != 0 || !strings.Contains(out, "user    bob") {
+		t.Errorf("ctl lockouts after a failure: %d\n%s", code, out)
+	}
+	if code, out := ctl("unlock", "carol"); code != 0 || !strings.Contains(out, "carol") {
+		t.Errorf("ctl unlock: %d %s", code, out)
+	}
+	if code, out := ctl("frobnicate"); code != 1 || !strings.Contains(out, "unknown command") {
+		t.Errorf("ctl frobnicate: %d %s", code, out)
 	}
 	cancel()
 	if code := <-done; code != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge"
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/internal/control"
 	"github.com/mfabridge/mfabridge/metrics"
 )
 
@@ -32,6 +33,9 @@ type ServeOptions struct {
 	Log io.Writer
 	// Ready, when set, is called with the sockets once they serve.
 	Ready func(conns []net.PacketConn)
+	// ControlSocket, when set, is the Unix socket `mfabridge ctl` and
+	// `mfabridge trace` use (mode 0660: root and the service's group).
+	ControlSocket string
 	// EndOnHangup stops on SIGHUP instead of reloading: a program run in a
 	// terminal (the demo) ends when its terminal closes, and lets its port
 	// go.
@@ -97,6 +101,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}()
 	}
 
+	st := &daemonState{version: o.Version, configPath: o.ConfigPath, started: time.Now()}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -111,7 +116,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 					cancel()
 					return
 				}
-				reload(srv, o.ConfigPath, log, m)
+				reload(srv, o.ConfigPath, log, m, st)
 			}
 		}
 	}()
@@ -127,12 +132,20 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	notify(log, daemon.SdNotifyReady)
 	go watchdog(ctx, srv, log)
 	go probeLoop(ctx, srv.Providers, func(results []ProbeResult) {
+		st.probed(results)
 		for _, r := range results {
 			if !r.Skipped {
 				m.ProviderProbed(r.Provider, r.Err)
 			}
 		}
 	}, log)
+	if o.ControlSocket != "" {
+		go func() {
+			if err := control.Serve(ctx, o.ControlSocket, controlHandler(srv, log, st)); err != nil {
+				log.WithError(err).WithField("socket", o.ControlSocket).Warn("runtime control (mfabridge ctl, trace) not available")
+			}
+		}()
+	}
 
 	select {
 	case err := <-done:
@@ -246,12 +259,13 @@ func watchdog(ctx context.Context, srv *bridge.Server, log logrus.FieldLogger) {
 
 // reload reads the configuration again and puts it in force if it is
 // valid; otherwise the old one stays, and the log says why.
-func reload(srv *bridge.Server, path string, log *logrus.Logger, m *metrics.Metrics) {
+func reload(srv *bridge.Server, path string, log *logrus.Logger, m *metrics.Metrics, st *daemonState) {
 	notify(log, daemon.SdNotifyReloading)
 	defer notify(log, daemon.SdNotifyReady)
 	cfg, err := config.Load(path)
 	if err != nil {
 		m.Reloaded(false)
+		st.reloaded(false, err.Error())
 		log.WithError(err).Error("configuration not reloaded: the file has problems; the old configuration stays in force")
 		return
 	}
@@ -267,14 +281,17 @@ func reload(srv *bridge.Server, path string, log *logrus.Logger, m *metrics.Metr
 			m.Reloaded(true)
 			l := log.WithField("file", path)
 			if len(restart) > 0 {
+				st.reloaded(true, "reloaded; needs a restart: "+strings.Join(restart, ", "))
 				l = l.WithField("needs_restart", strings.Join(restart, ", "))
 				l.Warn("configuration reloaded; some changes take effect only after a restart")
 				return
 			}
+			st.reloaded(true, "reloaded")
 			l.Info("configuration reloaded")
 			return
 		}
 	}
 	m.Reloaded(false)
+	st.reloaded(false, err.Error())
 	log.WithError(err).Error("configuration not reloaded; the old configuration stays in force")
 }

@@ -5,6 +5,7 @@ package throttletest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,6 +157,26 @@ func RunConformance(t *testing.T, open func(t *testing.T, s throttle.Settings, n
 		}
 		if v := check(t, c, "bob", st("x")); v.Refuse != throttle.None || v.Failures != 0 {
 			t.Fatalf("after Clear: %+v", v)
+		}
+	})
+	t.Run("an operator lists what is counted", func(t *testing.T) {
+		c, _ := setup(t)
+		l, ok := c.(throttle.Lister)
+		if !ok {
+			t.Skip("this counter does not list")
+		}
+		fail(t, c, "Bob", st("198.51.100.66"), 5)
+		recs, err := l.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var user, source bool
+		for _, r := range recs {
+			user = user || (r.Kind == "user" && r.User == "bob" && r.Failures == 5)
+			source = source || (r.Kind == "source" && r.User == "bob" && strings.Contains(r.Source, "198.51.100.66") && !r.Locked.IsZero())
+		}
+		if !user || !source {
+			t.Fatalf("records %+v", recs)
 		}
 	})
 	t.Run("concurrent failures are all counted", func(t *testing.T) {
