@@ -201,6 +201,7 @@ func NewRedis(r *config.Redis) (redis.UniversalClient, error) {
 		Password:     r.Password,
 		DB:           r.DB,
 		DialTimeout:  r.DialTimeout.Duration,
+		PoolSize:     r.PoolSize,
 		ReadTimeout:  r.Timeout.Duration,
 		WriteTimeout: r.Timeout.Duration,
 		// Fail fast when Redis is down: a NAS waits seconds, not minutes,
