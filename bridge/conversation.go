@@ -292,6 +292,7 @@ func pick(choices []identity.Mechanism, input string) (identity.Mechanism, bool)
 func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *radius.Packet {
 	var (
 		holdUntil time.Time
+		pushSent  time.Time
 		nasBound  bool // holdUntil is the NAS's time, not push_wait
 	)
 	for {
@@ -374,6 +375,7 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 		// (nas_wait from when the request arrived, less a margin for the
 		// way back), so that the NAS is always answered in time.
 		if holdUntil.IsZero() {
+			pushSent = ex.s.now()
 			holdUntil = ex.s.now().Add(ex.client.PushWait.Duration)
 			if nas := ex.nasDeadline(); nas.Before(holdUntil) {
 				holdUntil, nasBound = nas, true
@@ -384,6 +386,15 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 			wait = time.Second
 		}
 		now := ex.s.now()
+		// A push that has waited a while is polled less often: most are
+		// approved in seconds, and a morning's held pushes should not poll
+		// the tenant at the pace of the first seconds.
+		switch held := now.Sub(pushSent); {
+		case held > 20*time.Second:
+			wait = max(wait, 3*time.Second)
+		case held > 10*time.Second:
+			wait = max(wait, 2*time.Second)
+		}
 		if !now.Before(holdUntil) {
 			if nasBound && !held && ex.client.Push == config.PushAdaptive {
 				// Switch once to a challenge on the same push: the user

@@ -2,6 +2,7 @@ package cyberark
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/mfabridge/mfabridge/identity"
 )
+
+// rateLimitedPoll is how long a held push waits before the next poll after
+// the tenant answered a poll with 429.
+const rateLimitedPoll = 5 * time.Second
 
 // Reasons shown to users. They say what happened without revealing whether
 // the user exists or which factor failed.
@@ -427,6 +432,15 @@ func (p *provider) Advance(ctx context.Context, txn identity.Txn, in identity.In
 			return identity.Step{}, fmt.Errorf("%w: nothing is pending to poll", identity.ErrBadInput)
 		}
 		env, res, err := p.advance(ctx, st, actionPoll, nil, true)
+		var ue *identity.UpstreamError
+		if errors.As(err, &ue) && ue.Status == http.StatusTooManyRequests {
+			// The tenant asks to poll less often: the push is still
+			// pending as far as anyone knows; poll again later rather
+			// than fail the login.
+			nm, _ := neutral(*m)
+			p.log.WithField("op", "Poll").Debug("the tenant rate-limited a poll (429): polling more slowly")
+			return identity.Step{Status: identity.Waiting, Current: &nm, Pending: true, PollInterval: rateLimitedPoll, Txn: p.txn(st)}, nil
+		}
 		if err != nil {
 			return identity.Step{}, err
 		}

@@ -711,3 +711,20 @@ func TestProbe(t *testing.T) {
 		t.Errorf("a dead tenant: %v", err)
 	}
 }
+
+// TestPollRateLimitedWaits: a poll the tenant answers with 429 leaves the
+// push pending, to be polled more slowly, instead of failing the login.
+func TestPollRateLimitedWaits(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.start(t, "bob", "bob-pw")
+	s = e.advance(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "OTP").ID})
+	e.tn.Inject("/security/advanceauthentication", cyberarktest.Fault{Status: 429, Body: "Too Many Requests", ContentType: "text/plain", Times: 3})
+	s = e.advance(t, s, identity.Input{Action: identity.Poll})
+	if s.Status != identity.Waiting || !s.Pending || s.PollInterval != rateLimitedPoll {
+		t.Fatalf("after a 429: %v pending %v interval %v", s.Status, s.Pending, s.PollInterval)
+	}
+	e.tn.Approve("bob")
+	if s = e.advance(t, s, identity.Input{Action: identity.Poll}); s.Status != identity.Accepted {
+		t.Fatalf("after approval: %v (%s)", s.Status, s.Detail)
+	}
+}
