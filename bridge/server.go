@@ -482,6 +482,9 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 	secret := []byte(client.Secret)
+	if sc, ok := conn.(secreter); ok {
+		secret = []byte(sc.secretFor(client))
+	}
 	if maOff < 0 {
 		switch {
 		case code == radius.CodeStatusServer:

@@ -28,6 +28,7 @@ type Config struct {
 	Texts    Texts      `toml:"texts"`
 	Redis    Redis      `toml:"redis"`
 	Metrics  Metrics    `toml:"metrics"`
+	RadSec   RadSec     `toml:"radsec"`
 	Clients  []Client   `toml:"client"`
 	Provider []Provider `toml:"provider"`
 
@@ -37,6 +38,32 @@ type Config struct {
 	// fileWarnings are found while secrets are read (a secret file that
 	// others may read); Warnings reports them.
 	fileWarnings []string
+}
+
+// RadSec holds the settings of RADIUS over TLS (RFC 6614) and TCP
+// (RFC 6613).
+type RadSec struct {
+	// Listen is the TCP addresses RADIUS over TLS is served on, such as
+	// "0.0.0.0:2083". Default: none (off).
+	Listen []string `toml:"listen"`
+	// CertFile and KeyFile are mfabridge's certificate (chain) and key, in
+	// PEM; ClientCAFile the CAs a NAS's certificate must chain to (mutual
+	// TLS: a NAS without a trusted certificate is refused at the
+	// handshake).
+	CertFile     string `toml:"cert_file"`
+	KeyFile      string `toml:"key_file"`
+	ClientCAFile string `toml:"client_ca_file"`
+	// TCPListen is the addresses RADIUS over plain TCP is served on (RFC
+	// 6613), for networks that protect the traffic otherwise. Default:
+	// none (off).
+	TCPListen []string `toml:"tcp_listen"`
+	// IdleTimeout closes a connection that sends nothing for this long.
+	// Default 60s.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxConnections and MaxPerClient bound the connections open at once,
+	// in all and from one NAS. Defaults 1024 and 16.
+	MaxConnections int `toml:"max_connections"`
+	MaxPerClient   int `toml:"max_per_client"`
 }
 
 // Server holds the RADIUS listener's settings.
@@ -187,6 +214,10 @@ type Client struct {
 	// only, such as pam_radius_auth 2.0. Default "lines"; "compact" for
 	// nas_type = "pam_radius".
 	Menu string `toml:"menu"`
+	// TLSNames, for RADIUS over TLS, are the names the NAS's certificate
+	// must carry (a DNS name or the subject's common name; "*" as in shell
+	// patterns). Empty: any certificate radsec.client_ca_file trusts.
+	TLSNames []string `toml:"tls_names"`
 	// Accounting answers this NAS's Accounting-Requests (on
 	// server.accounting_listen) and logs each Start, Stop and
 	// Interim-Update. Default false: they are dropped.
@@ -577,6 +608,9 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	resolve(&c.Redis.CAFile)
+	resolve(&c.RadSec.CertFile)
+	resolve(&c.RadSec.KeyFile)
+	resolve(&c.RadSec.ClientCAFile)
 	for i := range c.Provider {
 		resolve(&c.Provider[i].CAFile)
 	}

@@ -115,6 +115,23 @@ func (c *Config) validate(col *collector) {
 			}
 		}
 	}
+	for i, l := range append(append([]string(nil), c.RadSec.Listen...), c.RadSec.TCPListen...) {
+		if _, err := netip.ParseAddrPort(l); err != nil {
+			col.add("radsec", "listen address %d %q is not an address with a port; write \"0.0.0.0:2083\"", i, l)
+		}
+	}
+	if len(c.RadSec.Listen) > 0 {
+		for _, f := range []struct{ key, path string }{{"radsec.cert_file", c.RadSec.CertFile}, {"radsec.key_file", c.RadSec.KeyFile}, {"radsec.client_ca_file", c.RadSec.ClientCAFile}} {
+			if f.path == "" {
+				col.add(f.key, "required for radsec.listen (see docs/radsec.md)")
+			} else if _, err := os.Stat(f.path); err != nil {
+				col.add(f.key, "%v", err)
+			}
+		}
+	}
+	if c.RadSec.MaxConnections < 0 || c.RadSec.MaxPerClient < 0 || c.RadSec.IdleTimeout.Duration < 0 {
+		col.add("radsec", "max_connections, max_per_client and idle_timeout must not be negative")
+	}
 	if c.Server.MaxInFlight < 1 {
 		col.add("server.max_in_flight", "must be at least 1")
 	}

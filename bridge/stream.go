@@ -1,0 +1,215 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
+
+	"github.com/mfabridge/mfabridge/config"
+)
+
+// RADIUS over a stream: TCP (RFC 6613) and TLS (RFC 6614, "RadSec").
+// Packets follow each other on the connection, each framed by its own
+// Length field; a connection carries a NAS's requests and mfabridge's
+// replies in any order. Every packet then takes the UDP path (dispatch):
+// the same checks, reply cache, conversation and reply building; only the
+// secret differs over TLS, where it is the fixed "radsec" (RFC 6614 §2.3)
+// and the TLS handshake authenticated the NAS.
+
+// StreamOptions configure a stream listener.
+type StreamOptions struct {
+	// TLS is true for RADIUS over TLS (the listener is a tls.Listener).
+	TLS bool
+	// IdleTimeout closes a connection that sends nothing for this long.
+	// Default 60s. RFC 6614 §2.6 suggests Status-Server as the keepalive.
+	IdleTimeout time.Duration
+	// MaxConnections bounds the connections open at once (past it, new
+	// ones are closed at once); MaxPerClient those of one NAS. Defaults
+	// 1024 and 16.
+	MaxConnections, MaxPerClient int
+}
+
+// radsecSecret is the shared secret of RADIUS over TLS (RFC 6614 §2.3).
+const radsecSecret = "radsec"
+
+// streamConn is one stream connection as the UDP path sees it: a
+// net.PacketConn whose replies go back on the connection, one at a time.
+type streamConn struct {
+	net.Conn
+	mu     sync.Mutex
+	secret string // "" : the client's own
+	peer   *tls.ConnectionState
+}
+
+func (c *streamConn) ReadFrom([]byte) (int, net.Addr, error) {
+	return 0, nil, errors.New("stream: read through the frame reader")
+}
+
+func (c *streamConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.Conn.Write(b)
+}
+
+// secretFor is the shared secret of client's packets on this connection.
+func (c *streamConn) secretFor(client *config.Client) string {
+	if c.secret != "" {
+		return c.secret
+	}
+	return client.Secret
+}
+
+// secreter is a connection whose packets use another secret than the
+// client's (RADIUS over TLS).
+type secreter interface {
+	secretFor(client *config.Client) string
+}
+
+// ServeStream serves the connections l accepts until ctx ends.
+func (s *Server) ServeStream(ctx context.Context, l net.Listener, o StreamOptions) error {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 1024
+	}
+	if o.MaxPerClient <= 0 {
+		o.MaxPerClient = 16
+	}
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	var open atomic.Int64
+	perClient := sync.Map{} // client name -> *atomic.Int64
+	transport := "tcp"
+	if o.TLS {
+		transport = "tls"
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if open.Add(1) > int64(o.MaxConnections) {
+			open.Add(-1)
+			s.drop(dropOverload, s.log.WithField("src", c.RemoteAddr().String()), "too many stream connections open: closed")
+			c.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer open.Add(-1)
+			s.serveStreamConn(ctx, c, o, transport, &perClient)
+		}()
+	}
+}
+
+func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOptions, transport string, perClient *sync.Map) {
+	defer c.Close()
+	log := s.log.WithFields(logrus.Fields{"src": c.RemoteAddr().String(), "transport": transport})
+	ap, ok := addrPort(c.RemoteAddr())
+	if !ok {
+		return
+	}
+	client := s.state.Load().clients.lookup(ap.Addr())
+	if client == nil {
+		s.drop(dropUnknownClient, log, "connection from an address that is no [[client]]: closed (add the NAS to radius.conf if it is yours)")
+		return
+	}
+	log = log.WithField("nas", client.Name)
+	n, _ := perClient.LoadOrStore(client.Name, new(atomic.Int64))
+	count := n.(*atomic.Int64)
+	defer count.Add(-1)
+	if count.Add(1) > int64(o.MaxPerClient) {
+		s.drop(dropOverload, log, "too many connections from this NAS: closed")
+		return
+	}
+	sc := &streamConn{Conn: c}
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			s.drop(dropBadMsgAuth, log.WithError(err), "TLS handshake failed (an unknown or untrusted certificate?): closed")
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		if !certMatches(client, st) {
+			s.drop(dropBadMsgAuth, log, "the NAS's certificate names none of its client's tls_names: closed")
+			return
+		}
+		sc.secret, sc.peer = radsecSecret, &st
+	}
+	local := c.LocalAddr().String()
+	var head [4]byte
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(o.IdleTimeout))
+		if _, err := io.ReadFull(c, head[:]); err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				log.WithError(err).Debug("stream connection closed")
+			}
+			return
+		}
+		length := int(binary.BigEndian.Uint16(head[2:4]))
+		if length < 20 || length > radius.MaxPacketLength {
+			// A length that lies: the stream cannot be read on; this
+			// connection alone is closed.
+			s.drop(dropMalformed, log, "stream packet with an impossible Length: connection closed")
+			return
+		}
+		pkt := make([]byte, length)
+		copy(pkt, head[:])
+		if _, err := io.ReadFull(c, pkt[4:]); err != nil {
+			s.drop(dropMalformed, log, "stream packet cut short: connection closed")
+			return
+		}
+		if job := s.dispatch(s.base, sc, local, pkt, c.RemoteAddr(), time.Time{}); job != nil {
+			s.run(job)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// certMatches reports whether the NAS's certificate carries one of its
+// client's tls_names (a DNS name or the subject's common name; "*." matches
+// one label), or the client names none.
+func certMatches(client *config.Client, st tls.ConnectionState) bool {
+	if len(client.TLSNames) == 0 {
+		return true
+	}
+	if len(st.PeerCertificates) == 0 {
+		return false
+	}
+	cert := st.PeerCertificates[0]
+	names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
+	for _, want := range client.TLSNames {
+		for _, n := range names {
+			if ok, _ := path.Match(strings.ToLower(want), strings.ToLower(n)); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
