@@ -482,8 +482,9 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 	secret := []byte(client.Secret)
-	if sc, ok := conn.(secreter); ok {
+	if sc, ok := conn.(*streamConn); ok {
 		secret = []byte(sc.secretFor(client))
+		log = log.WithField("transport", sc.transport)
 	}
 	if maOff < 0 {
 		switch {

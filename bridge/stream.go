@@ -47,9 +47,10 @@ const radsecSecret = "radsec"
 // net.PacketConn whose replies go back on the connection, one at a time.
 type streamConn struct {
 	net.Conn
-	mu     sync.Mutex
-	secret string // "" : the client's own
-	peer   *tls.ConnectionState
+	mu        sync.Mutex
+	transport string // "tcp" or "tls", for logs
+	secret    string // "" : the client's own
+	peer      *tls.ConnectionState
 }
 
 func (c *streamConn) ReadFrom([]byte) (int, net.Addr, error) {
@@ -69,12 +70,6 @@ func (c *streamConn) secretFor(client *config.Client) string {
 		return c.secret
 	}
 	return client.Secret
-}
-
-// secreter is a connection whose packets use another secret than the
-// client's (RADIUS over TLS).
-type secreter interface {
-	secretFor(client *config.Client) string
 }
 
 // ServeStream serves the connections l accepts until ctx ends.
@@ -145,7 +140,7 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 		s.drop(dropOverload, log, "too many connections from this NAS: closed")
 		return
 	}
-	sc := &streamConn{Conn: c}
+	sc := &streamConn{Conn: c, transport: transport}
 	if tc, ok := c.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := tc.HandshakeContext(ctx); err != nil {

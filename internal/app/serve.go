@@ -102,6 +102,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 
 	st := &daemonState{version: o.Version, configPath: o.ConfigPath, started: time.Now()}
+	certs := &tlsHolder{}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -117,10 +118,22 @@ func Serve(ctx context.Context, o ServeOptions) error {
 					return
 				}
 				reload(srv, o.ConfigPath, log, m, st)
+				if rc := srv.Config(); len(rc.RadSec.Listen) > 0 {
+					// New certificates for new connections; open ones stay.
+					if err := certs.load(&rc.RadSec); err != nil {
+						log.WithError(err).Error("RadSec certificates not reloaded; the old ones stay in force")
+					}
+				}
 			}
 		}
 	}()
 
+	if err := listenStreams(ctx, cfg, srv, certs, log); err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return err
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeConns(ctx, conns) }()
 	for _, c := range conns {

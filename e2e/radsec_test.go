@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/demo"
+)
+
+// writePKI writes a CA, a server certificate for mfabridge and a client
+// certificate for the NAS side into dir, in PEM.
+func writePKI(t *testing.T, dir string) {
+	t.Helper()
+	write := func(name string, typ string, der []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTpl, caTpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	write("ca.pem", "CERTIFICATE", caDER)
+	for i, name := range []string{"mfabridge", "nas"} {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		usage := x509.ExtKeyUsageServerAuth
+		if name == "nas" {
+			usage = x509.ExtKeyUsageClientAuth
+		}
+		tpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name + ".e2e"}, DNSNames: []string{name + ".e2e"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+		der, _ := x509.CreateCertificate(rand.Reader, tpl, ca, &k.PublicKey, caKey)
+		write(name+".pem", "CERTIFICATE", der)
+		kd, _ := x509.MarshalECPrivateKey(k)
+		write(name+".key", "EC PRIVATE KEY", kd)
+	}
+}
+
+// freePort returns a free loopback port (UDP and TCP).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestRadsecproxyTLS: radclient -> radsecproxy (UDP in, RADIUS over TLS
+// out, with its client certificate) -> mfabridge's RadSec listener: a
+// challenge conversation, a held push, and a retransmission.
+func TestRadsecproxyTLS(t *testing.T) {
+	bin := need(t, "radsecproxy", "radsecproxy")
+	e := start(t, nil)
+	dir := t.TempDir()
+	writePKI(t, dir)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "mfabridge.pem"), filepath.Join(dir, "mfabridge.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tl, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.srv.ServeStream(ctx, tl, bridge.StreamOptions{TLS: true}) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	udp := freePort(t)
+	conf := fmt.Sprintf(`ListenUDP 127.0.0.1:%d
+LogLevel 3
+LogDestination file:///%s/radsecproxy.log
+client nas {
+    type udp
+    host 127.0.0.1
+    secret %s
+}
+tls default {
+    CACertificateFile %s/ca.pem
+    CertificateFile %s/nas.pem
+    CertificateKeyFile %s/nas.key
+}
+server mfabridge {
+    type tls
+    host 127.0.0.1
+    port %d
+    secret radsec
+    CertificateNameCheck off
+}
+realm * {
+    server mfabridge
+}
+`, udp, strings.TrimPrefix(dir, "/"), demo.Secret, dir, dir, dir, tl.Addr().(*net.TCPAddr).Port)
+	if err := os.WriteFile(filepath.Join(dir, "radsecproxy.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-f", "-c", filepath.Join(dir, "radsecproxy.conf"), "-i", filepath.Join(dir, "radsecproxy.pid"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "radsecproxy.log"))
+			t.Logf("radsecproxy log:\n%s", b)
+		}
+	})
+	time.Sleep(500 * time.Millisecond)
+	proxy := &bridgeEnv{demo: e.demo, srv: e.srv, addr: fmt.Sprintf("127.0.0.1:%d", udp), logs: e.logs}
+	r := proxy.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+	r = proxy.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Challenge")
+	proxy.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
+	// A held push (the demo approves after 3 s), radclient retransmitting.
+	proxy.radclient(t, pap("bob", "bob-password"), "-t", "2", "-r", "4").must(t, "Access-Accept")
+	if n := e.demo.Tenant.CountFor("bob", "/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+		t.Fatalf("%d pushes through radsecproxy, want 1", n)
+	}
+	if !strings.Contains(e.logs.String(), "transport=tls") {
+		t.Errorf("no TLS connection in mfabridge's log")
+	}
+}
+
+// TestRadclientOverTCP: radclient -P tcp (RFC 6613) logs in through
+// mfabridge's TCP listener: a challenge conversation.
+func TestRadclientOverTCP(t *testing.T) {
+	e := start(t, nil)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.srv.ServeStream(ctx, l, bridge.StreamOptions{}) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tcp := &bridgeEnv{demo: e.demo, srv: e.srv, addr: l.Addr().String(), logs: e.logs}
+	r := tcp.radclient(t, pap("alice", "alice-password"), "-P", "tcp").must(t, "Access-Challenge")
+	r = tcp.radclient(t, answer("alice", "1", r.State), "-P", "tcp").must(t, "Access-Challenge")
+	tcp.radclient(t, answer("alice", totpCode(t), r.State), "-P", "tcp").must(t, "Access-Accept")
+	if !strings.Contains(e.logs.String(), "transport=tcp") {
+		t.Errorf("no TCP connection in mfabridge's log")
+	}
+}
