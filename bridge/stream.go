@@ -60,8 +60,8 @@ func (c *streamConn) ReadFrom([]byte) (int, net.Addr, error) {
 func (c *streamConn) WriteTo(b []byte, _ net.Addr) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.Conn.Write(b)
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.Write(b)
 }
 
 // secretFor is the shared secret of client's packets on this connection.
