@@ -1,16 +1,12 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
-	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sirupsen/logrus"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
@@ -47,24 +43,7 @@ func (h *heldPush) Advance(context.Context, identity.Txn, identity.Input) (ident
 // an instance of several sharing one Redis.
 func startShared(t *testing.T, p identity.Provider, rdb redis.UniversalClient, prefix string) *testServer {
 	t.Helper()
-	cfg := testConfig()
-	logs := &bytes.Buffer{}
-	mu := &sync.Mutex{}
-	log := logrus.New()
-	log.SetOutput(lockedWriter{mu, logs})
-	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": p}, Logger: log, SharedReplies: rdb, SharedRepliesPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ServeConns(ctx, []net.PacketConn{conn}) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{srv: srv, addr: conn.LocalAddr().(*net.UDPAddr), logs: logs, mu: mu, stop: func() { cancel(); <-done }}
+	return startWith(t, p, nil, func(o *Options) { o.SharedReplies, o.SharedRepliesPrefix = rdb, prefix })
 }
 
 // sendAt sends a PAP request for user to ts from a socket of its own and

@@ -120,6 +120,12 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 
 func startServer(t *testing.T, p identity.Provider, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return startWith(t, p, mutate, nil)
+}
+
+// startWith is startServer with the server's Options changed by opts.
+func startWith(t *testing.T, p identity.Provider, mutate func(*config.Config), opts func(*Options)) *testServer {
+	t.Helper()
 	cfg := testConfig()
 	if mutate != nil {
 		mutate(cfg)
@@ -129,7 +135,11 @@ func startServer(t *testing.T, p identity.Provider, mutate func(*config.Config))
 	log := logrus.New()
 	log.SetOutput(lockedWriter{mu, logs})
 	log.SetLevel(logrus.DebugLevel)
-	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": p}, Logger: log})
+	o := Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": p}, Logger: log}
+	if opts != nil {
+		opts(&o)
+	}
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,16 +17,11 @@ import (
 // and each NAS entry is checked for what can be known offline. It exits 0
 // when every provider answered, 1 otherwise, 78 on a file with problems.
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	path, code := configFlag("doctor", args, stderr)
+	cfg, code := loadChecked("doctor", args, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return config.ExitConfig
-	}
-	fmt.Fprintf(stdout, "%s: valid (%d clients, %d providers)\n\nIdentity providers:\n", path, len(cfg.Clients), len(cfg.Provider))
+	fmt.Fprintln(stdout, "\nIdentity providers:")
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	providers, err := app.OpenProviders(cfg, log, nil)

@@ -96,20 +96,28 @@ func configFlag(name string, args []string, stderr io.Writer) (string, int) {
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	path, code := configFlag("check-config", args, stderr)
+	_, code := loadChecked("check-config", args, stdout, stderr)
+	return max(code, 0)
+}
+
+// loadChecked reads the --config file of command name, prints its
+// problems (returning config.ExitConfig) or its warnings and that it is
+// valid (returning -1 with the configuration).
+func loadChecked(name string, args []string, stdout, stderr io.Writer) (*config.Config, int) {
+	path, code := configFlag(name, args, stderr)
 	if code >= 0 {
-		return code
+		return nil, code
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return config.ExitConfig
+		return nil, config.ExitConfig
 	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d clients, %d providers)\n", path, len(cfg.Clients), len(cfg.Provider))
-	return 0
+	return cfg, -1
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) int {
