@@ -55,6 +55,9 @@ type exchange struct {
 // respond returns the reply to ex.req, or nil to send none.
 func (ex *exchange) respond(ctx context.Context) *radius.Packet {
 	if m := authMethod(ex.req); m != "" {
+		if sent, ok := userName(ex.req); ok {
+			ex.log = ex.log.WithField("user", ex.client.MapUser(sent))
+		}
 		ex.log.WithField("method", m).Warn("Access-Request is not PAP: rejected; mfabridge needs the password itself (configure the NAS for PAP)")
 		return ex.finish(radius.CodeAccessReject, ex.cfg.Texts.NotPAP, "not_pap", m)
 	}

@@ -185,6 +185,9 @@ func TestRadclientCHAPIsRejectedWithReason(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "method=CHAP") {
 		t.Error("the log does not say CHAP was refused")
 	}
+	if !strings.Contains(e.logs.String(), "user=alice") {
+		t.Error("the reject line does not say whose login it was")
+	}
 }
 
 func TestRadclientMessageAuthenticator(t *testing.T) {
