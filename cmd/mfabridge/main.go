@@ -163,6 +163,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.Close()
 	if *printConfig {
+		fmt.Fprintln(stdout, "# The demo's configuration. Its tenant (url, ca_file) lives in the demo's own")
+		fmt.Fprintln(stdout, "# process and is gone when this command exits: use this file as a model, or")
+		fmt.Fprintln(stdout, "# run `mfabridge demo` and `mfabridge ctl --socket <its socket> status` to")
+		fmt.Fprintln(stdout, "# see the file of a running demo.")
 		fmt.Fprint(stdout, d.ConfigText)
 		return 0
 	}
