@@ -1,11 +1,13 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"sync"
 	"time"
 
@@ -13,7 +15,6 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
-	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
 )
 
@@ -43,8 +44,9 @@ type joins struct {
 
 // joinCall is a login being answered.
 type joinCall struct {
-	done  chan struct{}
-	reply []byte // the answer as a template (see template); nil: none sent
+	done    chan struct{}
+	reply   []byte // the answer as a template (see template); nil: none sent
+	waiters int    // requests of this instance waiting for it (j.mu)
 }
 
 // joinLease is how long an instance's claim on a login (or a request in
@@ -76,15 +78,28 @@ func joinKey(client *config.Client, req *radius.Packet) (string, bool) {
 		password = pw
 	}
 	state, _ := req.Lookup(rfc2865.State_Type)
-	mac := hmac.New(sha256.New, []byte(client.Secret))
-	for _, part := range [][]byte{[]byte(throttle.Canonical(string(user))), password, state, []byte(station(req))} {
-		var n [4]byte
-		n[0], n[1], n[2], n[3] = byte(len(part)>>24), byte(len(part)>>16), byte(len(part)>>8), byte(len(part))
-		mac.Write(n[:])
-		mac.Write(part)
+	calling, _ := req.Lookup(rfc2865.CallingStationID_Type)
+	// A keyed SHA-256 of the parts, each with its length, the NAS's secret
+	// first: a request that does not know the password (or the secret)
+	// cannot name the login. One hasher from a pool: this runs for every
+	// Access-Request.
+	h := hashers.Get().(hash.Hash)
+	defer hashers.Put(h)
+	h.Reset()
+	var sum [sha256.Size]byte
+	var n [4]byte
+	for _, part := range [][]byte{[]byte(client.Secret), bytes.ToLower(user), password, state, calling} {
+		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
+		h.Write(n[:])
+		h.Write(part)
 	}
-	return client.Name + ":" + hex.EncodeToString(mac.Sum(nil)[:16]), true
+	var b [64]byte
+	key := append(append(b[:0], client.Name...), ':')
+	key = hex.AppendEncode(key, h.Sum(sum[:0])[:16])
+	return string(key), true
 }
+
+var hashers = sync.Pool{New: func() any { return sha256.New() }}
 
 // joinRole is what begin made of a request.
 type joinRole int
@@ -100,6 +115,7 @@ const (
 func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, reply []byte, shared bool, err error) {
 	j.mu.Lock()
 	if c := j.local[key]; c != nil {
+		c.waiters++
 		j.mu.Unlock()
 		select {
 		case <-c.done:
@@ -118,7 +134,7 @@ func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, rep
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Out of time while another instance answers: no answer here.
-		j.release(key, nil)
+		j.release(key, nil, nil)
 		return joinFollow, nil, true, err
 	case err != nil || role == joinLead:
 		// With Redis failing, the login is answered here (this
@@ -126,7 +142,7 @@ func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, rep
 		return joinLead, nil, false, err
 	}
 	// Another instance answered it: its answer is this instance's too.
-	j.release(key, reply)
+	j.release(key, nil, reply)
 	return joinFollow, reply, true, nil
 }
 
@@ -225,33 +241,40 @@ func keepLeases(rdb redis.UniversalClient, lease time.Duration, keys ...string) 
 // instance: the NAS gave the leader's request up for the other server, and
 // it is not answered (pam_radius_auth 2.0 ends the whole login when a late
 // answer to the request it gave up arrives).
-func (j *joins) end(key, from string, reply []byte) (superseded bool) {
-	// Within one instance both are answered: a NAS that fails over asks
-	// another server, and one that renumbers to the same server is not
-	// known to mind the older answer.
-	j.release(key, reply)
+func (j *joins) end(key, from string, reply *radius.Packet) (superseded bool) {
 	if j.rdb == nil {
-		return superseded
+		j.release(key, reply, nil)
+		return false
 	}
+	tmpl := template(reply)
+	j.release(key, nil, tmpl)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	// The answer stays a few polls long, for the instances waiting on it.
-	_ = j.rdb.Set(ctx, j.prefix+key, "d"+string(reply), 4*j.poll+time.Second).Err()
+	_ = j.rdb.Set(ctx, j.prefix+key, "d"+string(tmpl), 4*j.poll+time.Second).Err()
 	if ok, err := j.rdb.SIsMember(ctx, j.prefix+key+":from", from).Result(); err == nil && ok {
 		superseded = true
 	}
 	return superseded
 }
 
-func (j *joins) release(key string, reply []byte) {
+// release hands the answer (a reply, made into a template only when a
+// request of this instance waits for it, or a template) to those waiting
+// here, and lets go of the login in this instance.
+func (j *joins) release(key string, reply *radius.Packet, tmpl []byte) {
 	j.mu.Lock()
 	c := j.local[key]
 	delete(j.local, key)
 	j.mu.Unlock()
-	if c != nil {
-		c.reply = reply
-		close(c.done)
+	if c == nil {
+		return
 	}
+	// Once out of the map, no request joins c any more: waiters is final.
+	if tmpl == nil && c.waiters > 0 {
+		tmpl = template(reply)
+	}
+	c.reply = tmpl
+	close(c.done)
 }
 
 // template is the part of a reply that a joined request gets too: its code

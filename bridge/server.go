@@ -687,7 +687,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		endJoin = func() {
 			if !ended {
 				ended = true
-				if s.joins.end(jk, key.remote, template(reply)) && reply != nil {
+				if s.joins.end(jk, key.remote, reply) && reply != nil {
 					// The NAS asked again from the same address under a new
 					// Identifier: that request gets this answer; this one,
 					// which the NAS gave up, gets none (a late answer to
