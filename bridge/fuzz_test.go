@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -148,5 +150,86 @@ func FuzzConversationInput(f *testing.F) {
 			t.Fatalf("reply cannot be encoded: %v", err)
 		}
 		_, _ = srv.store.Take(context.Background(), state)
+	})
+}
+
+// pipeConn is one end of a net.Pipe that says it comes from the test NAS's
+// address (the stream transport finds the client by it).
+type pipeConn struct{ net.Conn }
+
+func (pipeConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40001} }
+func (pipeConn) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2083} }
+
+// FuzzStreamFraming sends an arbitrary byte stream over a TCP connection
+// (RFC 6613 framing). The server does not panic, does not hang, and every
+// reply it writes is a whole packet that authentically answers a request
+// the stream held.
+func FuzzStreamFraming(f *testing.F) {
+	seedPackets(f)
+	var two []byte
+	for _, s := range []string{"alice", "bob"} {
+		_, raw := request(&testing.T{}, testSecret, true, papBuild(s, "pw"))
+		two = append(two, raw...)
+	}
+	f.Add(two)
+	f.Add(append(append([]byte(nil), two...), 1, 9, 0xff, 0xff)) // then a Length that lies
+	srv := fuzzServer(f, false)
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		client, server := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var perClient sync.Map
+			srv.serveStreamConn(context.Background(), pipeConn{server}, StreamOptions{IdleTimeout: 200 * time.Millisecond, MaxConnections: 1, MaxPerClient: 1}, "tcp", &perClient)
+		}()
+		var replies [][]byte
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			for {
+				var head [4]byte
+				if _, err := io.ReadFull(client, head[:]); err != nil {
+					return
+				}
+				pkt := make([]byte, binary.BigEndian.Uint16(head[2:]))
+				if len(pkt) < 4 {
+					t.Errorf("a reply with Length %d", len(pkt))
+					return
+				}
+				copy(pkt, head[:])
+				if _, err := io.ReadFull(client, pkt[4:]); err != nil {
+					t.Errorf("a reply cut short: %v", err)
+					return
+				}
+				replies = append(replies, pkt)
+			}
+		}()
+		_, _ = client.Write(stream)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream connection did not end")
+		}
+		srv.inFlight.Wait()
+		client.Close()
+		<-readDone
+		// The requests the stream held, framed as the server frames them.
+		var requests [][]byte
+		for rest := stream; len(rest) >= 20; {
+			n := int(binary.BigEndian.Uint16(rest[2:4]))
+			if n < 20 || n > radius.MaxPacketLength || n > len(rest) {
+				break
+			}
+			requests, rest = append(requests, rest[:n]), rest[n:]
+		}
+		for _, r := range replies {
+			ok := false
+			for _, q := range requests {
+				ok = ok || (q[1] == r[1] && radius.IsAuthenticResponse(r, q, []byte(testSecret)))
+			}
+			if !ok {
+				t.Fatalf("a reply that answers no request of the stream: % x", r)
+			}
+		}
 	})
 }
