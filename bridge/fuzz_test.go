@@ -180,7 +180,7 @@ func FuzzStreamFraming(f *testing.F) {
 		go func() {
 			defer close(done)
 			var perClient sync.Map
-			srv.serveStreamConn(context.Background(), pipeConn{server}, StreamOptions{IdleTimeout: 200 * time.Millisecond, MaxConnections: 1, MaxPerClient: 1}, "tcp", &perClient)
+			srv.serveStreamConn(context.Background(), pipeConn{server}, StreamOptions{IdleTimeout: 20 * time.Millisecond, MaxConnections: 1, MaxPerClient: 1}, "tcp", &perClient)
 		}()
 		var replies [][]byte
 		readDone := make(chan struct{})
