@@ -173,7 +173,14 @@ func FuzzStreamFraming(f *testing.F) {
 	}
 	f.Add(two)
 	f.Add(append(append([]byte(nil), two...), 1, 9, 0xff, 0xff)) // then a Length that lies
-	srv := fuzzServer(f, false)
+	cfg := testConfig()
+	no, zero := false, 0
+	cfg.Clients[0].RequireMessageAuthenticator = &no
+	cfg.Lockout.Attempts = &zero // failures would slow every later input down
+	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": menuProvider()}, Logger: quietLogger()})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		client, server := net.Pipe()
 		done := make(chan struct{})
