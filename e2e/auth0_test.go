@@ -13,7 +13,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
-	"github.com/mfabridge/mfabridge/internal/app"
+	"github.com/mfabridge/mfabridge/internal/daemon"
 )
 
 // The RADIUS flows with Auth0 as the provider: menu and typed code, push
@@ -104,7 +104,7 @@ func TestTwoProvidersForTwoNAS(t *testing.T) {
 	cfg.Clients[0].Prefixes = cfg.Clients[0].Prefixes[:1]
 	cfg.Clients = append(cfg.Clients, second)
 	cfg.Clients[1].Prefixes = append(cfg.Clients[1].Prefixes, mustPrefix(t, "127.0.0.2/32"))
-	srv, err := app.NewServer(cfg, app.NewLogger(cfg, &bytes.Buffer{}), nil)
+	srv, err := daemon.NewServer(cfg, daemon.NewLogger(cfg, &bytes.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
-	"github.com/mfabridge/mfabridge/internal/app"
+	"github.com/mfabridge/mfabridge/internal/daemon"
 	"github.com/mfabridge/mfabridge/internal/totp"
 )
 
@@ -106,9 +106,9 @@ func launch(t *testing.T, o demo.Options, mutate func(*config.Config), conn net.
 func serve(t *testing.T, d *demo.Demo, conn net.PacketConn) *bridgeEnv {
 	t.Helper()
 	logs := &syncBuffer{}
-	log := app.NewLogger(d.Config, logs)
+	log := daemon.NewLogger(d.Config, logs)
 	log.SetLevel(logrus.DebugLevel)
-	srv, err := app.NewServer(d.Config, log, nil)
+	srv, err := daemon.NewServer(d.Config, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

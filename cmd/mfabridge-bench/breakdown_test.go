@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
 )
 
 func TestClassify(t *testing.T) {
@@ -92,7 +92,7 @@ func TestBreakdownReadsAProfile(t *testing.T) {
 	}
 
 	// 100 logins on 0.02 s of CPU: 200 µs a login, shared 30:20:40:10.
-	us, total := perLogin(parts, measured{Result: bench.Result{Logins: 100}, CPU: 20 * time.Millisecond})
+	us, total := perLogin(parts, measured{Result: loadgen.Result{Logins: 100}, CPU: 20 * time.Millisecond})
 	if math.Abs(total-200) > 1e-9 {
 		t.Fatalf("total %.3f µs a login, want 200", total)
 	}
@@ -105,7 +105,7 @@ func TestBreakdownReadsAProfile(t *testing.T) {
 	if us, _ := perLogin(parts, measured{CPU: time.Second}); us != nil {
 		t.Errorf("a run without logins was shared out: %v", us)
 	}
-	if us, _ := perLogin(make([]cost, 3), measured{Result: bench.Result{Logins: 1}, CPU: time.Second}); us != nil {
+	if us, _ := perLogin(make([]cost, 3), measured{Result: loadgen.Result{Logins: 1}, CPU: time.Second}); us != nil {
 		t.Errorf("a profile without samples was shared out: %v", us)
 	}
 	if _, err := breakdown(filepath.Join(t.TempDir(), "missing.pprof")); err == nil {

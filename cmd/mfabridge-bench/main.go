@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
 )
 
 func main() {
@@ -179,14 +179,14 @@ func (c *child) gc() { c.get("gc") }
 
 // measured is a load run with the server's CPU time.
 type measured struct {
-	bench.Result
+	loadgen.Result
 	CPU time.Duration
 }
 
 // PerCPUSecond is requests (packets) answered per CPU-second of the server.
 func (m measured) PerCPUSecond() float64 { return float64(m.Packets) / m.CPU.Seconds() }
 
-func load(ctx context.Context, pid int, l bench.Load) (measured, error) {
+func load(ctx context.Context, pid int, l loadgen.Load) (measured, error) {
 	var (
 		before time.Duration
 		berr   error
@@ -196,16 +196,16 @@ func load(ctx context.Context, pid int, l bench.Load) (measured, error) {
 		if measure != nil {
 			measure()
 		}
-		before, berr = bench.CPUTime(pid)
+		before, berr = loadgen.CPUTime(pid)
 	}
-	r, err := bench.Run(ctx, l)
+	r, err := loadgen.Run(ctx, l)
 	if err == nil {
 		err = berr
 	}
 	if err != nil {
 		return measured{}, err
 	}
-	after, _ := bench.CPUTime(pid)
+	after, _ := loadgen.CPUTime(pid)
 	return measured{Result: r, CPU: after - before}, nil
 }
 
@@ -257,7 +257,7 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 	// Wait until it answers.
 	for i := 0; i < 50; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		r, _ := bench.Run(ctx, bench.Load{Addr: fr.addr, Secret: benchSecret, Password: benchPassword, Workers: 1, Duration: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, Count: 1})
+		r, _ := loadgen.Run(ctx, loadgen.Load{Addr: fr.addr, Secret: benchSecret, Password: benchPassword, Workers: 1, Duration: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, Count: 1})
 		cancel()
 		if r.Logins > 0 {
 			return fr, nil

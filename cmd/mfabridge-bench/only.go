@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
 )
 
 // runOnly measures one part of the report and prints it, with the CPU
@@ -35,7 +35,7 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 				tn.Close()
 				return err
 			}
-			m, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: workers * 4, Duration: dur, Users: 1000, WithMA: true})
+			m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: workers * 4, Duration: dur, Users: 1000, WithMA: true})
 			c.stop()
 			tn.Close()
 			if err != nil {
@@ -62,7 +62,7 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 			return err
 		}
 		defer c.stop()
-		mfa := bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true}
+		mfa := loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true}
 		m, err := load(ctx, c.pid, mfa)
 		if err != nil {
 			return err

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
 )
 
 // verdict words a target's outcome.
@@ -32,7 +32,7 @@ func (r *report) write(path string) error {
 	if os.Getenv("MFB_PINNED") != "" {
 		pinned = "each server (FreeRADIUS and mfabridge alike) is pinned to core 0 (`taskset`; mfabridge with one Go processor, GOMAXPROCS=1), and the generator (and the emulated tenant) to core 1"
 	}
-	p("Machine: %s. The load generator (`bench/`, Go with layeh.com/radius packets, one UDP socket per client, no retransmissions) runs on the same machine as the server it measures: %s. CPU time is the server process's own (user + system, from /proc). Ratios between servers measured in the same run are what count; this is a shared virtual machine, and runs differ by some 10%% from one to the next.", machine(), pinned)
+	p("Machine: %s. The load generator (`cmd/mfabridge-bench/loadgen`, Go with layeh.com/radius packets, one UDP socket per client, no retransmissions) runs on the same machine as the server it measures: %s. CPU time is the server process's own (user + system, from /proc). Ratios between servers measured in the same run are what count; this is a shared virtual machine, and runs differ by some 10%% from one to the next.", machine(), pinned)
 	p("")
 	r.targets(p)
 	r.throughput(p)
@@ -178,7 +178,7 @@ func (r *report) latencyCurve(p func(string, ...any), path string) {
 	}
 	png := strings.TrimSuffix(path, ".md") + "-latency.png"
 	if f, err := os.Create(png); err == nil {
-		_ = bench.PlotPNG(f, "mfabridge: Access-Request latency against offered load", "offered logins/s", "ms", []bench.Series{
+		_ = loadgen.PlotPNG(f, "mfabridge: Access-Request latency against offered load", "offered logins/s", "ms", []loadgen.Series{
 			{Name: "p50", Color: color.RGBA{30, 100, 200, 255}, X: xs, Y: p50},
 			{Name: "p99", Color: color.RGBA{200, 50, 30, 255}, X: xs, Y: p99},
 			{Name: "bridge p99", Color: color.RGBA{40, 160, 60, 255}, X: xs, Y: bp99},

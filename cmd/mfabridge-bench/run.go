@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mfabridge/mfabridge/bench"
+	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
@@ -38,7 +38,7 @@ func runAll(args []string) error {
 	if fr, err := startFreeRADIUS(freePort()); err != nil {
 		r.notes = append(r.notes, "FreeRADIUS was not measured: "+err.Error()+" (apt-get install freeradius)")
 	} else {
-		m, err := load(ctx, fr.cmd.Process.Pid, bench.Load{Addr: fr.addr, Secret: benchSecret, Password: benchPassword, Workers: *workers, Duration: *dur})
+		m, err := load(ctx, fr.cmd.Process.Pid, loadgen.Load{Addr: fr.addr, Secret: benchSecret, Password: benchPassword, Workers: *workers, Duration: *dur})
 		fr.stop()
 		if err != nil {
 			return err
@@ -66,7 +66,7 @@ func runAll(args []string) error {
 			tn.Close()
 			return err
 		}
-		m, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: *workers * 4, Duration: *dur, Users: 1000, WithMA: true})
+		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: *workers * 4, Duration: *dur, Users: 1000, WithMA: true})
 		c.stop()
 		tn.Close()
 		if err != nil {
@@ -94,7 +94,7 @@ func runAll(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: *workers, Duration: *dur, WithMA: true})
+	m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: *workers, Duration: *dur, WithMA: true})
 	c.stop()
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func runAll(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err = load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: *workers, Duration: *dur, WithMA: true})
+	m, err = load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: *workers, Duration: *dur, WithMA: true})
 	if err != nil {
 		c.stop()
 		return err
@@ -121,7 +121,7 @@ func runAll(args []string) error {
 	step("latency against offered load")
 	max := m.LoginsPerSecond()
 	for _, f := range []float64{0.1, 0.25, 0.5, 0.75, 0.9} {
-		lm, err := load(ctx, c.pid, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 256, Rate: f * max, Duration: *dur / 2, WithMA: true,
+		lm, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 256, Rate: f * max, Duration: *dur / 2, WithMA: true,
 			Warmup: settle, Measure: c.resetLatency})
 		if err != nil {
 			c.stop()
@@ -140,7 +140,7 @@ func runAll(args []string) error {
 		if rem := time.Until(deadline); rem < chunk {
 			chunk = rem
 		}
-		if _, err := bench.Run(ctx, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 128, Rate: max / 2, Duration: chunk, WithMA: true}); err != nil {
+		if _, err := loadgen.Run(ctx, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: 128, Rate: max / 2, Duration: chunk, WithMA: true}); err != nil {
 			c.stop()
 			return err
 		}
@@ -172,7 +172,7 @@ func runAll(args []string) error {
 	before := c.stats()
 	done := make(chan struct{})
 	go func() {
-		_, _ = bench.Run(ctx, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, OnlyStart: true, Workers: 500, Count: 500, Duration: 20 * time.Second, Timeout: 15 * time.Second, Users: 1000, WithMA: true})
+		_, _ = loadgen.Run(ctx, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, OnlyStart: true, Workers: 500, Count: 500, Duration: 20 * time.Second, Timeout: 15 * time.Second, Users: 1000, WithMA: true})
 		close(done)
 	}()
 	time.Sleep(time.Second)
@@ -212,7 +212,7 @@ const freeRADIUSName = "FreeRADIUS, files module"
 // loop), so that the two tails can be set side by side.
 func papHalf(ctx context.Context, dur time.Duration, workers int) ([]halfRow, map[string]float64, error) {
 	var rows []halfRow
-	pap := bench.Load{Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur}
+	pap := loadgen.Load{Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur}
 	var mark func() // starts the runtime's figures afresh
 	measure := func(name string, pid int, addr string, ma bool, c *child, during func()) error {
 		l := pap
@@ -312,7 +312,7 @@ func fill(ctx context.Context, workers int, million, menu bool) ([]memPoint, err
 		out    []memPoint
 	)
 	for _, n := range targets {
-		if _, err := bench.Run(ctx, bench.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, OnlyStart: true, Workers: workers, Count: n - filled, Duration: 10 * time.Minute, Users: 1 << 30, WithMA: true}); err != nil {
+		if _, err := loadgen.Run(ctx, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, OnlyStart: true, Workers: workers, Count: n - filled, Duration: 10 * time.Minute, Users: 1 << 30, WithMA: true}); err != nil {
 			return nil, err
 		}
 		filled = n

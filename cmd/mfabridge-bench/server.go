@@ -23,8 +23,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"layeh.com/radius"
 
-	"github.com/mfabridge/mfabridge/bench"
 	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/identity/cyberark"
@@ -87,7 +87,7 @@ func runServer(args []string) error {
 	var prov identity.Provider
 	switch *mode {
 	case "inproc", "inproc-mfa":
-		p := &bench.Provider{MFA: *mode == "inproc-mfa", Password: benchPassword, Code: "123456"}
+		p := &loadgen.Provider{MFA: *mode == "inproc-mfa", Password: benchPassword, Code: "123456"}
 		switch {
 		case *txnBytes == 1:
 			step, err := realLogin()
@@ -137,7 +137,7 @@ func runServer(args []string) error {
 	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		rss, _ := bench.RSS(os.Getpid())
+		rss, _ := loadgen.RSS(os.Getpid())
 		_ = json.NewEncoder(w).Encode(map[string]int64{
 			"goroutines": int64(runtime.NumGoroutine()), "rss": rss, "heap_inuse": int64(ms.HeapInuse),
 			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()),

@@ -9,7 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/config"
-	"github.com/mfabridge/mfabridge/internal/app"
+	"github.com/mfabridge/mfabridge/internal/daemon"
 )
 
 // runDoctor checks a set-up beyond the file: each provider is reached
@@ -24,13 +24,13 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fmt.Fprintln(stdout, "\nIdentity providers:")
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	providers, err := app.OpenProviders(cfg, log, nil)
+	providers, err := daemon.OpenProviders(cfg, log, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "mfabridge doctor: %v\n", err)
 		return 1
 	}
 	failed := 0
-	for _, r := range app.ProbeProviders(ctx, providers, 15*time.Second) {
+	for _, r := range daemon.ProbeProviders(ctx, providers, 15*time.Second) {
 		url := ""
 		for _, p := range cfg.Provider {
 			if p.Name == r.Provider {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
-	"github.com/mfabridge/mfabridge/internal/app"
+	"github.com/mfabridge/mfabridge/internal/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if err := app.Serve(ctx, app.ServeOptions{ConfigPath: *path, Version: version, Log: stderr, ControlSocket: *ctl}); err != nil {
+	if err := daemon.Serve(ctx, daemon.ServeOptions{ConfigPath: *path, Version: version, Log: stderr, ControlSocket: *ctl}); err != nil {
 		fmt.Fprintf(stderr, "mfabridge: %v\n", err)
 		if errors.Is(err, config.ErrConfig) {
 			// Not restarted by systemd (RestartPreventExitStatus): the
@@ -171,7 +171,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sock := filepath.Join(filepath.Dir(d.ConfigPath), "control.sock")
-	err = app.Serve(ctx, app.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, EndOnHangup: true, ControlSocket: sock, Ready: func(conns []net.PacketConn) {
+	err = daemon.Serve(ctx, daemon.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, EndOnHangup: true, ControlSocket: sock, Ready: func(conns []net.PacketConn) {
 		defer fmt.Fprintf(stdout, "Watch a login live: mfabridge trace --socket %s --user alice\n", sock)
 		if *provider == "auth0" {
 			fmt.Fprintln(stdout, demo.WelcomeAuth0(conns[0].LocalAddr().String()))

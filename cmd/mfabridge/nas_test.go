@@ -10,7 +10,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge"
 	"github.com/mfabridge/mfabridge/demo"
-	"github.com/mfabridge/mfabridge/internal/app"
+	"github.com/mfabridge/mfabridge/internal/daemon"
 	"github.com/mfabridge/mfabridge/internal/totp"
 )
 
@@ -25,7 +25,7 @@ func demoBridge(t *testing.T) (*demo.Demo, *bridge.Server, string) {
 	t.Cleanup(d.Close)
 	require := true
 	d.Config.Clients[0].RequireMessageAuthenticator = &require
-	srv, err := app.NewServer(d.Config, app.NewLogger(d.Config, &bytes.Buffer{}), nil)
+	srv, err := daemon.NewServer(d.Config, daemon.NewLogger(d.Config, &bytes.Buffer{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
-// Package bench measures mfabridge: a load generator that drives complete
+// Package loadgen measures mfabridge: a load generator that drives complete
 // logins (Access-Request, Access-Challenge, code, Access-Accept) or plain
 // PAP requests over UDP with many concurrent clients, the servers it runs
 // against, and the report it writes (docs/benchmarks.md).
-package bench
+package loadgen
 
 import (
 	"context"

@@ -1,7 +1,7 @@
-// Package app wires mfabridge together from a configuration: the logger,
+// Package daemon wires mfabridge together from a configuration: the logger,
 // the identity providers and the RADIUS server. Only the command and the
 // end-to-end tests use it.
-package app
+package daemon
 
 import (
 	"context"
