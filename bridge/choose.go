@@ -54,14 +54,13 @@ func matchesExactly(m identity.Mechanism, want string) bool {
 // "email", "call", "totp").
 func matchesWord(m identity.Mechanism, want string) bool {
 	want = strings.ToLower(strings.TrimSpace(want))
-	name := strings.ToUpper(m.Name)
 	switch want {
 	case "sms", "text":
-		return name == "SMS" || (m.Kind == identity.KindOOBCode && strings.Contains(strings.ToLower(m.Label), "sms"))
+		return m.Channel == identity.ChannelSMS
 	case "email", "mail":
-		return name == "EMAIL" || (m.Kind == identity.KindOOBCode && strings.Contains(strings.ToLower(m.Label), "mail"))
+		return m.Channel == identity.ChannelEmail
 	case "call", "voice", "phone":
-		return m.Kind == identity.KindPhone
+		return m.Kind == identity.KindPhone || m.Channel == identity.ChannelVoice
 	case "totp", "otp", "app":
 		return m.Kind == identity.KindCode
 	}

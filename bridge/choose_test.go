@@ -32,8 +32,8 @@ func TestSplitInline(t *testing.T) {
 func TestMatchesAndPick(t *testing.T) {
 	choices := []identity.Mechanism{
 		{ID: "1", Kind: identity.KindCode, Name: "OATH", Label: "OATH OTP Client"},
-		{ID: "2", Kind: identity.KindOOBCode, Name: "SMS", Label: "SMS... XXX-1234"},
-		{ID: "3", Kind: identity.KindOOBCode, Name: "EMAIL", Label: "Email... @example.com"},
+		{ID: "2", Kind: identity.KindOOBCode, Name: "SMS", Label: "SMS... XXX-1234", Channel: identity.ChannelSMS},
+		{ID: "3", Kind: identity.KindOOBCode, Name: "EMAIL", Label: "Email... @example.com", Channel: identity.ChannelEmail},
 		{ID: "4", Kind: identity.KindPush, Name: "OTP", Label: "Mobile Authenticator"},
 		{ID: "5", Kind: identity.KindPhone, Name: "PF", Label: "Phone call"},
 	}
@@ -45,6 +45,19 @@ func TestMatchesAndPick(t *testing.T) {
 		if !ok || m.ID != want {
 			t.Errorf("pick(%q) = %v %v, want %s", in, m.ID, ok, want)
 		}
+	}
+	// The channel decides, not the provider's names: a text message
+	// named otherwise is still "sms", and a label that says "mail" is no
+	// email without the channel.
+	other := []identity.Mechanism{
+		{ID: "t", Kind: identity.KindOOBCode, Name: "texto", Label: "Mensaje", Channel: identity.ChannelSMS},
+		{ID: "m", Kind: identity.KindCode, Name: "hw", Label: "Hardware token from the mail room"},
+	}
+	if m, ok := pick(other, "sms"); !ok || m.ID != "t" {
+		t.Errorf("pick(sms) by channel = %v %v", m.ID, ok)
+	}
+	if m, ok := pick(other, "email"); ok {
+		t.Errorf("pick(email) matched %v by its label", m.ID)
 	}
 	for _, in := range []string{"0", "6", "-1", "", "fax", "99999999999999999999"} {
 		if m, ok := pick(choices, in); ok {

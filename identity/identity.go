@@ -78,7 +78,25 @@ type Mechanism struct {
 	Label string `json:"label,omitempty"`
 	// Prompt is the provider's text once the mechanism is chosen.
 	Prompt string `json:"prompt,omitempty"`
+	// Channel is how a code or a push reaches the user (ChannelSMS...),
+	// set by the provider; "" when the mechanism has no channel (a
+	// password, an authenticator app's code) or the provider cannot tell.
+	Channel Channel `json:"channel,omitempty"`
 }
+
+// Channel is how a mechanism reaches the user, in neutral terms, so that
+// the bridge can match what a user types ("sms", "email") without knowing
+// a provider's names.
+type Channel string
+
+// The channels a mechanism may use.
+const (
+	ChannelSMS   Channel = "sms"
+	ChannelEmail Channel = "email"
+	ChannelVoice Channel = "voice"
+	// ChannelApp is a push to, or a code shown by, a mobile app.
+	ChannelApp Channel = "app"
+)
 
 // Status says where a login stands after a step.
 type Status int

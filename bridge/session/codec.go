@@ -9,7 +9,7 @@ import (
 )
 
 // codecVersion is the first byte of a session's binary form.
-const codecVersion = 1
+const codecVersion = 2
 
 // Bounds a decoded session must keep.
 const (
@@ -65,7 +65,7 @@ func Marshal(s Session) []byte {
 }
 
 func mechanismSize(m identity.Mechanism) int {
-	return 10 + len(m.ID) + len(m.Kind) + len(m.Name) + len(m.Label) + len(m.Prompt)
+	return 12 + len(m.ID) + len(m.Kind) + len(m.Name) + len(m.Label) + len(m.Prompt) + len(m.Channel)
 }
 
 func appendMechanism(b []byte, m identity.Mechanism) []byte {
@@ -73,11 +73,12 @@ func appendMechanism(b []byte, m identity.Mechanism) []byte {
 	b = binenc.AppendString(b, string(m.Kind))
 	b = binenc.AppendString(b, m.Name)
 	b = binenc.AppendString(b, m.Label)
-	return binenc.AppendString(b, m.Prompt)
+	b = binenc.AppendString(b, m.Prompt)
+	return binenc.AppendString(b, string(m.Channel))
 }
 
 func readMechanism(r *binenc.Reader) identity.Mechanism {
-	return identity.Mechanism{ID: r.String(), Kind: identity.Kind(r.String()), Name: r.String(), Label: r.String(), Prompt: r.String()}
+	return identity.Mechanism{ID: r.String(), Kind: identity.Kind(r.String()), Name: r.String(), Label: r.String(), Prompt: r.String(), Channel: identity.Channel(r.String())}
 }
 
 // Unmarshal reads a session from its binary form.

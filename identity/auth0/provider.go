@@ -166,12 +166,16 @@ func neutral(a authenticator) (identity.Mechanism, bool) {
 		m.Kind, m.Name, m.Label, m.Prompt = identity.KindCode, "recovery-code", "Recovery code", "Enter one of your recovery codes"
 	case a.Type == "oob" && a.channel() == "auth0":
 		m.Kind, m.Name, m.Label, m.Prompt = identity.KindPush, "push", "Push to Auth0 Guardian", "Approve the request in Auth0 Guardian"
+		m.Channel = identity.ChannelApp
 	case a.Type == "oob" && a.channel() == "sms":
 		m.Kind, m.Name, m.Label, m.Prompt = identity.KindOOBCode, "sms", "SMS to "+a.Name, "Enter the code sent by text message to "+a.Name
+		m.Channel = identity.ChannelSMS
 	case a.Type == "oob" && a.channel() == "voice":
 		m.Kind, m.Name, m.Label, m.Prompt = identity.KindOOBCode, "voice", "Voice call to "+a.Name, "Enter the code read to you on the call to "+a.Name
+		m.Channel = identity.ChannelVoice
 	case a.Type == "oob" && a.channel() == "email":
 		m.Kind, m.Name, m.Label, m.Prompt = identity.KindOOBCode, "email", "Email to "+a.Name, "Enter the code sent by email to "+a.Name
+		m.Channel = identity.ChannelEmail
 	default:
 		return identity.Mechanism{}, false
 	}

@@ -561,5 +561,14 @@ func neutral(m mechanism) (identity.Mechanism, bool) {
 	if label == "" {
 		label = m.Name
 	}
-	return identity.Mechanism{ID: m.MechanismID, Kind: kind, Name: m.Name, Label: label, Prompt: prompt}, true
+	return identity.Mechanism{ID: m.MechanismID, Kind: kind, Name: m.Name, Label: label, Prompt: prompt, Channel: channels[m.Name]}, true
+}
+
+// channels are the tenant's mechanism names that say how they reach the
+// user.
+var channels = map[string]identity.Channel{
+	"SMS":   identity.ChannelSMS,
+	"EMAIL": identity.ChannelEmail,
+	"PF":    identity.ChannelVoice,
+	"OTP":   identity.ChannelApp,
 }
