@@ -89,7 +89,7 @@ type testServer struct {
 func testConfig() *config.Config {
 	f := false
 	cfg := &config.Config{
-		Provider: []config.Provider{{Name: "scripted", Type: "cyberark", URL: "https://x"}},
+		Provider: []config.Provider{{Name: "scripted"}},
 		Clients: []config.Client{{
 			Name: "local", Address: []string{"127.0.0.1"}, Secret: testSecret,
 			RequireMessageAuthenticator: &f,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/radattr"
 )
 
@@ -295,50 +296,22 @@ func (c *Client) NeedsGroups() bool {
 	return len(c.AllowedRoles) > 0 || len(c.RoleReply) > 0
 }
 
-// Provider is an identity provider.
+// Provider is an identity provider: a [[provider]] block. Its name and
+// type are mfabridge's; every other key of the block belongs to the type,
+// whose package decodes, defaults and checks it (see package
+// identity/providers).
 type Provider struct {
 	// Name is how clients refer to the provider.
 	Name string `toml:"name"`
-	// Type is "cyberark" (default) or "auth0".
+	// Type names the provider's type in the registry; default
+	// providers.Default.
 	Type string `toml:"type"`
-	// URL is the tenant URL.
-	URL string `toml:"url"`
-	// TenantID is sent as TenantId when set.
-	TenantID string `toml:"tenant_id"`
-	// Mode is "login" (default) or "ondemand".
-	Mode string `toml:"mode"`
-	// CAFile is a PEM bundle of CAs to trust instead of the system's.
-	CAFile string `toml:"ca_file"`
-	// AllowHTTP permits a plain http:// URL (labs only).
-	AllowHTTP bool `toml:"allow_http"`
-	// Timeout bounds each HTTP call. Default 10s.
-	Timeout Duration `toml:"timeout"`
-	// PollInterval is how often a push is polled. Default 1s.
-	PollInterval Duration `toml:"poll_interval"`
-	// PasswordOptional accepts challenge policies without a password step
-	// (cyberark).
-	PasswordOptional bool `toml:"password_optional"`
-	// Auth0: the API audience and connection (realm) of the password grant,
-	// the claim holding roles, and whether users without MFA are accepted.
-	Audience   string `toml:"audience"`
-	Realm      string `toml:"realm"`
-	RolesClaim string `toml:"roles_claim"`
-	AllowNoMFA bool   `toml:"allow_no_mfa"`
-	// PodHosts are hosts outside the tenant URL's domain that a CyberArk
-	// PodFqdn redirect may lead to (cyberark).
-	PodHosts []string `toml:"pod_hosts"`
-	// The service account (cyberark, mode = "ondemand"), or the
-	// application (auth0).
-	AppID            string `toml:"app_id"`
-	ClientID         string `toml:"client_id"`
-	ClientSecret     string `toml:"client_secret"`
-	ClientSecretFile string `toml:"client_secret_file"`
-	ClientSecretEnv  string `toml:"client_secret_env"`
-	// ClientAuth is client_secret_post (default) or client_secret_basic
-	// (auth0).
-	ClientAuth     string `toml:"client_auth"`
-	Scope          string `toml:"scope"`
-	PolicyModifier string `toml:"policy_modifier"`
+	// Settings are the type's own keys, decoded into its settings.
+	Settings identity.Settings `toml:"-"`
+
+	// url is the block's url key, if any, for the warning about plain
+	// HTTP.
+	url string
 }
 
 // accountingAddrs are the hosts of listen on port 1813.
@@ -433,12 +406,17 @@ func Parse(file, src string) (*Config, error) {
 		}
 		return nil, Problems{p}
 	}
+	// The [[provider]] blocks are decoded apart, each by its type.
+	blocks, _ := raw["provider"].([]map[string]any)
+	if blocks != nil {
+		delete(raw, "provider")
+	}
 	// Every value of the wrong type and every unknown key, in file order;
 	// then what is left is decoded and checked as well, so that one run
 	// lists every problem.
 	checkTypes(col, raw, reflect.TypeOf(Config{}))
 	decodeSrc := src
-	if len(col.list) > 0 {
+	if len(col.list) > 0 || blocks != nil {
 		bad := make([]string, len(col.list))
 		for i, p := range col.list {
 			bad[i] = p.Key
@@ -461,9 +439,9 @@ func Parse(file, src string) (*Config, error) {
 		return nil, col.err()
 	}
 	cfg.File = file
+	cfg.Provider = cfg.decodeProviders(col, blocks, filepath.Dir(file))
 	cfg.SetDefaults()
 	cfg.resolvePaths(filepath.Dir(file))
-	checkProviderKeys(col, raw)
 	cfg.readSecrets(col, filepath.Dir(file))
 	cfg.validate(col)
 	if err := col.err(); err != nil {
@@ -573,24 +551,7 @@ func (c *Config) SetDefaults() {
 			cl.RateLimit = &n
 		}
 	}
-	for i := range c.Provider {
-		p := &c.Provider[i]
-		if p.Type == "" {
-			p.Type = "cyberark"
-		}
-		if p.Mode == "" && p.Type == "cyberark" {
-			p.Mode = "login"
-		}
-		if p.Timeout.Duration == 0 {
-			p.Timeout.Duration = 10 * time.Second
-		}
-		if p.PollInterval.Duration == 0 {
-			p.PollInterval.Duration = time.Second
-			if p.Type == "auth0" {
-				p.PollInterval.Duration = 5 * time.Second
-			}
-		}
-	}
+
 }
 
 // resolvePaths makes every path of the file absolute as the secret files
@@ -611,38 +572,6 @@ func (c *Config) resolvePaths(dir string) {
 	resolve(&c.RadSec.CertFile)
 	resolve(&c.RadSec.KeyFile)
 	resolve(&c.RadSec.ClientCAFile)
-	for i := range c.Provider {
-		resolve(&c.Provider[i].CAFile)
-	}
-}
-
-// providerKeys are the keys of one provider type that another type does
-// not take: set on a provider of the other type, they are an error rather
-// than silently ignored.
-var providerKeys = map[string][]string{
-	"cyberark": {"tenant_id", "mode", "password_optional", "pod_hosts", "app_id", "policy_modifier"},
-	"auth0":    {"audience", "realm", "roles_claim", "client_auth"},
-}
-
-// checkProviderKeys reports keys that belong to another provider type.
-func checkProviderKeys(col *collector, raw map[string]any) {
-	list, _ := raw["provider"].([]map[string]any)
-	for i, p := range list {
-		typ, _ := p["type"].(string)
-		if typ == "" {
-			typ = "cyberark"
-		}
-		for other, keys := range providerKeys {
-			if other == typ {
-				continue
-			}
-			for _, k := range keys {
-				if _, set := p[k]; set {
-					col.add(fmt.Sprintf("provider[%d].%s", i, k), "is a key of type = %q providers; this one is type = %q: remove it, or set the type it was meant for", other, typ)
-				}
-			}
-		}
-	}
 }
 
 // readSecret fills *value from exactly one of value, file or env. A file
@@ -700,10 +629,6 @@ func (c *Config) readSecrets(col *collector, dir string) {
 		c.noteFile(readSecret(col, fmt.Sprintf("client[%d].secret", i), &cl.Secret, cl.SecretFile, cl.SecretEnv, dir))
 	}
 	c.noteFile(readSecret(col, "redis.password", &c.Redis.Password, c.Redis.PasswordFile, c.Redis.PasswordEnv, dir))
-	for i := range c.Provider {
-		p := &c.Provider[i]
-		c.noteFile(readSecret(col, fmt.Sprintf("provider[%d].client_secret", i), &p.ClientSecret, p.ClientSecretFile, p.ClientSecretEnv, dir))
-	}
 }
 
 func (c *Config) noteFile(warning string) {

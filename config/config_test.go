@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mfabridge/mfabridge/identity/cyberark"
+	"github.com/mfabridge/mfabridge/identity/loadtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.err from the current output")
@@ -87,8 +90,8 @@ secret_file = "nas.secret"
 	if cfg.Clients[0].Secret != "from-a-file-0123456789" {
 		t.Errorf("secret_file: %q", cfg.Clients[0].Secret)
 	}
-	if cfg.Provider[0].ClientSecret != "from-the-environment-0123" {
-		t.Errorf("client_secret_env: %q", cfg.Provider[0].ClientSecret)
+	if cc := cfg.Provider[0].Settings.(*cyberark.Config); cc.ClientSecret != "from-the-environment-0123" {
+		t.Errorf("client_secret_env: %q", cc.ClientSecret)
 	}
 	// Problems never print a secret's value.
 	_, err = Parse("radius.conf", strings.Replace(src, `secret_file = "nas.secret"`, `secret = "sh"`+"\n"+`secret_env = "X"`, 1))
@@ -208,7 +211,46 @@ secret_file = "$CREDENTIALS_DIRECTORY/vpn.secret"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Provider[0].CAFile != filepath.Join(dir, "tenant-ca.pem") || cfg.Clients[0].Secret != "a-long-random-shared-secret" {
-		t.Fatalf("ca_file %q, secret read: %v", cfg.Provider[0].CAFile, cfg.Clients[0].Secret != "")
+	if cc := cfg.Provider[0].Settings.(*cyberark.Config); cc.CAFile != filepath.Join(dir, "tenant-ca.pem") || cfg.Clients[0].Secret != "a-long-random-shared-secret" {
+		t.Fatalf("ca_file %q, secret read: %v", cc.CAFile, cfg.Clients[0].Secret != "")
+	}
+}
+
+// TestProviderTypesDecodeTheirOwnKeys: a [[provider]] block's keys go to
+// its type's settings, with the file's secret and path rules.
+func TestProviderTypesDecodeTheirOwnKeys(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lab.pw"), []byte("lab-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(filepath.Join(dir, "radius.conf"), `
+[[provider]]
+name = "lab"
+type = "loadtest"
+password_file = "lab.pw"
+factor = "push"
+push_after = "2s"
+users = ["alice"]
+
+[[provider]]
+name = "corp"
+url = "https://abc1234.id.cyberark.cloud"
+timeout = "3s"
+
+[[client]]
+name = "vpn"
+address = ["192.0.2.10"]
+secret = "a-long-random-shared-secret"
+provider = "lab"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, ok := cfg.Provider[0].Settings.(*loadtest.Config)
+	if !ok || lc.Password != "lab-password" || lc.Factor != loadtest.FactorPush || lc.PushAfter != 2*time.Second || len(lc.Users) != 1 {
+		t.Fatalf("loadtest settings: %+v", cfg.Provider[0].Settings)
+	}
+	if cc, ok := cfg.Provider[1].Settings.(*cyberark.Config); !ok || cc.Timeout != 3*time.Second || cfg.Provider[1].Type != "cyberark" {
+		t.Fatalf("default type: %s %+v", cfg.Provider[1].Type, cfg.Provider[1].Settings)
 	}
 }

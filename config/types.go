@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // checkTypes walks the decoded document raw alongside the type of v and
@@ -55,15 +56,34 @@ func tomlFields(t reflect.Type) map[string]reflect.Type {
 			name = f.Name
 		}
 		out[name] = f.Type
+		// A secret may be given as name_file or name_env instead.
+		if strings.HasSuffix(f.Tag.Get("toml"), ",secret") {
+			out[name+"_file"] = f.Type
+			out[name+"_env"] = f.Type
+		}
 	}
 	return out
 }
+
+var durationType = reflect.TypeOf(time.Duration(0))
 
 var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
 func checkValue(col *collector, path string, v any, t reflect.Type) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == durationType {
+		s, ok := v.(string)
+		if !ok {
+			col.add(path, "%s where text is expected; write it in quotes", tomlType(v))
+			return
+		}
+		var d Duration
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			col.add(path, "%v", err)
+		}
+		return
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshaler) {
 		s, ok := v.(string)

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mfabridge/mfabridge/identity/auth0"
-	"github.com/mfabridge/mfabridge/identity/cyberark"
 	"github.com/mfabridge/mfabridge/radattr"
 )
 
@@ -38,53 +36,11 @@ func (c *Config) Warnings() []string {
 		out = append(out, fmt.Sprintf("metrics.listen %s is not a loopback address: anyone who reaches it sees user and NAS names in the metrics; put it behind a firewall or a proxy with authentication", c.Metrics.Listen))
 	}
 	for _, p := range c.Provider {
-		if strings.HasPrefix(p.URL, "http://") {
+		if strings.HasPrefix(p.url, "http://") {
 			out = append(out, fmt.Sprintf("provider %q: plain HTTP tenant URL; passwords and codes cross the network unencrypted", p.Name))
 		}
 	}
 	return out
-}
-
-// Auth0 returns the provider settings of p for package auth0.
-func (p *Provider) Auth0() auth0.Config {
-	return auth0.Config{
-		Name:         p.Name,
-		URL:          p.URL,
-		ClientID:     p.ClientID,
-		ClientSecret: p.ClientSecret,
-		ClientAuth:   p.ClientAuth,
-		Realm:        p.Realm,
-		Audience:     p.Audience,
-		Scope:        p.Scope,
-		RolesClaim:   p.RolesClaim,
-		AllowNoMFA:   p.AllowNoMFA,
-		AllowHTTP:    p.AllowHTTP,
-		CAFile:       p.CAFile,
-		Timeout:      p.Timeout.Duration,
-		PollInterval: p.PollInterval.Duration,
-	}
-}
-
-// CyberArk returns the provider settings of p for package cyberark.
-func (p *Provider) CyberArk() cyberark.Config {
-	return cyberark.Config{
-		Name:             p.Name,
-		URL:              p.URL,
-		TenantID:         p.TenantID,
-		Mode:             p.Mode,
-		AllowHTTP:        p.AllowHTTP,
-		CAFile:           p.CAFile,
-		Timeout:          p.Timeout.Duration,
-		PollInterval:     p.PollInterval.Duration,
-		PasswordOptional: p.PasswordOptional,
-		AllowNoMFA:       p.AllowNoMFA,
-		PodHosts:         p.PodHosts,
-		AppID:            p.AppID,
-		ClientID:         p.ClientID,
-		ClientSecret:     p.ClientSecret,
-		Scope:            p.Scope,
-		PolicyModifier:   p.PolicyModifier,
-	}
 }
 
 func (c *Config) validate(col *collector) {
@@ -95,11 +51,6 @@ func (c *Config) validate(col *collector) {
 	}
 	// The values the packaged file ships with must be set before mfabridge
 	// runs: a fresh install does not listen on the network as shipped.
-	for i, p := range c.Provider {
-		if strings.Contains(p.URL, Placeholder) {
-			col.add(fmt.Sprintf("provider[%d].url", i), "is the shipped placeholder; set your tenant's URL")
-		}
-	}
 	for i, cl := range c.Clients {
 		if cl.Secret == Placeholder {
 			col.add(fmt.Sprintf("client[%d].secret", i), "is the shipped placeholder; set the NAS's shared secret (at least 16 random bytes: openssl rand -base64 24)")
@@ -318,11 +269,8 @@ func (c *Config) validate(col *collector) {
 				if p.Name != cl.Provider {
 					continue
 				}
-				switch {
-				case p.Type == "cyberark" && (p.AppID == "" || p.ClientID == "" || p.ClientSecret == ""):
-					col.add(key+".allowed_roles", "roles are looked up with the service account of provider %q: set its app_id, client_id and client_secret (see docs/roles.md)", p.Name)
-				case p.Type == "auth0" && p.RolesClaim == "":
-					col.add(key+".allowed_roles", "roles come from the token of provider %q: set its roles_claim", p.Name)
+				if missing := p.RolesMissing(); missing != "" {
+					col.add(key+".allowed_roles", "%s", missing)
 				}
 			}
 		}
@@ -351,30 +299,6 @@ func (c *Config) validateProvider(col *collector, i int, seen map[string]bool) {
 		col.add(key+".name", "%q is the name of another provider; names must be unique", p.Name)
 	}
 	seen[p.Name] = true
-	var err error
-	switch p.Type {
-	case "cyberark":
-		cc := p.CyberArk()
-		err = cc.Validate()
-	case "auth0":
-		ac := p.Auth0()
-		err = ac.Validate()
-	default:
-		col.add(key+".type", "%q is not a provider type; use \"cyberark\" or \"auth0\"", p.Type)
-		return
-	}
-	if err != nil {
-		// cyberark's messages start with the key they are about.
-		for _, e := range flatten(err) {
-			msg := e.Error()
-			k, rest, ok := strings.Cut(msg, ": ")
-			if !ok || strings.ContainsAny(k, " ,") {
-				col.add(key, "%s", msg)
-				continue
-			}
-			col.add(key+"."+k, "%s", rest)
-		}
-	}
 }
 
 func flatten(err error) []error {

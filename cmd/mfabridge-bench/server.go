@@ -29,6 +29,7 @@ import (
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/identity/cyberark"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
+	"github.com/mfabridge/mfabridge/identity/loadtest"
 	"github.com/mfabridge/mfabridge/internal/totp"
 	"github.com/mfabridge/mfabridge/internal/upstream"
 )
@@ -40,7 +41,7 @@ const (
 )
 
 // serverConfig is the bridge configuration of a bench server.
-func serverConfig(provider string, extra string) (*config.Config, error) {
+func serverConfig(provider, factor, extra string) (*config.Config, error) {
 	src := fmt.Sprintf(`
 [server]
 listen = ["127.0.0.1:0"]
@@ -55,15 +56,16 @@ attempts = 0
 level = "error"
 [[provider]]
 name = %q
-type = "cyberark"
-url = "https://placeholder.invalid"
+type = %q
+password = %q
+factor = %q
 [[client]]
 name = "bench"
 address = ["127.0.0.0/8"]
 secret = %q
 rate_limit = 0
 %s
-`, provider, benchSecret, extra)
+`, provider, loadtest.TypeName, benchPassword, factor, benchSecret, extra)
 	return config.Parse("bench.conf", src)
 }
 
@@ -84,21 +86,37 @@ func runServer(args []string) error {
 
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	prefer := `prefer = ["code"]`
+	if *menu {
+		prefer = ""
+	}
+	factor := loadtest.FactorCode
+	if *mode == "inproc" {
+		factor = loadtest.FactorNone
+	}
+	cfg, err := serverConfig("bench", factor, prefer)
+	if err != nil {
+		return err
+	}
 	var prov identity.Provider
 	switch *mode {
 	case "inproc", "inproc-mfa":
-		p := &loadgen.Provider{MFA: *mode == "inproc-mfa", Password: benchPassword, Code: "123456"}
+		// The in-memory provider is a registered type of its own: the
+		// configuration above opens it as mfabridge would.
+		lc := cfg.Provider[0].Settings.(*loadtest.Config)
 		switch {
 		case *txnBytes == 1:
 			step, err := realLogin()
 			if err != nil {
 				return err
 			}
-			p.TxnData, p.Choices = step.Txn.Data, step.Choices
+			lc.TxnBytes, lc.Choices = len(step.Txn.Data), step.Choices
 		case *txnBytes > 1:
-			p.TxnData = make([]byte, *txnBytes)
+			lc.TxnBytes = *txnBytes
 		}
-		prov = p
+		if prov, err = lc.New(identity.Env{Name: "bench"}); err != nil {
+			return err
+		}
 	case "http":
 		hc, err := upstream.HTTPClient(*caFile, 1024)
 		if err != nil {
@@ -111,14 +129,6 @@ func runServer(args []string) error {
 		prov = p
 	default:
 		return fmt.Errorf("unknown mode %q", *mode)
-	}
-	prefer := `prefer = ["code"]`
-	if *menu {
-		prefer = ""
-	}
-	cfg, err := serverConfig("bench", prefer)
-	if err != nil {
-		return err
 	}
 	lat := newLatencies()
 	srv, err := bridge.New(bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log,

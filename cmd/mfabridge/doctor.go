@@ -34,7 +34,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		url := ""
 		for _, p := range cfg.Provider {
 			if p.Name == r.Provider {
-				url = p.Type + ", " + p.URL
+				url = p.Type + ", " + p.URL()
 			}
 		}
 		switch {

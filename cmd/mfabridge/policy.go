@@ -213,10 +213,11 @@ func openAdmin(path, name string) (*cyberark.Admin, error) {
 	}
 	for i := range cfg.Provider {
 		p := &cfg.Provider[i]
-		if p.Type != "cyberark" || (name != "" && p.Name != name) || (name == "" && p.ClientSecret == "") {
+		cc, ok := p.Settings.(*cyberark.Config)
+		if !ok || (name != "" && p.Name != name) || (name == "" && cc.ClientSecret == "") {
 			continue
 		}
-		return p.CyberArk().OpenAdmin()
+		return cc.OpenAdmin()
 	}
 	if name != "" {
 		return nil, fmt.Errorf("%s has no cyberark provider named %q", path, name)

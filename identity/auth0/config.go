@@ -19,6 +19,9 @@ import (
 	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
+// TypeName is the type of a [[provider]] block of the Auth0 provider.
+const TypeName = "auth0"
+
 // MinPollInterval is the fastest Auth0 allows polling a push (its rate
 // limit for the mfa-oob exchange is 12 a minute per session).
 const MinPollInterval = 5 * time.Second
@@ -32,55 +35,55 @@ const (
 // Config configures an Auth0 provider.
 type Config struct {
 	// Name is the provider's name in the configuration and in logs.
-	Name string
+	Name string `toml:"-"`
 	// URL is the tenant's domain as a URL: https://example.eu.auth0.com
 	// (or a custom domain).
-	URL string
+	URL string `toml:"url"`
 	// ClientID and ClientSecret are those of a confidential application
 	// with the Password (or Password Realm) and MFA grant types enabled.
-	ClientID     string
-	ClientSecret string
+	ClientID     string `toml:"client_id"`
+	ClientSecret string `toml:"client_secret,secret"`
 	// ClientAuth is how the application authenticates at the token and
 	// challenge endpoints, as its "Token Endpoint Authentication Method"
 	// in Auth0 says: ClientAuthPost (default) sends client_secret in the
 	// body, ClientAuthBasic in an Authorization: Basic header.
-	ClientAuth string
+	ClientAuth string `toml:"client_auth"`
 	// Realm, when set, uses the password-realm grant with this connection
 	// (database) name; otherwise the password grant and the tenant's
 	// default directory.
-	Realm string
+	Realm string `toml:"realm"`
 	// Audience and Scope are sent with the password grant. Scope default
 	// "openid".
-	Audience string
-	Scope    string
+	Audience string `toml:"audience"`
+	Scope    string `toml:"scope"`
 	// RolesClaim names the claim of the ID token (or access token) that
 	// holds the user's roles or groups, such as
 	// "https://example.com/roles".
-	RolesClaim string
+	RolesClaim string `toml:"roles_claim"`
 	// AllowNoMFA accepts users for whom Auth0 asks no MFA (the password
 	// grant returns tokens at once). Default false: they are rejected.
-	AllowNoMFA bool
+	AllowNoMFA bool `toml:"allow_no_mfa"`
 	// AllowHTTP permits a plain http:// URL (tests and labs).
-	AllowHTTP bool
+	AllowHTTP bool `toml:"allow_http"`
 	// CAFile is a PEM bundle of CAs to trust instead of the system's.
-	CAFile string
+	CAFile string `toml:"ca_file,path"`
 	// Timeout bounds each HTTP call. Default 10s.
-	Timeout time.Duration
+	Timeout time.Duration `toml:"timeout"`
 	// Retries is how often a safe call (the password grant, a poll, the
 	// authenticator list) is retried after a transport fault or a 5xx.
 	// Default 2. Challenges (which send a text or a push) and code
 	// grants are never retried.
-	Retries int
+	Retries int `toml:"-"`
 	// RetryBackoff is the first retry's delay. Default 200ms.
-	RetryBackoff time.Duration
+	RetryBackoff time.Duration `toml:"-"`
 	// PollInterval is how often a push is polled; at least 5s.
-	PollInterval time.Duration
+	PollInterval time.Duration `toml:"poll_interval"`
 
-	HTTPClient *http.Client
-	Logger     logrus.FieldLogger
-	Now        func() time.Time
+	HTTPClient *http.Client       `toml:"-"`
+	Logger     logrus.FieldLogger `toml:"-"`
+	Now        func() time.Time   `toml:"-"`
 	// Observe, when set, is told of every HTTP call (for metrics).
-	Observe func(op string, status int, d time.Duration)
+	Observe func(op string, status int, d time.Duration) `toml:"-"`
 }
 
 // Validate reports every problem of c at once. Messages start with the
@@ -146,6 +149,24 @@ func (c *Config) setDefaults() {
 
 // Open validates c and returns the provider.
 func (c Config) Open() (identity.Provider, error) { return c.open() }
+
+// New opens the provider of a [[provider]] block (identity.Settings).
+func (c *Config) New(env identity.Env) (identity.Provider, error) {
+	o := *c
+	o.Name, o.Logger, o.Observe = env.Name, env.Logger, env.Observe
+	return o.open()
+}
+
+// RolesMissing says what roles need: the claim of the ID token that holds
+// them.
+func (c *Config) RolesMissing(name string) string {
+	if c.RolesClaim == "" {
+		return fmt.Sprintf("roles come from the token of provider %q: set its roles_claim", name)
+	}
+	return ""
+}
+
+var _ identity.RoleSettings = (*Config)(nil)
 
 func (c Config) open() (*provider, error) {
 	if err := c.Validate(); err != nil {

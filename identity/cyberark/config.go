@@ -20,6 +20,9 @@ import (
 	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
+// TypeName is the type of a [[provider]] block of the CyberArk Identity provider.
+const TypeName = "cyberark"
+
 // The ways a login starts.
 const (
 	// ModeLogin calls /Security/StartAuthentication as the user.
@@ -32,62 +35,62 @@ const (
 // Config configures a CyberArk Identity provider.
 type Config struct {
 	// Name is the provider's name in the configuration and in logs.
-	Name string
+	Name string `toml:"-"`
 	// URL is the tenant URL, such as https://abc1234.id.cyberark.cloud.
-	URL string
+	URL string `toml:"url"`
 	// TenantID is sent as TenantId when set; optional for most tenants.
-	TenantID string
+	TenantID string `toml:"tenant_id"`
 	// Mode is ModeLogin (default) or ModeOnDemand.
-	Mode string
+	Mode string `toml:"mode"`
 	// AllowHTTP permits a plain http:// URL (for tests and labs only).
-	AllowHTTP bool
+	AllowHTTP bool `toml:"allow_http"`
 	// CAFile is a PEM bundle of CAs to trust instead of the system's.
-	CAFile string
+	CAFile string `toml:"ca_file,path"`
 	// Timeout bounds each HTTP call. Default 10s.
-	Timeout time.Duration
+	Timeout time.Duration `toml:"timeout"`
 	// Retries is how often a safe call is retried after a transport fault,
 	// 429 or 5xx. Default 2. Answers and StartOOB are never retried.
-	Retries int
+	Retries int `toml:"-"`
 	// RetryBackoff is the first retry's delay; it doubles after. Default 200ms.
-	RetryBackoff time.Duration
+	RetryBackoff time.Duration `toml:"-"`
 	// PollInterval is how often an out-of-band mechanism may be polled.
 	// Default 1s, as the tenant's API documentation asks.
-	PollInterval time.Duration
+	PollInterval time.Duration `toml:"poll_interval"`
 	// PasswordOptional accepts logins whose challenges have no password
 	// mechanism, so that the RADIUS password is not checked by the tenant.
 	// Default false: such logins are rejected.
-	PasswordOptional bool
+	PasswordOptional bool `toml:"password_optional"`
 	// AllowNoMFA accepts logins in which the tenant asked for the password
 	// alone. Default false: mfabridge rejects a LoginSuccess that follows
 	// no factor beyond the password, and when it is allowed, every such
 	// login is logged as a warning.
-	AllowNoMFA bool
+	AllowNoMFA bool `toml:"allow_no_mfa"`
 	// PodHosts are further host names a PodFqdn redirect may lead to
 	// (exact names, or "*.example.com" for any name below example.com).
 	// Without them a redirect is followed only to a host in the configured
 	// URL's own domain: the same host, or a sibling below its parent
 	// domain (abc1234.my.idaptive.app -> corp.my.idaptive.app).
-	PodHosts []string
+	PodHosts []string `toml:"pod_hosts"`
 
 	// AppID, ClientID, ClientSecret and Scope are the service account's
 	// OAuth2 client-credentials settings (ModeOnDemand only).
-	AppID        string
-	ClientID     string
-	ClientSecret string
-	Scope        string
+	AppID        string `toml:"app_id"`
+	ClientID     string `toml:"client_id"`
+	ClientSecret string `toml:"client_secret,secret"`
+	Scope        string `toml:"scope"`
 	// PolicyModifier names the challenge policy (ModeOnDemand only).
-	PolicyModifier string
+	PolicyModifier string `toml:"policy_modifier"`
 
 	// UserAgent is sent with every call. Default "mfabridge".
-	UserAgent string
+	UserAgent string `toml:"-"`
 	// HTTPClient replaces the default client (its Transport is used as is).
-	HTTPClient *http.Client
+	HTTPClient *http.Client `toml:"-"`
 	// Logger receives debug and warning lines; never secrets.
-	Logger logrus.FieldLogger
+	Logger logrus.FieldLogger `toml:"-"`
 	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	Now func() time.Time `toml:"-"`
 	// Observe, when set, is told of every HTTP call (for metrics).
-	Observe func(op string, status int, d time.Duration)
+	Observe func(op string, status int, d time.Duration) `toml:"-"`
 }
 
 // Validate reports every problem of c at once.
@@ -165,6 +168,23 @@ func (discard) Write(b []byte) (int, error) { return len(b), nil }
 func (c Config) Open() (identity.Provider, error) {
 	return c.open()
 }
+
+// New opens the provider of a [[provider]] block (identity.Settings).
+func (c *Config) New(env identity.Env) (identity.Provider, error) {
+	o := *c
+	o.Name, o.Logger, o.Observe = env.Name, env.Logger, env.Observe
+	return o.open()
+}
+
+// RolesMissing says what roles need: the service account (docs/roles.md).
+func (c *Config) RolesMissing(name string) string {
+	if c.AppID == "" || c.ClientID == "" || c.ClientSecret == "" {
+		return fmt.Sprintf("roles are looked up with the service account of provider %q: set its app_id, client_id and client_secret (see docs/roles.md)", name)
+	}
+	return ""
+}
+
+var _ identity.RoleSettings = (*Config)(nil)
 
 func (c Config) open() (*provider, error) {
 	if err := c.Validate(); err != nil {

@@ -104,34 +104,16 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger, observe Observer) (ma
 	out := map[string]identity.Provider{}
 	for i := range cfg.Provider {
 		p := &cfg.Provider[i]
-		switch p.Type {
-		case "cyberark":
-			cc := p.CyberArk()
-			cc.Logger = log
-			if observe != nil {
-				name := p.Name
-				cc.Observe = func(op string, status int, d time.Duration) { observe(name, op, status, d) }
-			}
-			prov, err := cc.Open()
-			if err != nil {
-				return nil, fmt.Errorf("provider %q: %w", p.Name, err)
-			}
-			out[p.Name] = prov
-		case "auth0":
-			ac := p.Auth0()
-			ac.Logger = log
-			if observe != nil {
-				name := p.Name
-				ac.Observe = func(op string, status int, d time.Duration) { observe(name, op, status, d) }
-			}
-			prov, err := ac.Open()
-			if err != nil {
-				return nil, fmt.Errorf("provider %q: %w", p.Name, err)
-			}
-			out[p.Name] = prov
-		default:
-			return nil, fmt.Errorf("provider %q: unknown type %q", p.Name, p.Type)
+		env := identity.Env{Name: p.Name, Logger: log}
+		if observe != nil {
+			name := p.Name
+			env.Observe = func(op string, status int, d time.Duration) { observe(name, op, status, d) }
 		}
+		prov, err := p.Settings.New(env)
+		if err != nil {
+			return nil, fmt.Errorf("provider %q: %w", p.Name, err)
+		}
+		out[p.Name] = prov
 	}
 	return out, nil
 }
