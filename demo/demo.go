@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity/auth0"
 	"github.com/mfabridge/mfabridge/identity/auth0/auth0test"
+	"github.com/mfabridge/mfabridge/identity/cyberark"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
@@ -118,7 +120,7 @@ func Start(o Options) (*Demo, error) {
 	var url, template string
 	var cert []byte
 	switch o.Provider {
-	case "", "cyberark":
+	case "", cyberark.TypeName:
 		d.Tenant = cyberarktest.New(cyberarktest.Options{
 			TenantID: "DEMO123",
 			// The service account the demo uses to look up roles.
@@ -136,7 +138,7 @@ func Start(o Options) (*Demo, error) {
 			},
 		})
 		url, cert, template = d.Tenant.URL, d.Tenant.Certificate(), configTemplate
-	case "auth0":
+	case auth0.TypeName:
 		d.Auth0 = auth0test.New(auth0test.Options{
 			ClientID: Auth0ClientID, ClientSecret: Auth0ClientSecret, Users: Auth0Users,
 			RolesClaim: "https://mfabridge.example/roles",

@@ -17,6 +17,8 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
+	"github.com/mfabridge/mfabridge/identity/auth0"
+	"github.com/mfabridge/mfabridge/identity/cyberark"
 	"github.com/mfabridge/mfabridge/internal/daemon"
 )
 
@@ -149,7 +151,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:1812", "the RADIUS address to serve on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	printConfig := fs.Bool("print-config", false, "print the demo's configuration file and exit")
-	provider := fs.String("provider", "cyberark", "the emulated tenant: cyberark or auth0")
+	provider := fs.String("provider", cyberark.TypeName, "the emulated tenant: "+cyberark.TypeName+" or "+auth0.TypeName)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -173,7 +175,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sock := filepath.Join(filepath.Dir(d.ConfigPath), "control.sock")
 	err = daemon.Serve(ctx, daemon.ServeOptions{ConfigPath: d.ConfigPath, Version: version, Log: stderr, EndOnHangup: true, ControlSocket: sock, Ready: func(conns []net.PacketConn) {
 		defer fmt.Fprintf(stdout, "Watch a login live: mfabridge trace --socket %s --user alice\n", sock)
-		if *provider == "auth0" {
+		if *provider == auth0.TypeName {
 			fmt.Fprintln(stdout, demo.WelcomeAuth0(conns[0].LocalAddr().String()))
 			return
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
 // Sentinel causes inside identity.UpstreamError.
@@ -78,32 +78,23 @@ type request struct {
 // status), or an *identity.UpstreamError when the tenant or the network
 // failed.
 func (p *provider) call(ctx context.Context, r request) ([]byte, *apiError, error) {
-	attempts := 1
+	retries := 0
 	if r.safe {
-		attempts += p.cfg.Retries
+		retries = p.cfg.Retries
 	}
-	var lastErr error
-	status := 0
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			backoff := p.cfg.RetryBackoff << (i - 1)
-			backoff += time.Duration(rand.Int64N(int64(backoff)/2 + 1))
-			select {
-			case <-ctx.Done():
-				return nil, nil, p.upstream(r.op, status, ctx.Err())
-			case <-time.After(backoff):
-			}
-		}
+	var (
+		body   []byte
+		answer *apiError
+		status int
+	)
+	err := upstream.Retry(ctx, retries, p.cfg.RetryBackoff, func(int) (bool, error) {
 		var (
-			body   []byte
 			header http.Header
+			err    error
 		)
-		body, status, header, lastErr = p.once(ctx, r)
-		if lastErr != nil {
-			if status != 0 && status < 500 && status != http.StatusTooManyRequests {
-				break
-			}
-			continue
+		body, status, header, err = p.once(ctx, r)
+		if err != nil {
+			return status == 0 || status >= 500 || status == http.StatusTooManyRequests, err
 		}
 		// An error body decides below 500, whatever the status: the
 		// documentation shows 200 for a pending or rejected push, the live
@@ -117,27 +108,29 @@ func (p *provider) call(ctx context.Context, r request) ([]byte, *apiError, erro
 				ae.RetryAfter = retryAfter(header, p.cfg.Now())
 				switch {
 				case status >= 500:
-					lastErr = fmt.Errorf("%w %d: %s: %s", ErrStatus, status, ae.Code, ae.Description)
-					continue
+					return true, fmt.Errorf("%w %d: %s: %s", ErrStatus, status, ae.Code, ae.Description)
 				case status == http.StatusTooManyRequests && !r.poll && ae.Code != "too_many_attempts":
 					// too_many_attempts is Auth0's block of this user after
 					// failed logins (brute-force protection): the user's own
 					// answer. Any other 429 is the tenant's rate limit.
-					lastErr = fmt.Errorf("%w %d (rate limited; the tenant asked to wait %v): %s: %s", ErrStatus, status, ae.RetryAfter, ae.Code, ae.Description)
-					return nil, nil, p.upstream(r.op, status, lastErr)
+					return false, fmt.Errorf("%w %d (rate limited; the tenant asked to wait %v): %s: %s", ErrStatus, status, ae.RetryAfter, ae.Code, ae.Description)
 				}
-				return nil, &ae, nil
+				answer = &ae
+				return false, nil
 			}
 		}
 		if status == http.StatusOK {
-			return body, nil, nil
+			return false, nil
 		}
-		lastErr = fmt.Errorf("%w %d", ErrStatus, status)
-		if status < 500 {
-			break
-		}
+		return status >= 500, fmt.Errorf("%w %d", ErrStatus, status)
+	})
+	switch {
+	case err != nil:
+		return nil, nil, p.upstream(r.op, status, err)
+	case answer != nil:
+		return nil, answer, nil
 	}
-	return nil, nil, p.upstream(r.op, status, lastErr)
+	return body, nil, nil
 }
 
 func (p *provider) upstream(op string, status int, err error) error {

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/upstream"
 )
 
 // maxBody bounds what is read of an upstream response.
@@ -71,39 +71,30 @@ type call struct {
 // do sends c and returns the HTTP status and body of a 200 response. Any
 // other outcome is an *identity.UpstreamError.
 func (p *provider) do(ctx context.Context, c call) ([]byte, error) {
-	attempts := 1
+	retries := 0
 	if c.safe {
-		attempts += p.cfg.Retries
+		retries = p.cfg.Retries
 	}
 	var (
-		lastErr    error
-		lastStatus int
+		body   []byte
+		status int
 	)
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			backoff := p.cfg.RetryBackoff << (i - 1)
-			backoff += time.Duration(rand.Int64N(int64(backoff)/2 + 1))
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, p.upstream(c.op, 0, fmt.Errorf("%w (after %v)", ctx.Err(), lastErr))
-			case <-t.C:
-			}
+	err := upstream.Retry(ctx, retries, p.cfg.RetryBackoff, func(attempt int) (bool, error) {
+		if attempt > 0 {
+			p.log.WithField("op", c.op).WithField("attempt", attempt+1).Debug("retrying upstream call")
 		}
-		body, status, err := p.once(ctx, c)
-		if err == nil {
-			return body, nil
+		var err error
+		body, status, err = p.once(ctx, c)
+		return err != nil && retryable(status, err) && ctx.Err() == nil, err
+	})
+	if err != nil {
+		var in *upstream.Interrupted
+		if errors.As(err, &in) {
+			status = 0
 		}
-		lastErr, lastStatus = err, status
-		if !retryable(status, err) || ctx.Err() != nil {
-			return nil, p.upstream(c.op, status, err)
-		}
-		if i+1 < attempts {
-			p.log.WithField("op", c.op).WithField("attempt", i+1).Debugf("retrying upstream call: %v", err)
-		}
+		return nil, p.upstream(c.op, status, err)
 	}
-	return nil, p.upstream(c.op, lastStatus, lastErr)
+	return body, nil
 }
 
 func (p *provider) upstream(op string, status int, err error) error {
