@@ -9,12 +9,16 @@ package loadtest
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mfabridge/mfabridge/identity"
@@ -31,6 +35,8 @@ const (
 	FactorCode = "code"
 	// FactorPush offers the code and a push.
 	FactorPush = "push"
+	// FactorUnenrolled: users have no factor (WhyNoMechanism).
+	FactorUnenrolled = "unenrolled"
 )
 
 // Config is a loadtest provider's [[provider]] keys.
@@ -52,8 +58,6 @@ type Config struct {
 	// measured with a real provider's sizes.
 	TxnBytes int                  `toml:"-"`
 	Choices  []identity.Mechanism `toml:"-"`
-	// Fail, when set, makes every call fail as the tenant being down.
-	Fail error `toml:"-"`
 }
 
 // Validate reports every problem of c.
@@ -63,9 +67,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("password: required: the password every user of this provider has"))
 	}
 	switch c.Factor {
-	case "", FactorNone, FactorCode, FactorPush:
+	case "", FactorNone, FactorCode, FactorPush, FactorUnenrolled:
 	default:
-		errs = append(errs, fmt.Errorf("factor: %q is not a factor; use %q, %q or %q", c.Factor, FactorNone, FactorCode, FactorPush))
+		errs = append(errs, fmt.Errorf("factor: %q is not a factor; use %q, %q, %q or %q", c.Factor, FactorNone, FactorCode, FactorPush, FactorUnenrolled))
 	}
 	if c.PushAfter < 0 {
 		errs = append(errs, errors.New("push_after: must not be negative"))
@@ -79,6 +83,9 @@ func (c *Config) New(env identity.Env) (identity.Provider, error) {
 		return nil, err
 	}
 	p := &Provider{cfg: *c, name: env.Name}
+	if _, err := rand.Read(p.key[:]); err != nil {
+		return nil, err
+	}
 	if p.cfg.Code == "" {
 		p.cfg.Code = "123456"
 	}
@@ -95,8 +102,30 @@ func (c *Config) New(env identity.Env) (identity.Provider, error) {
 type Provider struct {
 	cfg  Config
 	name string
+	// key signs the transactions it hands out, so that it takes back only
+	// its own.
+	key [32]byte
 	// decided holds Approve and Deny calls, by user.
 	decided sync.Map
+	// down, when set, makes every call fail as a tenant that is down.
+	down atomic.Pointer[error]
+}
+
+// Fail makes every call from now on fail with err as an upstream error, as
+// if the tenant were down; nil ends that.
+func (p *Provider) Fail(err error) {
+	if err == nil {
+		p.down.Store(nil)
+		return
+	}
+	p.down.Store(&err)
+}
+
+func (p *Provider) failure(op string) error {
+	if err := p.down.Load(); err != nil {
+		return &identity.UpstreamError{Provider: p.name, Op: op, Err: *err}
+	}
+	return nil
 }
 
 // Open is New for code that builds a Config itself (tests, the bench).
@@ -126,15 +155,18 @@ func (p *Provider) Deny(user string) { p.decided.Store(user, false) }
 
 // Start checks the password.
 func (p *Provider) Start(_ context.Context, req identity.Request) (identity.Step, error) {
-	if p.cfg.Fail != nil {
-		return identity.Step{}, &identity.UpstreamError{Provider: p.name, Op: "start", Err: p.cfg.Fail}
+	if err := p.failure("start"); err != nil {
+		return identity.Step{}, err
 	}
 	known := len(p.cfg.Users) == 0 || slices.Contains(p.cfg.Users, req.User)
 	if subtle.ConstantTimeCompare([]byte(req.Password), []byte(p.cfg.Password)) != 1 || !known {
 		return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
 	}
-	if p.cfg.Factor == FactorNone {
+	switch p.cfg.Factor {
+	case FactorNone:
 		return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}, NoMFA: true}, nil
+	case FactorUnenrolled:
+		return identity.Step{Status: identity.Rejected, Why: identity.WhyNoMechanism, Detail: "loadtest: factor = unenrolled"}, nil
 	}
 	// Each conversation gets its own copies, as from a real provider.
 	choices := []identity.Mechanism{codeMech}
@@ -151,30 +183,40 @@ func (p *Provider) Start(_ context.Context, req identity.Request) (identity.Step
 	return identity.Step{Status: identity.Waiting, Choices: choices, Txn: p.txn(req.User, time.Time{})}, nil
 }
 
-// txn is the transaction: when a push was sent (8 bytes), the user, and
-// padding to TxnBytes.
+// txn is the transaction: its MAC (16 bytes), when a push was sent (8
+// bytes), the user, and padding to TxnBytes.
 func (p *Provider) txn(user string, pushed time.Time) identity.Txn {
-	var data []byte
+	data := make([]byte, macSize, macSize+8+len(user))
+	var ns uint64
 	if !pushed.IsZero() {
-		data = binary.BigEndian.AppendUint64(data, uint64(pushed.UnixNano()))
-	} else {
-		data = binary.BigEndian.AppendUint64(data, 0)
+		ns = uint64(pushed.UnixNano())
 	}
+	data = binary.BigEndian.AppendUint64(data, ns)
 	data = append(data, user...)
 	if n := p.cfg.TxnBytes - len(data); n > 0 {
 		data = append(data, make([]byte, n)...)
 	}
+	copy(data, p.mac(data[macSize:]))
 	return identity.Txn{Provider: p.name, Data: data}
 }
 
+const macSize = 16
+
+func (p *Provider) mac(b []byte) []byte {
+	h := hmac.New(sha256.New, p.key[:])
+	h.Write(b)
+	return h.Sum(nil)[:macSize]
+}
+
 func (p *Provider) readTxn(txn identity.Txn) (user string, pushed time.Time, err error) {
-	if txn.Provider != p.name || len(txn.Data) < 8 {
+	if txn.Provider != p.name || len(txn.Data) < macSize+8 || !hmac.Equal(txn.Data[:macSize], p.mac(txn.Data[macSize:])) {
 		return "", time.Time{}, identity.ErrBadTxn
 	}
-	if ns := binary.BigEndian.Uint64(txn.Data); ns != 0 {
+	data := txn.Data[macSize:]
+	if ns := binary.BigEndian.Uint64(data); ns != 0 {
 		pushed = time.Unix(0, int64(ns))
 	}
-	user = string(txn.Data[8:])
+	user = string(data[8:])
 	if i := len(user) - 1; p.cfg.TxnBytes > 0 {
 		for i >= 0 && user[i] == 0 {
 			i--
@@ -190,8 +232,8 @@ func clone(s string) string { return string(append([]byte(nil), s...)) }
 
 // Advance takes the choice, then the code or the push's outcome.
 func (p *Provider) Advance(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
-	if p.cfg.Fail != nil {
-		return identity.Step{}, &identity.UpstreamError{Provider: p.name, Op: in.Action.String(), Err: p.cfg.Fail}
+	if err := p.failure(in.Action.String()); err != nil {
+		return identity.Step{}, err
 	}
 	user, pushed, err := p.readTxn(txn)
 	if err != nil {
