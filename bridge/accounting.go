@@ -105,14 +105,14 @@ func (s *Server) accounting(conn net.PacketConn, addr net.Addr, local string, pk
 		s.drop(dropInFlight, log, "")
 		return
 	case dupReplay:
-		s.counters.add("retransmission:replayed", 1)
+		s.obs.Retransmission("replayed")
 		if _, err := conn.WriteTo(cached, addr); err != nil {
 			log.WithError(err).Warn("cannot send a reply")
 		}
 		return
 	}
 	status := rfc2866.AcctStatusType_Get(req)
-	s.counters.add("accounting:"+strings.ToLower(status.String()), 1)
+	s.obs.Accounting(strings.ToLower(status.String()))
 	fields := logrus.Fields{"event": "accounting", "status": status.String()}
 	for name, v := range map[string]string{
 		"user":            text(req, rfc2865.UserName_Type),

@@ -403,7 +403,7 @@ func (ex *exchange) drive(ctx context.Context, step identity.Step, err error) *r
 				// Switch once to a challenge on the same push: the user
 				// approves, then presses Enter; no second push.
 				ex.log.WithField("nas_wait", ex.client.NASWait.Duration).Info("push not approved within the NAS's time: asking the user to approve, then press Enter")
-				ex.s.counters.add("push:switched_to_challenge", 1)
+				ex.s.obs.PushSwitched()
 				return ex.approve(step, "")
 			}
 			if nasBound {
@@ -642,7 +642,7 @@ func (ex *exchange) challenge(text string, echo bool) *radius.Packet {
 	addReplyMessage(r, text)
 	_ = rfc2865.SessionTimeout_Set(r, rfc2865.SessionTimeout(ttl/time.Second))
 	setPrompt(r, echo)
-	ex.s.counters.add("challenge", 1)
+	ex.s.obs.Challenged()
 	if ex.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		ex.log.WithFields(logrus.Fields{"phase": ex.conv.Phase, "mechanism": ex.mech, "round": ex.conv.Rounds}).Debug("Access-Challenge")
 	}
@@ -663,12 +663,9 @@ func newState() (string, error) {
 func (ex *exchange) upstreamFailure(err error) *radius.Packet {
 	l := ex.log.WithError(err)
 	if ex.client.UpstreamFailure == "drop" {
-		ex.s.counters.add("drop:"+dropUpstream, 1)
-		ex.s.counters.add("outcome:upstream_failure", 1)
-		ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00upstream_failure", 1)
-		if ex.s.onLogin != nil {
-			ex.s.onLogin("upstream_failure", ex.mech, ex.duration())
-		}
+		ex.s.obs.Dropped(dropUpstream)
+		ex.s.obs.Authenticated(ex.client.Name, "upstream_failure")
+		ex.s.obs.LoginFinished("upstream_failure", ex.mech, ex.duration())
 		l.WithField("event", "authentication").WithField("outcome", "upstream_failure").WithField("duration", ex.duration()).Error("identity provider failed: request dropped so the NAS can fail over")
 		return nil
 	}
@@ -691,10 +688,9 @@ func (ex *exchange) finish(code radius.Code, text, outcome, method string) *radi
 	if text != "" {
 		addReplyMessage(r, text)
 	}
-	ex.s.counters.add("outcome:"+outcome, 1)
-	ex.s.counters.add("nas_outcome:"+ex.client.Name+"\x00"+outcome, 1)
-	if ex.s.onLogin != nil && code != radius.CodeAccessChallenge {
-		ex.s.onLogin(outcome, ex.mech, ex.duration())
+	ex.s.obs.Authenticated(ex.client.Name, outcome)
+	if code != radius.CodeAccessChallenge {
+		ex.s.obs.LoginFinished(outcome, ex.mech, ex.duration())
 	}
 	ex.tracef("outcome: %s", outcome)
 	fields := logrus.Fields{"event": "authentication", "outcome": outcome, "duration": ex.duration()}

@@ -61,10 +61,9 @@ type Options struct {
 	// Throttle counts failed logins. Default: a throttle.Memory of
 	// Config.Lockout's settings.
 	Throttle throttle.Counter
-	// OnLogin, when set, is told of each finished login: its outcome, the
-	// mechanism last used ("" for none), and how long it took from the
-	// first request to the final answer (for metrics).
-	OnLogin func(outcome, mechanism string, took time.Duration)
+	// Observer, when set, is told of what the server does (for metrics),
+	// besides the server's own counts (Count).
+	Observer Observer
 }
 
 // sessionSweep is how often the session store is swept.
@@ -108,9 +107,9 @@ type Server struct {
 
 	shared  *sharedReplies // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
-	onLogin func(outcome, mechanism string, took time.Duration)
 
-	counters counters
+	tally    tally     // the server's own counts, for Count
+	obs      observers // tally and Options.Observer
 	warns    *rateLimitedLog
 	inFlight sync.WaitGroup
 
@@ -167,9 +166,12 @@ func New(o Options) (*Server, error) {
 		store:   o.Store,
 		now:     o.Now,
 		onReply: o.OnReply,
-		onLogin: o.OnLogin,
 		jobs:    make(chan func()),
 		warns:   newRateLimitedLog(10 * time.Second),
+	}
+	s.obs = observers{&s.tally}
+	if o.Observer != nil {
+		s.obs = append(s.obs, o.Observer)
 	}
 	if s.log == nil {
 		s.log = logrus.StandardLogger()
@@ -198,7 +200,7 @@ func New(o Options) (*Server, error) {
 			if !c.Started.IsZero() {
 				fields["duration"] = s.now().Sub(c.Started).Round(time.Second)
 			}
-			s.counters.add("outcome:abandoned", 1)
+			s.obs.Abandoned(c.NAS)
 			s.log.WithFields(fields).Info("conversation expired unanswered at a challenge")
 		})
 	}
@@ -351,7 +353,7 @@ func (r *reader) nudge(ctx context.Context) {
 		idle := time.Duration(time.Now().UnixNano() - r.lastRead.Load())
 		switch {
 		case idle > nudgeAfter && r.sock.parked.Load() && r.sock.readable():
-			r.s.counters.add("read_nudge", 1)
+			r.s.obs.ReadNudged()
 			r.kicked.Store(true)
 			_ = r.conn.SetReadDeadline(time.Unix(1, 0))
 		case idle > nudgeRest:
@@ -430,7 +432,7 @@ func (r *reader) loop() {
 }
 
 func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
-	s.counters.add("drop:"+reason, 1)
+	s.obs.Dropped(reason)
 	if msg != "" {
 		s.warns.warn(log.WithField("reason", reason), reason, s.now(), msg)
 	} else {
@@ -522,12 +524,12 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	key := dupKey{local: local, remote: ap.String(), nas: client.Name, src: ap, code: byte(code), id: req.Identifier}
 	switch verdict, cached := s.dedup.begin(key, req.Authenticator); verdict {
 	case dupInFlight:
-		s.counters.add("retransmission:absorbed", 1)
+		s.obs.Retransmission("absorbed")
 		s.drop(dropInFlight, log, "")
 		return nil
 	case dupReplay:
-		s.counters.add("retransmission:absorbed", 1)
-		s.counters.add("retransmission:replayed", 1)
+		s.obs.Retransmission("absorbed")
+		s.obs.Retransmission("replayed")
 		log.Debug("retransmission answered from the reply cache")
 		if _, err := conn.WriteTo(cached, addr); err != nil {
 			log.WithError(err).Warn("cannot send a reply")
@@ -537,7 +539,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 
 	if code == radius.CodeStatusServer {
 		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log, received)
-		s.counters.add("status_server", 1)
+		s.obs.StatusServer()
 		return nil
 	}
 
@@ -629,7 +631,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	var reply *radius.Packet
 	defer func() {
 		if r := recover(); r != nil {
-			s.counters.add("panic", 1)
+			s.obs.Panicked()
 			log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("request handler panicked; the request gets no answer")
 			s.dedup.finish(key, req.Authenticator, nil)
 		}
@@ -639,19 +641,19 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	if s.shared != nil {
 		verdict, cached, err := s.shared.begin(ctx, s.shared.key(key.nas, key.remote, key), req.Authenticator)
 		if err != nil && !errors.Is(err, errResting) {
-			s.counters.add("shared_replies:error", 1)
+			s.obs.SharedReplyFailed()
 			s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 		}
 		switch verdict {
 		case dupInFlight:
 			// Another instance is answering it (or chose not to).
 			s.dedup.forget(key, req.Authenticator)
-			s.counters.add("retransmission:absorbed", 1)
+			s.obs.Retransmission("absorbed")
 			s.drop(dropInFlight, log, "")
 			return
 		case dupReplay:
-			s.counters.add("retransmission:absorbed", 1)
-			s.counters.add("retransmission:replayed", 1)
+			s.obs.Retransmission("absorbed")
+			s.obs.Retransmission("replayed")
 			s.dedup.finish(key, req.Authenticator, cached)
 			if _, err := conn.WriteTo(cached, addr); err != nil {
 				log.WithError(err).Warn("cannot send a reply")
@@ -671,7 +673,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			s.warns.warn(log.WithError(err), "joins", s.now(), "shared state (Redis) not reachable: a login repeated at another instance may be answered twice")
 		}
 		if role == joinFollow {
-			s.counters.add("retransmission:joined", 1)
+			s.obs.Retransmission("joined")
 			log.WithField("shared", shared).Debug("request repeats a login under way: answered with that login's answer")
 			if r := fromTemplate(req, tmpl); r != nil {
 				s.reply(conn, addr, key, req, r, log, received)
@@ -744,7 +746,7 @@ func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply
 		return
 	}
 	s.finish(key, req.Authenticator, wire, log)
-	s.counters.add("reply:"+reply.Code.String(), 1)
+	s.obs.Replied(reply.Code.String())
 	if _, err := conn.WriteTo(wire, addr); err != nil {
 		log.WithError(err).Warn("cannot send a reply")
 	}
@@ -760,7 +762,7 @@ func (s *Server) finish(key dupKey, auth [16]byte, wire []byte, log logrus.Field
 		return
 	}
 	if err := s.shared.finish(s.shared.key(key.nas, key.remote, key), auth, wire); err != nil && !errors.Is(err, errResting) {
-		s.counters.add("shared_replies:error", 1)
+		s.obs.SharedReplyFailed()
 		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 	}
 }

@@ -22,31 +22,11 @@ const (
 	dropUpstream      = "upstream_failure"
 )
 
-// counters are the server's event counts by name.
-type counters struct {
-	m sync.Map // string -> *atomic.Int64
-}
-
-func (c *counters) add(name string, n int64) {
-	v, ok := c.m.Load(name)
-	if !ok {
-		v, _ = c.m.LoadOrStore(name, new(atomic.Int64))
-	}
-	v.(*atomic.Int64).Add(n)
-}
-
-func (c *counters) get(name string) int64 {
-	if v, ok := c.m.Load(name); ok {
-		return v.(*atomic.Int64).Load()
-	}
-	return 0
-}
-
 // Counts returns a snapshot of every counter, such as "drop:unknown_client"
 // or "reply:Access-Accept".
 func (s *Server) Counts() map[string]int64 {
 	out := map[string]int64{}
-	s.counters.m.Range(func(k, v any) bool {
+	s.tally.m.Range(func(k, v any) bool {
 		out[k.(string)] = v.(*atomic.Int64).Load()
 		return true
 	})
@@ -54,7 +34,7 @@ func (s *Server) Counts() map[string]int64 {
 }
 
 // Count returns one counter.
-func (s *Server) Count(name string) int64 { return s.counters.get(name) }
+func (s *Server) Count(name string) int64 { return s.tally.get(name) }
 
 // rateLimitedLog writes a warning at most once per interval per key and
 // says how many were held back, so a flood of bad packets cannot flood the

@@ -19,9 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Source is what the metrics are read from: the RADIUS server.
+// Source is what the gauges are read from at each scrape: the RADIUS
+// server in force. Counts arrive as they happen, through the Observer
+// methods of Metrics.
 type Source interface {
-	Counts() map[string]int64
 	InFlight() int
 	Sessions() int
 	Check(ctx context.Context) error
@@ -35,6 +36,9 @@ type Metrics struct {
 	up       *prometheus.GaugeVec
 	logins   *prometheus.HistogramVec
 	src      func() Source
+
+	auth, replies, drops, retrans, accounting            *prometheus.CounterVec
+	challenges, switched, status, shared, panics, nudges prometheus.Counter
 
 	mu     sync.Mutex
 	probed map[string]error // the last probe of each provider
@@ -103,17 +107,73 @@ func New(version string, src func() Source) *Metrics {
 		Name: "mfabridge_provider_up",
 		Help: "1 when the identity provider answered the last probe (every 30 s) and took mfabridge's credentials, else 0.",
 	}, []string{"provider"})
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	m.auth = counterVec("mfabridge_authentications_total", "Finished authentications, by NAS and outcome (accept, reject, timeout, upstream_failure, bad_state, locked_out, not_pap, abandoned...).", "nas", "outcome")
+	m.replies = counterVec("mfabridge_replies_total", "Replies sent, by RADIUS code.", "code")
+	m.drops = counterVec("mfabridge_dropped_packets_total", "Packets dropped, by reason.", "reason")
+	m.retrans = counterVec("mfabridge_retransmissions_total", "Retransmissions absorbed (never sent to the provider), and how many of them got the cached reply or joined the request in flight.", "result")
+	m.accounting = counterVec("mfabridge_accounting_requests_total", "Accounting-Requests answered, by Acct-Status-Type.", "status")
+	m.challenges = counter("mfabridge_challenges_total", "Access-Challenges sent.")
+	m.switched = counter("mfabridge_push_switched_to_challenge_total", "Held pushes answered with a challenge because the NAS's time (nas_wait) ran out.")
+	m.status = counter("mfabridge_status_server_total", "Status-Server requests answered.")
+	m.shared = counter("mfabridge_shared_reply_cache_errors_total", "Failed calls to the shared reply cache on Redis.")
+	m.panics = counter("mfabridge_panics_total", "Request handlers that panicked (recovered).")
+	m.nudges = counter("mfabridge_read_nudges_total", "Times the reader was woken to read packets the kernel held (one CPU).")
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mfabridge_build_info", Help: "mfabridge's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.upstream, m.reloads, m.up, m.logins, info, &collector{m: m},
+		m.auth, m.replies, m.drops, m.retrans, m.accounting, m.challenges, m.switched, m.status, m.shared, m.panics, m.nudges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// ObserveLogin records a finished login.
-func (m *Metrics) ObserveLogin(outcome, mechanism string, took time.Duration) {
+// LoginFinished records a finished login.
+func (m *Metrics) LoginFinished(outcome, mechanism string, took time.Duration) {
 	m.logins.WithLabelValues(outcome, mechanism).Observe(took.Seconds())
 }
+
+// The bridge's Observer (package bridge): each event is a counter.
+
+// Dropped counts a dropped packet.
+func (m *Metrics) Dropped(reason string) { m.drops.WithLabelValues(reason).Inc() }
+
+// Replied counts a reply.
+func (m *Metrics) Replied(code string) { m.replies.WithLabelValues(code).Inc() }
+
+// Authenticated counts a finished authentication.
+func (m *Metrics) Authenticated(nas, outcome string) { m.auth.WithLabelValues(nas, outcome).Inc() }
+
+// Abandoned counts a conversation that expired at a challenge.
+func (m *Metrics) Abandoned(nas string) { m.auth.WithLabelValues(nas, "abandoned").Inc() }
+
+// Retransmission counts a retransmission.
+func (m *Metrics) Retransmission(result string) { m.retrans.WithLabelValues(result).Inc() }
+
+// Accounting counts an Accounting-Request.
+func (m *Metrics) Accounting(status string) { m.accounting.WithLabelValues(status).Inc() }
+
+// Challenged counts an Access-Challenge.
+func (m *Metrics) Challenged() { m.challenges.Inc() }
+
+// PushSwitched counts a held push answered with a challenge.
+func (m *Metrics) PushSwitched() { m.switched.Inc() }
+
+// StatusServer counts an answered Status-Server.
+func (m *Metrics) StatusServer() { m.status.Inc() }
+
+// SharedReplyFailed counts a failed call to the shared reply cache.
+func (m *Metrics) SharedReplyFailed() { m.shared.Inc() }
+
+// Panicked counts a recovered panic.
+func (m *Metrics) Panicked() { m.panics.Inc() }
+
+// ReadNudged counts a wake-up of the reader.
+func (m *Metrics) ReadNudged() { m.nudges.Inc() }
 
 // ObserveUpstream records one call to an identity provider.
 func (m *Metrics) ObserveUpstream(provider, call string, status int, d time.Duration) {
@@ -130,25 +190,16 @@ func (m *Metrics) Reloaded(ok bool) {
 }
 
 var (
-	descAuth    = prometheus.NewDesc("mfabridge_authentications_total", "Finished authentications, by NAS and outcome (accept, reject, timeout, upstream_failure, bad_state, locked_out, not_pap...).", []string{"nas", "outcome"}, nil)
-	descReplies = prometheus.NewDesc("mfabridge_replies_total", "Replies sent, by RADIUS code.", []string{"code"}, nil)
-	descDrops   = prometheus.NewDesc("mfabridge_dropped_packets_total", "Packets dropped, by reason.", []string{"reason"}, nil)
-	descRetrans = prometheus.NewDesc("mfabridge_retransmissions_total", "Retransmissions absorbed (never sent to the provider), and how many of them got the cached reply.", []string{"result"}, nil)
-	descChall   = prometheus.NewDesc("mfabridge_challenges_total", "Access-Challenges sent.", nil, nil)
-	descPanics  = prometheus.NewDesc("mfabridge_panics_total", "Request handlers that panicked (recovered).", nil, nil)
-	descStatus  = prometheus.NewDesc("mfabridge_status_server_total", "Status-Server requests answered.", nil, nil)
-	descRedis   = prometheus.NewDesc("mfabridge_shared_reply_cache_errors_total", "Failed calls to the shared reply cache on Redis.", nil, nil)
-	descFlight  = prometheus.NewDesc("mfabridge_requests_in_flight", "Access-Requests being processed (held pushes included).", nil, nil)
-	descSess    = prometheus.NewDesc("mfabridge_sessions", "Conversations waiting at a challenge.", nil, nil)
+	descFlight = prometheus.NewDesc("mfabridge_requests_in_flight", "Access-Requests being processed (held pushes included).", nil, nil)
+	descSess   = prometheus.NewDesc("mfabridge_sessions", "Conversations waiting at a challenge.", nil, nil)
 )
 
-// collector reads the server's counters at each scrape.
+// collector reads the server's gauges at each scrape.
 type collector struct{ m *Metrics }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAuth, descReplies, descDrops, descRetrans, descChall, descPanics, descStatus, descRedis, descFlight, descSess} {
-		ch <- d
-	}
+	ch <- descFlight
+	ch <- descSess
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -156,28 +207,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if src == nil {
 		return
 	}
-	counter := func(d *prometheus.Desc, v int64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	counts := src.Counts()
-	for name, v := range counts {
-		kind, rest, _ := strings.Cut(name, ":")
-		switch kind {
-		case "nas_outcome":
-			nas, outcome, _ := strings.Cut(rest, "\x00")
-			counter(descAuth, v, nas, outcome)
-		case "reply":
-			counter(descReplies, v, rest)
-		case "drop":
-			counter(descDrops, v, rest)
-		case "retransmission":
-			counter(descRetrans, v, rest)
-		}
-	}
-	counter(descChall, counts["challenge"])
-	counter(descPanics, counts["panic"])
-	counter(descStatus, counts["status_server"])
-	counter(descRedis, counts["shared_replies:error"])
 	ch <- prometheus.MustNewConstMetric(descFlight, prometheus.GaugeValue, float64(src.InFlight()))
 	ch <- prometheus.MustNewConstMetric(descSess, prometheus.GaugeValue, float64(src.Sessions()))
 }

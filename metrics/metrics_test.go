@@ -12,7 +12,6 @@ import (
 
 type source struct{}
 
-func (source) Counts() map[string]int64        { return map[string]int64{"nas_outcome:vpn\x00accept": 2} }
 func (source) InFlight() int                   { return 0 }
 func (source) Sessions() int                   { return 1 }
 func (source) Check(ctx context.Context) error { return nil }
@@ -48,12 +47,39 @@ func TestReadinessFollowsTheProviders(t *testing.T) {
 // mechanism.
 func TestLoginLatency(t *testing.T) {
 	m := New("test", func() Source { return source{} })
-	m.ObserveLogin("accept", "push", 3*time.Second)
-	m.ObserveLogin("reject", "code", 200*time.Millisecond)
+	m.LoginFinished("accept", "push", 3*time.Second)
+	m.LoginFinished("reject", "code", 200*time.Millisecond)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{`mfabridge_login_duration_seconds_bucket{mechanism="push",outcome="accept",le="5"} 1`, `mfabridge_login_duration_seconds_count{mechanism="code",outcome="reject"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %s", want)
+		}
+	}
+}
+
+// TestCountsArriveTyped: the bridge's events become counters with their
+// labels, each as it happens.
+func TestCountsArriveTyped(t *testing.T) {
+	m := New("test", func() Source { return source{} })
+	m.Authenticated("vpn", "accept")
+	m.Authenticated("vpn", "accept")
+	m.Abandoned("vpn")
+	m.Dropped("bad_message_authenticator")
+	m.Replied("Access-Challenge")
+	m.Challenged()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`mfabridge_authentications_total{nas="vpn",outcome="accept"} 2`,
+		`mfabridge_authentications_total{nas="vpn",outcome="abandoned"} 1`,
+		`mfabridge_dropped_packets_total{reason="bad_message_authenticator"} 1`,
+		`mfabridge_replies_total{code="Access-Challenge"} 1`,
+		`mfabridge_challenges_total 1`,
+		`mfabridge_sessions 1`,
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %s", want)
 		}

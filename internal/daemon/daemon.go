@@ -23,6 +23,7 @@ import (
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/internal/upstream"
+	"github.com/mfabridge/mfabridge/metrics"
 )
 
 // NewLogger returns a logger writing to w as the configuration's [log]
@@ -118,15 +119,17 @@ func OpenProviders(cfg *config.Config, log *logrus.Logger, observe Observer) (ma
 	return out, nil
 }
 
+var _ bridge.Observer = (*metrics.Metrics)(nil)
+
 // NewServer opens the providers and the session store of cfg and returns
 // the RADIUS server. It logs the configuration's warnings.
 func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridge.Server, error) {
 	return NewObservedServer(cfg, log, observe, nil)
 }
 
-// NewObservedServer is NewServer with onLogin told of each finished login
+// NewObservedServer is NewServer with obs told of what the server does
 // (for metrics).
-func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe Observer, onLogin func(outcome, mechanism string, took time.Duration)) (*bridge.Server, error) {
+func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe Observer, obs bridge.Observer) (*bridge.Server, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -134,7 +137,7 @@ func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe Observer,
 	if err != nil {
 		return nil, err
 	}
-	o := bridge.Options{Config: cfg, Providers: providers, Logger: log, OnLogin: onLogin}
+	o := bridge.Options{Config: cfg, Providers: providers, Logger: log, Observer: obs}
 	if cfg.Sessions.Store == "redis" {
 		redis.SetLogger(redisLogger{log})
 		rdb, err := NewRedis(&cfg.Redis)

@@ -61,7 +61,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		return srv
 	})
-	srv, err = NewObservedServer(cfg, log, m.ObserveUpstream, m.ObserveLogin)
+	srv, err = NewObservedServer(cfg, log, m.ObserveUpstream, m)
 	if err != nil {
 		return err
 	}
