@@ -17,6 +17,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // RADIUS accounting (RFC 2866) on a port of its own: each Accounting-Request
@@ -138,7 +139,7 @@ func (s *Server) accounting(conn net.PacketConn, addr net.Addr, local string, pk
 		fields["terminate_cause"] = c.String()
 	}
 	log.WithFields(fields).Info("accounting " + status.String())
-	s.reply(conn, addr, key, req, newReply(req, radius.CodeAccountingResponse), log, s.now())
+	s.reply(conn, addr, key, req, radpacket.NewReply(req, radius.CodeAccountingResponse), log, s.now())
 }
 
 // text is an attribute's value when it is printable UTF-8, else "".

@@ -11,7 +11,10 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/conversation"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // TestBadRequestsAreRejected: requests that pass the packet checks but
@@ -33,11 +36,11 @@ func TestBadRequestsAreRejected(t *testing.T) {
 		{"MS-CHAPv2", func(p *radius.Packet) {
 			_ = rfc2865.UserName_SetString(p, "alice")
 			vsa := append([]byte{0, 0, 1, 55, 25, 52}, make([]byte, 50)...)
-			p.Add(typeVendorSpecific, vsa)
+			p.Add(radpacket.TypeVendorSpecific, vsa)
 		}, "PAP only", "not_pap"},
 		{"EAP with Message-Authenticator", func(p *radius.Packet) {
 			_ = rfc2865.UserName_SetString(p, "alice")
-			p.Add(typeEAPMessage, radius.Attribute{2, 0, 0, 5, 1})
+			p.Add(radpacket.TypeEAPMessage, radius.Attribute{2, 0, 0, 5, 1})
 		}, "PAP only", "not_pap"},
 		{"unknown State", papBuild("alice", "1", func(p *radius.Packet) { _ = rfc2865.State_SetString(p, "not-a-state-we-issued") }), "expired", "bad_state"},
 	}
@@ -55,7 +58,7 @@ func TestBadRequestsAreRejected(t *testing.T) {
 			if ts.srv.Count("outcome:"+tc.outcome) != 1 {
 				t.Fatalf("counts %v", ts.srv.Counts())
 			}
-			if p.calls.Load() != 0 {
+			if p.Calls.Load() != 0 {
 				t.Fatal("the provider was called")
 			}
 		})
@@ -89,8 +92,8 @@ func TestStateOfAnotherNASIsRejected(t *testing.T) {
 	if r := checkReply(t, req, raw, n.recv(time.Second)); r.Code != radius.CodeAccessReject {
 		t.Fatalf("code %v", r.Code)
 	}
-	if ts.srv.Count("outcome:foreign_state") != 1 || p.calls.Load() != 0 {
-		t.Fatalf("counts %v, provider calls %d", ts.srv.Counts(), p.calls.Load())
+	if ts.srv.Count("outcome:foreign_state") != 1 || p.Calls.Load() != 0 {
+		t.Fatalf("counts %v, provider calls %d", ts.srv.Counts(), p.Calls.Load())
 	}
 }
 
@@ -100,7 +103,7 @@ func TestTooManyRoundsEndTheConversation(t *testing.T) {
 	req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
 	n.send(raw)
 	r := checkReply(t, req, raw, n.recv(time.Second))
-	for i := 0; i < maxRounds+1 && r.Code == radius.CodeAccessChallenge; i++ {
+	for i := 0; i < conversation.MaxRounds+1 && r.Code == radius.CodeAccessChallenge; i++ {
 		st := rfc2865.State_Get(r)
 		req, raw = request(t, testSecret, true, papBuild("alice", "no such choice", func(p *radius.Packet) { _ = rfc2865.State_Set(p, st) }))
 		n.send(raw)
@@ -116,7 +119,7 @@ func TestTooManyRoundsEndTheConversation(t *testing.T) {
 // to junk and the login fails like one.
 func TestWrongSecretWithoutMessageAuthenticator(t *testing.T) {
 	passwords := make(chan string, 1)
-	p := &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
 		passwords <- req.Password
 		return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
 	}}

@@ -13,6 +13,7 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // BenchmarkDecodeAndVerify is the read loop's work on an Access-Request:
@@ -42,9 +43,9 @@ func BenchmarkEncodeReply(b *testing.B) {
 	req, _ := request(&testing.T{}, testSecret, true, papBuild("alice", "alice-password"))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		r := newReply(req, radius.CodeAccessChallenge)
+		r := radpacket.NewReply(req, radius.CodeAccessChallenge)
 		_ = rfc2865.State_SetString(r, "0123456789abcdef0123456789abcdef")
-		addReplyMessage(r, "Choose how to sign in:\n1) OATH OTP Client\n2) SMS... XXX-1234\n3) Mobile Authenticator\nEnter a number:")
+		radpacket.AddReplyMessage(r, "Choose how to sign in:\n1) OATH OTP Client\n2) SMS... XXX-1234\n3) Mobile Authenticator\nEnter a number:")
 		if _, err := msgauth.Encode(r); err != nil {
 			b.Fatal(err)
 		}

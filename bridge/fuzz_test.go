@@ -13,7 +13,6 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
-	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
@@ -98,58 +97,6 @@ func FuzzPacket(f *testing.F) {
 				t.Fatal("reply does not start with Message-Authenticator")
 			}
 		}
-	})
-}
-
-// FuzzConversationInput answers a waiting conversation (menu or code
-// prompt) with arbitrary user input and User-Name. Nothing panics, and only
-// the right code after a valid choice is accepted.
-func FuzzConversationInput(f *testing.F) {
-	for _, s := range []string{"1", "2", "sms", "OATH", "123456", "", " 123456 ", "\x00", "999999999999999999999", "Text message", "-1"} {
-		f.Add(s, "alice", true)
-		f.Add(s, "alice", false)
-	}
-	f.Add("1", "bob", true)
-	f.Add("123456", "al\x00ice", false)
-	srv := fuzzServer(f, false)
-	cfg := srv.state.Load().cfg
-	f.Fuzz(func(t *testing.T, input, user string, menu bool) {
-		conv := session.Session{NAS: "local", User: "alice", Txn: identity.Txn{Provider: "scripted", Data: []byte(`{}`)}, Started: time.Now()}
-		if menu {
-			conv.Phase = session.PhaseMenu
-			conv.Choices = []identity.Mechanism{{ID: "a", Kind: identity.KindCode, Name: "OATH", Label: "App code"}, {ID: "b", Kind: identity.KindOOBCode, Name: "SMS", Label: "Text message"}}
-		} else {
-			conv.Phase = session.PhaseAnswer
-			conv.Current = &identity.Mechanism{ID: "a", Kind: identity.KindCode, Name: "OATH"}
-		}
-		state, _ := newState()
-		if err := srv.store.Create(context.Background(), state, conv, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		req := radius.New(radius.CodeAccessRequest, []byte(testSecret))
-		req.Add(rfc2865.UserName_Type, radius.Attribute(user))
-		if len(input) <= 128 {
-			_ = rfc2865.UserPassword_SetString(req, input)
-		}
-		_ = rfc2865.State_Set(req, []byte(state))
-		ex := &exchange{s: srv, cfg: cfg, providers: srv.state.Load().providers, client: &cfg.Clients[0], req: req, log: logrus.NewEntry(quietLogger()), start: time.Now()}
-		reply := ex.respond(context.Background())
-		if reply == nil {
-			t.Fatal("no reply")
-		}
-		switch reply.Code {
-		case radius.CodeAccessAccept:
-			if menu || user != "alice" {
-				t.Fatalf("accepted input %q for user %q in menu=%v", input, user, menu)
-			}
-		case radius.CodeAccessReject, radius.CodeAccessChallenge:
-		default:
-			t.Fatalf("reply code %v", reply.Code)
-		}
-		if _, err := msgauth.Encode(reply); err != nil {
-			t.Fatalf("reply cannot be encoded: %v", err)
-		}
-		_, _ = srv.store.Take(context.Background(), state)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // joins lets a request that repeats a login already being answered wait for
@@ -301,7 +302,7 @@ func fromTemplate(req *radius.Packet, t []byte) *radius.Packet {
 	if len(t) == 0 {
 		return nil
 	}
-	r := newReply(req, radius.Code(t[0]))
+	r := radpacket.NewReply(req, radius.Code(t[0]))
 	for t = t[1:]; len(t) > 0; {
 		if len(t) < 2 || len(t) < 2+int(t[1]) {
 			return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
 	"github.com/mfabridge/mfabridge/internal/redistest"
 )
 
@@ -148,11 +149,11 @@ func TestRenumberedRequestWithStateJoins(t *testing.T) {
 	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push"}
 	release := make(chan struct{})
 	var polls atomic.Int32
-	p := &scripted{
-		start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{
+		OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
 		},
-		advance: func(ctx context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+		OnAdvance: func(ctx context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
 			polls.Add(1)
 			<-release
 			return identity.Step{Status: identity.Accepted}, nil

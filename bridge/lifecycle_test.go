@@ -12,6 +12,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
 )
 
 func TestCheckProbesTheReadLoop(t *testing.T) {
@@ -27,7 +28,7 @@ func TestCheckProbesTheReadLoop(t *testing.T) {
 	if len(ts.srv.Counts()) != 0 {
 		t.Fatalf("a probe was counted as traffic: %v", ts.srv.Counts())
 	}
-	if p.calls.Load() != 0 {
+	if p.Calls.Load() != 0 {
 		t.Fatal("a probe reached the provider")
 	}
 	ts.stop()
@@ -84,7 +85,7 @@ func TestReloadKeepsConversationsAndSwapsSettings(t *testing.T) {
 // held request is still answered within the grace period.
 func TestStopLetsRequestsInFlightFinish(t *testing.T) {
 	started := make(chan struct{})
-	p := &scripted{start: func(ctx context.Context, _ identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(ctx context.Context, _ identity.Request) (identity.Step, error) {
 		close(started)
 		select {
 		case <-time.After(300 * time.Millisecond):
@@ -106,7 +107,7 @@ func TestStopLetsRequestsInFlightFinish(t *testing.T) {
 }
 
 func TestDrainCutsOffAfterGrace(t *testing.T) {
-	p := &scripted{start: func(ctx context.Context, _ identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(ctx context.Context, _ identity.Request) (identity.Step, error) {
 		<-ctx.Done()
 		return identity.Step{}, ctx.Err()
 	}}

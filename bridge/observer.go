@@ -4,32 +4,25 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mfabridge/mfabridge/conversation"
 )
 
 // Observer is told of what the bridge does, for metrics (package metrics
 // implements it with Prometheus counters). Its methods are called on the
 // request path: they must be cheap and safe for concurrent use.
 type Observer interface {
+	conversation.Observer
 	// Dropped: a packet was dropped unanswered, for reason (dropMalformed
 	// and the other drop reasons: "malformed", "overload"...).
 	Dropped(reason string)
 	// Replied: a reply was sent, with the RADIUS code's name.
 	Replied(code string)
-	// Authenticated: an authentication of the NAS's ended with outcome
-	// (accept, reject, locked_out, upstream_failure...).
-	Authenticated(nas, outcome string)
-	// LoginFinished: a login ended, after took from its first request.
-	LoginFinished(outcome, mechanism string, took time.Duration)
 	// Abandoned: a conversation of the NAS's expired at a challenge.
 	Abandoned(nas string)
 	// Retransmission: a retransmission was absorbed, joined to the
 	// request in flight, or replayed from the reply cache.
 	Retransmission(result string)
-	// Challenged: an Access-Challenge was sent.
-	Challenged()
-	// PushSwitched: a held push was answered with a challenge, as the
-	// NAS's time ran out.
-	PushSwitched()
 	// StatusServer: a Status-Server was answered.
 	StatusServer()
 	// Accounting: an Accounting-Request of this Acct-Status-Type was

@@ -50,7 +50,7 @@ func (s *Server) Conversations() ([]Conversation, error) {
 	m.Each(func(c session.Session) {
 		v := Conversation{User: c.User, NAS: c.NAS, Phase: string(c.Phase), Rounds: c.Rounds}
 		if c.Current != nil {
-			v.Mechanism = mechLabel(*c.Current)
+			v.Mechanism = c.Current.Word()
 		}
 		if !c.Started.IsZero() {
 			v.Age = now.Sub(c.Started)

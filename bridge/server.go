@@ -31,8 +31,10 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/conversation"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // Options configures a Server.
@@ -98,7 +100,9 @@ type Server struct {
 	throttle throttle.Counter
 	joins    *joins
 	acct     accountingSockets
-	tracers  tracers
+	// deps are what the conversation engines work with: the store, the
+	// throttle, the observers, the live traces.
+	deps *conversation.Deps
 	// jobs hands requests to idle workers (see run); idle counts them,
 	// workers counts all of them, busy or idle.
 	jobs    chan func()
@@ -123,10 +127,6 @@ type Server struct {
 	heartbeat sync.Map // local address -> *atomic.Int64 (unix nanoseconds of the last probe seen)
 
 	serving atomic.Pointer[[]net.PacketConn]
-
-	storeMu    sync.Mutex
-	storeErr   error // the last readiness check of a shared store
-	storeAsked time.Time
 }
 
 // serverState is the configuration in force; it is swapped as a whole.
@@ -135,15 +135,17 @@ type serverState struct {
 	providers map[string]identity.Provider
 	clients   *clientTable
 	limiters  map[string]*rate.Limiter // by client name; absent: no limit
+	engine    *conversation.Engine
 }
 
-func newServerState(cfg *config.Config, providers map[string]identity.Provider) (*serverState, error) {
+func newServerState(cfg *config.Config, providers map[string]identity.Provider, deps *conversation.Deps) (*serverState, error) {
 	for _, c := range cfg.Clients {
 		if providers[c.Provider] == nil {
 			return nil, fmt.Errorf("bridge: client %q: provider %q is not open", c.Name, c.Provider)
 		}
 	}
-	st := &serverState{cfg: cfg, providers: providers, clients: newClientTable(cfg.Clients), limiters: map[string]*rate.Limiter{}}
+	st := &serverState{cfg: cfg, providers: providers, clients: newClientTable(cfg.Clients), limiters: map[string]*rate.Limiter{},
+		engine: &conversation.Engine{Deps: deps, Config: cfg, Providers: providers}}
 	for _, c := range cfg.Clients {
 		if n := *c.RateLimit; n > 0 {
 			st.limiters[c.Name] = rate.NewLimiter(rate.Limit(n), 2*n)
@@ -156,10 +158,6 @@ func newServerState(cfg *config.Config, providers map[string]identity.Provider) 
 func New(o Options) (*Server, error) {
 	if o.Config == nil {
 		return nil, errors.New("bridge: no configuration")
-	}
-	st, err := newServerState(o.Config, o.Providers)
-	if err != nil {
-		return nil, err
 	}
 	s := &Server{
 		log:     o.Logger,
@@ -195,7 +193,7 @@ func New(o Options) (*Server, error) {
 		e.OnExpire(func(c session.Session) {
 			fields := logrus.Fields{"event": "authentication", "outcome": "abandoned", "nas": c.NAS, "user": c.User, "phase": c.Phase, "rounds": c.Rounds}
 			if c.Current != nil {
-				fields["mechanism"] = mechLabel(*c.Current)
+				fields["mechanism"] = c.Current.Word()
 			}
 			if !c.Started.IsZero() {
 				fields["duration"] = s.now().Sub(c.Started).Round(time.Second)
@@ -208,6 +206,11 @@ func New(o Options) (*Server, error) {
 	s.throttle = o.Throttle
 	if s.throttle == nil {
 		s.throttle = throttle.NewMemory(ThrottleSettings(o.Config), maxTracked, s.now)
+	}
+	s.deps = &conversation.Deps{Store: s.store, Throttle: s.throttle, Observer: s.obs, Tracer: &conversation.Tracer{}, Now: s.now}
+	st, err := newServerState(o.Config, o.Providers, s.deps)
+	if err != nil {
+		return nil, err
 	}
 	s.state.Store(st)
 	s.base, s.abort = context.WithCancel(context.Background())
@@ -226,7 +229,7 @@ func New(o Options) (*Server, error) {
 // returned list names those that changed.
 func (s *Server) Reload(cfg *config.Config, providers map[string]identity.Provider) (restart []string, err error) {
 	old := s.state.Load().cfg
-	st, err := newServerState(cfg, providers)
+	st, err := newServerState(cfg, providers, s.deps)
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +514,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 	if maOff < 0 {
-		if _, eap := req.Lookup(typeEAPMessage); eap {
+		if _, eap := req.Lookup(radpacket.TypeEAPMessage); eap {
 			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
 			return nil
 		}
@@ -538,7 +541,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	}
 
 	if code == radius.CodeStatusServer {
-		s.reply(conn, addr, key, req, newReply(req, radius.CodeAccessAccept), log, received)
+		s.reply(conn, addr, key, req, radpacket.NewReply(req, radius.CodeAccessAccept), log, received)
 		s.obs.StatusServer()
 		return nil
 	}
@@ -701,14 +704,16 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		}
 		defer endJoin() // a panic's path
 	}
-	ex := &exchange{s: s, cfg: st.cfg, providers: st.providers, client: client, req: req, log: log, start: s.now(), received: received}
-	reply = ex.respond(ctx)
+	answer, err := st.engine.Respond(ctx, conversation.Request{Packet: req, Client: client, Log: log, Received: received})
+	reply = answer.Packet
+	var failure *conversation.Failure
+	if errors.As(err, &failure) {
+		reply = s.upstreamFailed(req, client, st.cfg, failure)
+	}
 	// Those waiting get the answer before the NAS does: a request that
 	// arrives once the answer is out is a new login, never a join.
 	endJoin()
-	if len(ex.watch) > 0 {
-		ex.traceReply(reply, s.now().Sub(ex.start))
-	}
+	answer.Sent(reply)
 	if reply == nil {
 		s.finish(key, req.Authenticator, nil, log)
 		return
@@ -765,28 +770,6 @@ func (s *Server) finish(key dupKey, auth [16]byte, wire []byte, log logrus.Field
 		s.obs.SharedReplyFailed()
 		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 	}
-}
-
-// pinger is a session store that can say whether it is reachable.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// storeReady reports whether the session store can take new
-// conversations, asking a shared store at most once a second.
-func (s *Server) storeReady(ctx context.Context) error {
-	p, ok := s.store.(pinger)
-	if !ok {
-		return nil
-	}
-	s.storeMu.Lock()
-	defer s.storeMu.Unlock()
-	if now := s.now(); now.Sub(s.storeAsked) >= time.Second {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		s.storeErr, s.storeAsked = p.Ping(ctx), now
-	}
-	return s.storeErr
 }
 
 func addrPort(a net.Addr) (netip.AddrPort, bool) {

@@ -22,61 +22,21 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 const testSecret = "a-test-secret-of-some-length"
 
-// scripted is an identity.Provider whose steps the test decides.
-type scripted struct {
-	start   func(ctx context.Context, req identity.Request) (identity.Step, error)
-	advance func(ctx context.Context, txn identity.Txn, in identity.Input) (identity.Step, error)
-	calls   atomic.Int32
-}
-
-func (s *scripted) Name() string { return "scripted" }
-func (s *scripted) Start(ctx context.Context, req identity.Request) (identity.Step, error) {
-	s.calls.Add(1)
-	return s.start(ctx, req)
-}
-func (s *scripted) Advance(ctx context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
-	s.calls.Add(1)
-	return s.advance(ctx, txn, in)
-}
-
-func accepting() *scripted {
-	return &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+func accepting() *identitytest.Scripted {
+	return &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: "u"}}, nil
 	}}
 }
 
 // menuProvider offers two codes; "123456" passes.
-func menuProvider() *scripted {
-	choices := []identity.Mechanism{
-		{ID: "a", Kind: identity.KindCode, Name: "OATH", Label: "App code", Prompt: "Enter the app code"},
-		{ID: "b", Kind: identity.KindOOBCode, Name: "SMS", Label: "Text message", Prompt: "Enter the texted code"},
-	}
-	return &scripted{
-		start: func(context.Context, identity.Request) (identity.Step, error) {
-			return identity.Step{Status: identity.Waiting, Choices: choices, Txn: identity.Txn{Provider: "scripted", Data: []byte(`{}`)}}, nil
-		},
-		advance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
-			switch in.Action {
-			case identity.Choose:
-				m := choices[0]
-				if in.MechanismID == "b" {
-					m = choices[1]
-				}
-				return identity.Step{Status: identity.Waiting, Current: &m, Txn: txn}, nil
-			case identity.Answer:
-				if in.Value == "123456" {
-					return identity.Step{Status: identity.Accepted}, nil
-				}
-			}
-			return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
-		},
-	}
-}
+func menuProvider() *identitytest.Scripted { return identitytest.Menu() }
 
 type testServer struct {
 	srv  *Server
@@ -337,7 +297,7 @@ func TestDrops(t *testing.T) {
 			return raw
 		}, dropNoMsgAuth},
 		{"EAP without Message-Authenticator", nil, func(t *testing.T) []byte {
-			_, raw := request(t, testSecret, false, papBuild("alice", "pw", func(p *radius.Packet) { p.Add(typeEAPMessage, radius.Attribute{2, 0, 0, 5, 1}) }))
+			_, raw := request(t, testSecret, false, papBuild("alice", "pw", func(p *radius.Packet) { p.Add(radpacket.TypeEAPMessage, radius.Attribute{2, 0, 0, 5, 1}) }))
 			return raw
 		}, dropNoMsgAuth},
 	}
@@ -353,7 +313,7 @@ func TestDrops(t *testing.T) {
 			if ts.srv.Count("drop:"+tc.reason) != 1 {
 				t.Fatalf("counts %v, want drop:%s", ts.srv.Counts(), tc.reason)
 			}
-			if p.calls.Load() != 0 {
+			if p.Calls.Load() != 0 {
 				t.Fatal("the provider was called")
 			}
 		})
@@ -390,14 +350,14 @@ func TestStatusServer(t *testing.T) {
 	if reply.Code != radius.CodeAccessAccept || len(reply.Attributes) != 1 {
 		t.Fatalf("code %v with %d attributes", reply.Code, len(reply.Attributes))
 	}
-	if p.calls.Load() != 0 {
+	if p.Calls.Load() != 0 {
 		t.Fatal("Status-Server reached the provider")
 	}
 }
 
 func TestRetransmissionsReachTheProviderOnce(t *testing.T) {
 	release := make(chan struct{})
-	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		<-release
 		return identity.Step{Status: identity.Accepted}, nil
 	}}
@@ -417,8 +377,8 @@ func TestRetransmissionsReachTheProviderOnce(t *testing.T) {
 	if again := n.recv(time.Second); !bytes.Equal(again, first) {
 		t.Fatal("the retransmission did not get the same reply")
 	}
-	if p.calls.Load() != 1 {
-		t.Fatalf("provider called %d times", p.calls.Load())
+	if p.Calls.Load() != 1 {
+		t.Fatalf("provider called %d times", p.Calls.Load())
 	}
 	// Same Identifier, new Authenticator: a new request.
 	req2, raw2 := request(t, testSecret, true, papBuild("alice", "pw"))
@@ -431,8 +391,8 @@ func TestRetransmissionsReachTheProviderOnce(t *testing.T) {
 	if n.recv(time.Second) == nil {
 		t.Fatal("a new request with a reused Identifier was not answered")
 	}
-	if p.calls.Load() != 2 {
-		t.Fatalf("provider called %d times, want 2", p.calls.Load())
+	if p.Calls.Load() != 2 {
+		t.Fatalf("provider called %d times, want 2", p.Calls.Load())
 	}
 	if ts.srv.Count("retransmission:absorbed") != 2 {
 		t.Errorf("counts %v", ts.srv.Counts())
@@ -471,7 +431,7 @@ func TestConversationThroughUDP(t *testing.T) {
 
 func TestPanicIsRecovered(t *testing.T) {
 	var calm atomic.Bool
-	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		if !calm.Load() {
 			panic("boom")
 		}
@@ -497,8 +457,8 @@ func TestPanicIsRecovered(t *testing.T) {
 }
 
 func TestUpstreamFailureActions(t *testing.T) {
-	failing := func() *scripted {
-		return &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	failing := func() *identitytest.Scripted {
+		return &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 			return identity.Step{}, &identity.UpstreamError{Provider: "x", Op: "StartAuthentication", Status: 503, Err: errors.New("busy")}
 		}}
 	}
@@ -528,7 +488,7 @@ func TestUpstreamFailureActions(t *testing.T) {
 
 func TestOverloadShedsNewRequestsFirst(t *testing.T) {
 	release := make(chan struct{})
-	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		<-release
 		return identity.Step{Status: identity.Accepted}, nil
 	}}
@@ -596,7 +556,7 @@ func TestProxyStateWithoutMessageAuthenticatorIsDropped(t *testing.T) {
 }
 
 func TestRejectDelayHoldsNoWorker(t *testing.T) {
-	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
 	}}
 	ts := startServer(t, p, func(c *config.Config) {
@@ -636,7 +596,7 @@ func TestRejectDelayHoldsNoWorker(t *testing.T) {
 }
 
 func TestLockoutAnswersLocally(t *testing.T) {
-	p := &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
 		if req.Password == "right" {
 			return identity.Step{Status: identity.Accepted}, nil
 		}
@@ -653,11 +613,11 @@ func TestLockoutAnswersLocally(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ask("alice", "wrong")
 	}
-	calls := p.calls.Load()
+	calls := p.Calls.Load()
 	if msg := ask("alice", "right"); !strings.Contains(msg, "Too many failed attempts") {
 		t.Fatalf("after 3 failures: %q", msg)
 	}
-	if p.calls.Load() != calls {
+	if p.Calls.Load() != calls {
 		t.Fatal("a locked-out user reached the provider")
 	}
 	if ts.srv.Count("outcome:locked_out") != 1 {
@@ -684,17 +644,17 @@ func TestLongSharedSecret(t *testing.T) {
 
 func TestSplitText(t *testing.T) {
 	long := strings.Repeat("é", 300) // 600 bytes
-	parts := splitText(long, maxAttrLen)
+	parts := radpacket.SplitText(long, radpacket.MaxAttrLen)
 	if strings.Join(parts, "") != long {
 		t.Fatal("parts do not add up")
 	}
 	for _, p := range parts {
-		if len(p) > maxAttrLen || !strings.HasPrefix(p, "é") {
+		if len(p) > radpacket.MaxAttrLen || !strings.HasPrefix(p, "é") {
 			t.Fatalf("part of %d bytes, or split inside a character", len(p))
 		}
 	}
 	pkt := radius.New(radius.CodeAccessChallenge, []byte("s"))
-	addReplyMessage(pkt, long)
+	radpacket.AddReplyMessage(pkt, long)
 	if n := len(pkt.Attributes); n != 3 {
 		t.Fatalf("%d Reply-Message attributes, want 3", n)
 	}

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,4 +68,11 @@ func (r *rateLimitedLog) warn(log logrus.FieldLogger, key string, now time.Time,
 		log = log.WithField("suppressed", held)
 	}
 	log.Warn(msg)
+}
+
+// Trace has lines of the conversations of user (case-folded) and/or nas
+// sent on a channel until ctx ends (the channel is not closed: read it
+// until ctx ends). A slow reader loses lines, never slows a login.
+func (s *Server) Trace(ctx context.Context, user, nas string) <-chan string {
+	return s.deps.Tracer.Watch(ctx, user, nas)
 }

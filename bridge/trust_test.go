@@ -13,12 +13,13 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
 )
 
 // passwordProvider accepts "right" and rejects any other password as the
 // user's failure.
-func passwordProvider() *scripted {
-	return &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+func passwordProvider() *identitytest.Scripted {
+	return &identitytest.Scripted{OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
 		if req.Password == "right" {
 			return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}}, nil
 		}
@@ -83,7 +84,7 @@ func TestLockoutCountsCaseFoldedNames(t *testing.T) {
 // misconfiguration and an upstream error never count against the user.
 func TestOnlyTheUsersOwnFailuresCount(t *testing.T) {
 	var calls atomic.Int32
-	p := &scripted{start: func(_ context.Context, req identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
 		switch calls.Add(1) % 3 {
 		case 0:
 			return identity.Step{}, &identity.UpstreamError{Provider: "scripted", Op: "start", Status: 503}
@@ -108,7 +109,7 @@ func TestOnlyTheUsersOwnFailuresCount(t *testing.T) {
 // TestAcceptWithoutMFAIsLoggedAsWarning: an Accept the admin allowed with
 // the password alone says so in a warning on every such login.
 func TestAcceptWithoutMFAIsLoggedAsWarning(t *testing.T) {
-	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		return identity.Step{Status: identity.Accepted, NoMFA: true, Detail: "accepted with the password alone"}, nil
 	}}
 	ts := startServer(t, p, nil)
@@ -126,11 +127,11 @@ func TestAcceptWithoutMFAIsLoggedAsWarning(t *testing.T) {
 // zero-length User-Password when the user presses Enter at a challenge.
 func TestZeroLengthPasswordIsAnEmptyAnswer(t *testing.T) {
 	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Prompt: "Approve on your phone"}
-	p := &scripted{
-		start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{
+		OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
 		},
-		advance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+		OnAdvance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
 			if in.Action == identity.Poll {
 				return identity.Step{Status: identity.Accepted}, nil
 			}
@@ -165,8 +166,8 @@ func TestRepeatedUserNameIsMalformed(t *testing.T) {
 	n := newNAS(t, ts)
 	_, raw := request(t, testSecret, true, papBuild("alice", "right", func(p *radius.Packet) { _ = rfc2865.UserName_AddString(p, "bob") }))
 	n.send(raw)
-	if n.recv(300*time.Millisecond) != nil || ts.srv.Count("drop:"+dropMalformed) != 1 || p.calls.Load() != 0 {
-		t.Fatalf("a request with two User-Names: counts %v, %d provider calls", ts.srv.Counts(), p.calls.Load())
+	if n.recv(300*time.Millisecond) != nil || ts.srv.Count("drop:"+dropMalformed) != 1 || p.Calls.Load() != 0 {
+		t.Fatalf("a request with two User-Names: counts %v, %d provider calls", ts.srv.Counts(), p.Calls.Load())
 	}
 }
 
@@ -177,12 +178,12 @@ func TestPushWaitPollsAtTheDeadline(t *testing.T) {
 	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push"}
 	began := make(chan time.Time, 1)
 	var last atomic.Int64
-	p := &scripted{
-		start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{
+		OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 			began <- time.Now()
 			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, PollInterval: 300 * time.Millisecond, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
 		},
-		advance: func(context.Context, identity.Txn, identity.Input) (identity.Step, error) {
+		OnAdvance: func(context.Context, identity.Txn, identity.Input) (identity.Step, error) {
 			last.Store(time.Now().UnixNano())
 			return identity.Step{Status: identity.Waiting, Current: &push, Pending: true, PollInterval: 300 * time.Millisecond, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
 		},
@@ -209,12 +210,12 @@ func TestPushWaitPollsAtTheDeadline(t *testing.T) {
 // reaches the user in a last challenge; any answer ends the login; the
 // notice's text never reaches the log.
 func TestNoticeIsShownBeforeTheAccept(t *testing.T) {
-	p := &scripted{
-		start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{
+		OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 			return identity.Step{Status: identity.Waiting, Current: &identity.Mechanism{ID: "n", Kind: identity.KindNotice, Name: "recovery-code", Prompt: "Press Enter to finish."},
 				Display: "Your new recovery code: QWERTY123456", Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
 		},
-		advance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+		OnAdvance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
 			if in.Action == identity.Answer {
 				return identity.Step{Status: identity.Accepted}, nil
 			}
@@ -241,12 +242,12 @@ func TestNoticeIsShownBeforeTheAccept(t *testing.T) {
 }
 
 // pendingPush is a provider whose push stays pending until approved is set.
-func pendingPush(approved *atomic.Bool) *scripted {
+func pendingPush(approved *atomic.Bool) *identitytest.Scripted {
 	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Prompt: "Approve the request"}
 	waiting := identity.Step{Status: identity.Waiting, Current: &push, Pending: true, PollInterval: 200 * time.Millisecond, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}
-	return &scripted{
-		start: func(context.Context, identity.Request) (identity.Step, error) { return waiting, nil },
-		advance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
+	return &identitytest.Scripted{
+		OnStart: func(context.Context, identity.Request) (identity.Step, error) { return waiting, nil },
+		OnAdvance: func(_ context.Context, _ identity.Txn, in identity.Input) (identity.Step, error) {
 			if in.Action == identity.Poll && approved.Load() {
 				return identity.Step{Status: identity.Accepted}, nil
 			}
@@ -316,7 +317,7 @@ func TestPromptsFitTheClient(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		choices = append(choices, identity.Mechanism{ID: fmt.Sprint(i), Kind: identity.KindCode, Name: "OATH", Label: fmt.Sprintf("Code de l'application d'authentification numéro %d", i)})
 	}
-	p := &scripted{start: func(context.Context, identity.Request) (identity.Step, error) {
+	p := &identitytest.Scripted{OnStart: func(context.Context, identity.Request) (identity.Step, error) {
 		return identity.Step{Status: identity.Waiting, Choices: choices, Txn: identity.Txn{Provider: "scripted", Data: []byte("t")}}, nil
 	}}
 	for _, menu := range []string{config.MenuLines, config.MenuCompact} {

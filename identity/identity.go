@@ -313,3 +313,17 @@ var ErrBadInput = errors.New("identity: input does not fit the login")
 
 // ErrBadTxn marks transaction state that cannot be decoded.
 var ErrBadTxn = errors.New("identity: transaction state is not valid")
+
+// Word names the mechanism as its user knows it, for logs and metrics:
+// push, phone, code (an authenticator app), question, or the channel of a
+// code sent out of band (sms, email, voice); the provider's own name (OTP
+// for a CyberArk push) is not what users call it.
+func (m Mechanism) Word() string {
+	if m.Kind == KindOOBCode {
+		switch m.Channel {
+		case ChannelSMS, ChannelEmail, ChannelVoice:
+			return string(m.Channel)
+		}
+	}
+	return string(m.Kind)
+}

@@ -2,6 +2,7 @@ package identitytest
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/mfabridge/mfabridge/identity"
 )
@@ -12,6 +13,8 @@ type Scripted struct {
 	ProviderName string
 	OnStart      func(context.Context, identity.Request) (identity.Step, error)
 	OnAdvance    func(context.Context, identity.Txn, identity.Input) (identity.Step, error)
+	// Calls counts Start and Advance calls.
+	Calls atomic.Int32
 }
 
 var _ identity.Provider = (*Scripted)(nil)
@@ -26,6 +29,7 @@ func (s *Scripted) Name() string {
 
 // Start calls OnStart; without it, every login is accepted.
 func (s *Scripted) Start(ctx context.Context, req identity.Request) (identity.Step, error) {
+	s.Calls.Add(1)
 	if s.OnStart == nil {
 		return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}}, nil
 	}
@@ -34,8 +38,38 @@ func (s *Scripted) Start(ctx context.Context, req identity.Request) (identity.St
 
 // Advance calls OnAdvance; without it, every input fails.
 func (s *Scripted) Advance(ctx context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+	s.Calls.Add(1)
 	if s.OnAdvance == nil {
 		return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
 	}
 	return s.OnAdvance(ctx, txn, in)
+}
+
+// Menu offers two codes, an app's and a texted one; "123456" passes
+// either, any other answer fails.
+func Menu() *Scripted {
+	choices := []identity.Mechanism{
+		{ID: "a", Kind: identity.KindCode, Name: "OATH", Label: "App code", Prompt: "Enter the app code"},
+		{ID: "b", Kind: identity.KindOOBCode, Name: "SMS", Label: "Text message", Prompt: "Enter the texted code", Channel: identity.ChannelSMS},
+	}
+	return &Scripted{
+		OnStart: func(context.Context, identity.Request) (identity.Step, error) {
+			return identity.Step{Status: identity.Waiting, Choices: choices, Txn: identity.Txn{Provider: "scripted", Data: []byte(`{}`)}}, nil
+		},
+		OnAdvance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+			switch in.Action {
+			case identity.Choose:
+				m := choices[0]
+				if in.MechanismID == "b" {
+					m = choices[1]
+				}
+				return identity.Step{Status: identity.Waiting, Current: &m, Txn: txn}, nil
+			case identity.Answer:
+				if in.Value == "123456" {
+					return identity.Step{Status: identity.Accepted}, nil
+				}
+			}
+			return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
+		},
+	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package conversation
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/msgauth"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // A live trace (`mfabridge trace --user alice`): every packet and every
@@ -27,7 +29,8 @@ type traceWatch struct {
 	lines     chan string
 }
 
-type tracers struct {
+// Tracer holds the live traces being watched.
+type Tracer struct {
 	mu      sync.Mutex
 	watches map[*traceWatch]bool
 	n       int // len(watches), read without the lock by active
@@ -36,35 +39,38 @@ type tracers struct {
 // Trace has lines of the conversations of user (case-folded) and/or nas
 // sent on a channel until ctx ends (the channel is not closed: read it
 // until ctx ends). A slow reader loses lines, never slows a login.
-func (s *Server) Trace(ctx context.Context, user, nas string) <-chan string {
+func (t *Tracer) Watch(ctx context.Context, user, nas string) <-chan string {
 	w := &traceWatch{user: throttle.Canonical(user), nas: nas, lines: make(chan string, 256)}
-	s.tracers.mu.Lock()
-	if s.tracers.watches == nil {
-		s.tracers.watches = map[*traceWatch]bool{}
+	t.mu.Lock()
+	if t.watches == nil {
+		t.watches = map[*traceWatch]bool{}
 	}
-	s.tracers.watches[w] = true
-	s.tracers.n = len(s.tracers.watches)
-	s.tracers.mu.Unlock()
+	t.watches[w] = true
+	t.n = len(t.watches)
+	t.mu.Unlock()
 	go func() {
 		<-ctx.Done()
-		s.tracers.mu.Lock()
-		delete(s.tracers.watches, w)
-		s.tracers.n = len(s.tracers.watches)
-		s.tracers.mu.Unlock()
+		t.mu.Lock()
+		delete(t.watches, w)
+		t.n = len(t.watches)
+		t.mu.Unlock()
 	}()
 	return w.lines
 }
 
 // watchers returns the watches that match user and nas, or nil.
-func (s *Server) watchers(user, nas string) []*traceWatch {
-	s.tracers.mu.Lock()
-	defer s.tracers.mu.Unlock()
-	if s.tracers.n == 0 {
+func (t *Tracer) watchers(user, nas string) []*traceWatch {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
 		return nil
 	}
 	u := throttle.Canonical(user)
 	var out []*traceWatch
-	for w := range s.tracers.watches {
+	for w := range t.watches {
 		if (w.user == "" || w.user == u) && (w.nas == "" || w.nas == nas) {
 			out = append(out, w)
 		}
@@ -73,11 +79,11 @@ func (s *Server) watchers(user, nas string) []*traceWatch {
 }
 
 // tracef sends a line to the exchange's watchers.
-func (ex *exchange) tracef(format string, args ...any) {
+func (ex *turn) tracef(format string, args ...any) {
 	if len(ex.watch) == 0 {
 		return
 	}
-	line := fmt.Sprintf("%s %s %s/%s ", time.Now().Format("15:04:05.000"), ex.traceID, ex.client.Name, ex.user) + fmt.Sprintf(format, args...)
+	line := fmt.Sprintf("%s %s %s/%s ", ex.e.now().Format("15:04:05.000"), ex.traceID, ex.client.Name, ex.user) + fmt.Sprintf(format, args...)
 	for _, w := range ex.watch {
 		select {
 		case w.lines <- line:
@@ -87,7 +93,7 @@ func (ex *exchange) tracef(format string, args ...any) {
 }
 
 // traceRequest writes the request's attributes, the password masked.
-func (ex *exchange) traceRequest() {
+func (ex *turn) traceRequest() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Access-Request id %d from %s:", ex.req.Identifier, ex.src.NAS)
 	for _, a := range ex.req.Attributes {
@@ -97,25 +103,14 @@ func (ex *exchange) traceRequest() {
 }
 
 // traceReply writes a reply's code and text.
-func (ex *exchange) traceReply(r *radius.Packet, took time.Duration) {
+func (ex *turn) traceReply(r *radius.Packet, took time.Duration) {
 	if r == nil {
 		ex.tracef("no answer (upstream_failure = \"drop\"): the NAS fails over; %v", took.Round(time.Millisecond))
 		return
 	}
-	msg := strings.Join(ReplyMessages(r), "")
+	msg := strings.Join(radpacket.ReplyMessages(r), "")
 	_, state := r.Lookup(rfc2865.State_Type)
 	ex.tracef("%v after %v: %q (State: %v)", r.Code, took.Round(time.Millisecond), msg, state)
-}
-
-// ReplyMessages are a reply's Reply-Message texts.
-func ReplyMessages(r *radius.Packet) []string {
-	var out []string
-	for _, a := range r.Attributes {
-		if a.Type == rfc2865.ReplyMessage_Type {
-			out = append(out, string(a.Attribute))
-		}
-	}
-	return out
 }
 
 func attrName(t radius.Type) string {
@@ -132,9 +127,9 @@ func attrName(t radius.Type) string {
 		return "NAS-Identifier"
 	case rfc2865.NASIPAddress_Type:
 		return "NAS-IP-Address"
-	case typeMessageAuthenticator:
+	case msgauth.Type:
 		return "Message-Authenticator"
-	case typeProxyState:
+	case radpacket.TypeProxyState:
 		return "Proxy-State"
 	}
 	return fmt.Sprintf("attr-%d", t)
@@ -144,9 +139,9 @@ func attrName(t radius.Type) string {
 // text, anything else in hex.
 func attrValue(t radius.Type, v []byte) string {
 	switch t {
-	case rfc2865.UserPassword_Type, typeMessageAuthenticator:
+	case rfc2865.UserPassword_Type, msgauth.Type:
 		return fmt.Sprintf("<%d bytes, not shown>", len(v))
-	case rfc2865.State_Type, typeProxyState:
+	case rfc2865.State_Type, radpacket.TypeProxyState:
 		return "0x" + hex.EncodeToString(v)
 	}
 	if utf8.Valid(v) {
@@ -159,7 +154,7 @@ func attrValue(t radius.Type, v []byte) string {
 // exchange's watchers: the action, never the answer typed.
 type tracedProvider struct {
 	identity.Provider
-	ex *exchange
+	ex *turn
 }
 
 func (t tracedProvider) Start(ctx context.Context, req identity.Request) (identity.Step, error) {
@@ -194,11 +189,11 @@ func describeStep(s identity.Step, err error) string {
 	if s.Current == nil {
 		names := make([]string, len(s.Choices))
 		for i, c := range s.Choices {
-			names[i] = mechLabel(c)
+			names[i] = c.Word()
 		}
 		return "waiting: a choice of " + strings.Join(names, ", ")
 	}
-	out := "waiting: " + mechLabel(*s.Current)
+	out := "waiting: " + s.Current.Word()
 	if s.Pending {
 		out += ", pending (sent out of band)"
 	}
