@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/subtle"
@@ -15,6 +16,7 @@ import (
 	"layeh.com/radius/rfc2866"
 	"layeh.com/radius/rfc2869"
 
+	"github.com/mfabridge/mfabridge/bridge/replycache"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
 	"github.com/mfabridge/mfabridge/radpacket"
@@ -100,12 +102,12 @@ func (s *Server) accounting(conn net.PacketConn, addr net.Addr, local string, pk
 		return
 	}
 	ap, _ := addrPort(addr)
-	key := dupKey{local: local, remote: ap.String(), nas: client.Name, src: ap, code: byte(req.Code), id: req.Identifier}
-	switch verdict, cached := s.dedup.begin(key, req.Authenticator); verdict {
-	case dupInFlight:
+	key := replycache.Key{Local: local, Remote: ap.String(), NAS: client.Name, Src: ap, Code: byte(req.Code), ID: req.Identifier}
+	switch verdict, cached, _ := s.dedup.Begin(context.Background(), key, req.Authenticator); verdict {
+	case replycache.InFlight:
 		s.drop(dropInFlight, log, "")
 		return
-	case dupReplay:
+	case replycache.Replay:
 		s.obs.Retransmission("replayed")
 		if _, err := conn.WriteTo(cached, addr); err != nil {
 			log.WithError(err).Warn("cannot send a reply")

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -74,18 +73,6 @@ func BenchmarkSessionCreateTake(b *testing.B) {
 			i++
 		}
 	})
-}
-
-// BenchmarkReplyCache is the retransmission check of every request.
-func BenchmarkReplyCache(b *testing.B) {
-	c := newReplyCache(10*time.Second, time.Now)
-	var auth [16]byte
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		k := dupKey{local: "l", remote: "127.0.0.1:" + strconv.Itoa(i%50000), nas: "vpn", code: 1, id: byte(i)}
-		c.begin(k, auth)
-		c.finish(k, auth, []byte("reply"))
-	}
 }
 
 // BenchmarkAccessRequestUDP is a whole PAP exchange through the UDP

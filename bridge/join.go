@@ -201,41 +201,6 @@ func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, 
 	}
 }
 
-// renewScript extends the claims among KEYS that are still in flight (their
-// value starts with "i").
-var renewScript = redis.NewScript(`
-for _, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
-  if v and string.sub(v, 1, 1) == 'i' then redis.call('PEXPIRE', k, ARGV[1]) end
-end
-return 1
-`)
-
-// keepLeases renews the in-flight claims under keys every lease/3 until
-// stop is called: an instance that dies lets go of them within a lease.
-func keepLeases(rdb redis.UniversalClient, lease time.Duration, keys ...string) (stop func()) {
-	if rdb == nil || len(keys) == 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				_ = renewScript.Run(ctx, rdb, keys, lease.Milliseconds()).Err()
-				cancel()
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(done) }) }
-}
-
 // end records the leader's answer (nil: none) for those waiting, here and
 // on the other instances, and lets go of the login. superseded is true
 // when a request from the leader's own source address joined at another

@@ -28,11 +28,13 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/mfabridge/mfabridge/bridge/replycache"
 	"github.com/mfabridge/mfabridge/bridge/session"
 	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/conversation"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/internal/lease"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
 	"github.com/mfabridge/mfabridge/radpacket"
 )
@@ -95,7 +97,7 @@ type Server struct {
 	now   func() time.Time
 
 	state    atomic.Pointer[serverState]
-	dedup    *replyCache
+	dedup    *replycache.Memory
 	busy     atomic.Int64 // requests in flight
 	throttle throttle.Counter
 	joins    *joins
@@ -109,7 +111,7 @@ type Server struct {
 	idle    atomic.Int64
 	workers atomic.Int64
 
-	shared  *sharedReplies // nil: replies are cached in this process only
+	shared  *replycache.Redis // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
 
 	tally    tally     // the server's own counts, for Count
@@ -180,14 +182,9 @@ func New(o Options) (*Server, error) {
 	if s.store == nil {
 		s.store = session.NewMemory(o.Config.Sessions.Max, 10*time.Second)
 	}
-	s.dedup = newReplyCache(o.Config.Server.ReplyCache.Duration, s.now)
+	s.dedup = replycache.NewMemory(o.Config.Server.ReplyCache.Duration, s.now)
 	if o.SharedReplies != nil {
-		s.shared = &sharedReplies{
-			rdb:    o.SharedReplies,
-			prefix: o.SharedRepliesPrefix,
-			ttl:    o.Config.Server.ReplyCache.Duration,
-			now:    s.now,
-		}
+		s.shared = replycache.NewRedis(o.SharedReplies, o.SharedRepliesPrefix, o.Config.Server.ReplyCache.Duration, joinLease, s.now)
 	}
 	if e, ok := s.store.(expiring); ok {
 		e.OnExpire(func(c session.Session) {
@@ -524,13 +521,13 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		}
 	}
 
-	key := dupKey{local: local, remote: ap.String(), nas: client.Name, src: ap, code: byte(code), id: req.Identifier}
-	switch verdict, cached := s.dedup.begin(key, req.Authenticator); verdict {
-	case dupInFlight:
+	key := replycache.Key{Local: local, Remote: ap.String(), NAS: client.Name, Src: ap, Code: byte(code), ID: req.Identifier}
+	switch verdict, cached, _ := s.dedup.Begin(ctx, key, req.Authenticator); verdict {
+	case replycache.InFlight:
 		s.obs.Retransmission("absorbed")
 		s.drop(dropInFlight, log, "")
 		return nil
-	case dupReplay:
+	case replycache.Replay:
 		s.obs.Retransmission("absorbed")
 		s.obs.Retransmission("replayed")
 		log.Debug("retransmission answered from the reply cache")
@@ -552,7 +549,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	// those are what the reserve below keeps room for.
 	_, cont := req.Lookup(rfc2865.State_Type)
 	if lim := st.limiters[client.Name]; lim != nil && !cont && !lim.Allow() {
-		s.dedup.forget(key, req.Authenticator)
+		_ = s.dedup.Forget(ctx, key, req.Authenticator)
 		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
 		return nil
 	}
@@ -566,7 +563,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	}
 	if s.busy.Add(1) > limit {
 		s.busy.Add(-1)
-		s.dedup.forget(key, req.Authenticator) // let the NAS's retransmission try again
+		_ = s.dedup.Forget(ctx, key, req.Authenticator) // let the NAS's retransmission try again
 		s.drop(dropOverload, log, "too many requests in flight (server.max_in_flight): dropped; the NAS will retransmit")
 		return nil
 	}
@@ -630,34 +627,34 @@ func reserveFor(limit int64) int64 {
 }
 
 // work answers one Access-Request in its own goroutine.
-func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key dupKey, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry, received time.Time) {
+func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key replycache.Key, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry, received time.Time) {
 	var reply *radius.Packet
 	defer func() {
 		if r := recover(); r != nil {
 			s.obs.Panicked()
 			log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("request handler panicked; the request gets no answer")
-			s.dedup.finish(key, req.Authenticator, nil)
+			_ = s.dedup.Finish(ctx, key, req.Authenticator, nil)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
 	defer cancel()
 	if s.shared != nil {
-		verdict, cached, err := s.shared.begin(ctx, s.shared.key(key.nas, key.remote, key), req.Authenticator)
-		if err != nil && !errors.Is(err, errResting) {
+		verdict, cached, err := s.shared.Begin(ctx, key, req.Authenticator)
+		if err != nil && !errors.Is(err, replycache.ErrResting) {
 			s.obs.SharedReplyFailed()
 			s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 		}
 		switch verdict {
-		case dupInFlight:
+		case replycache.InFlight:
 			// Another instance is answering it (or chose not to).
-			s.dedup.forget(key, req.Authenticator)
+			_ = s.dedup.Forget(ctx, key, req.Authenticator)
 			s.obs.Retransmission("absorbed")
 			s.drop(dropInFlight, log, "")
 			return
-		case dupReplay:
+		case replycache.Replay:
 			s.obs.Retransmission("absorbed")
 			s.obs.Retransmission("replayed")
-			s.dedup.finish(key, req.Authenticator, cached)
+			_ = s.dedup.Finish(ctx, key, req.Authenticator, cached)
 			if _, err := conn.WriteTo(cached, addr); err != nil {
 				log.WithError(err).Warn("cannot send a reply")
 			}
@@ -665,13 +662,13 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		}
 	}
 	if s.shared != nil {
-		defer keepLeases(s.shared.rdb, joinLease, s.shared.key(key.nas, key.remote, key))()
+		defer s.shared.Hold(key)()
 	}
 	// A request that repeats a login under way (pam_radius_auth failing
 	// over, a NAS renumbering) waits for that login's answer.
 	endJoin := func() {}
 	if jk, ok := joinKey(client, req); ok {
-		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.remote)
+		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.Remote)
 		if err != nil && ctx.Err() == nil {
 			s.warns.warn(log.WithError(err), "joins", s.now(), "shared state (Redis) not reachable: a login repeated at another instance may be answered twice")
 		}
@@ -686,13 +683,13 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			return
 		}
 		if s.joins.rdb != nil {
-			defer keepLeases(s.joins.rdb, joinLease, s.joins.prefix+jk)()
+			defer lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk)()
 		}
 		ended := false
 		endJoin = func() {
 			if !ended {
 				ended = true
-				if s.joins.end(jk, key.remote, reply) && reply != nil {
+				if s.joins.end(jk, key.Remote, reply) && reply != nil {
 					// The NAS asked again from the same address under a new
 					// Identifier: that request gets this answer; this one,
 					// which the NAS gave up, gets none (a late answer to
@@ -723,7 +720,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 
 // reply encodes, caches and sends a reply. An Access-Reject is held back by
 // the configured reject delay first, without holding a worker.
-func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
+func (s *Server) reply(conn net.PacketConn, addr net.Addr, key replycache.Key, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
 	if d := s.state.Load().cfg.Server.RejectDelay.Duration; reply.Code == radius.CodeAccessReject && d > 0 {
 		d += time.Duration(mrand.Int64N(int64(d)/2 + 1))
 		s.inFlight.Add(1)
@@ -736,7 +733,7 @@ func (s *Server) reply(conn net.PacketConn, addr net.Addr, key dupKey, req, repl
 	s.send(conn, addr, key, req, reply, log, received)
 }
 
-func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
+func (s *Server) send(conn net.PacketConn, addr net.Addr, key replycache.Key, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
 	encode := msgauth.Encode
 	if reply.Code == radius.CodeAccountingResponse {
 		// RFC 2866 asks only the Response Authenticator of it, and
@@ -761,12 +758,12 @@ func (s *Server) send(conn net.PacketConn, addr net.Addr, key dupKey, req, reply
 }
 
 // finish records a reply (nil: none) in the reply caches.
-func (s *Server) finish(key dupKey, auth [16]byte, wire []byte, log logrus.FieldLogger) {
-	s.dedup.finish(key, auth, wire)
-	if s.shared == nil || radius.Code(key.code) != radius.CodeAccessRequest {
+func (s *Server) finish(key replycache.Key, auth [16]byte, wire []byte, log logrus.FieldLogger) {
+	_ = s.dedup.Finish(context.Background(), key, auth, wire)
+	if s.shared == nil || radius.Code(key.Code) != radius.CodeAccessRequest {
 		return
 	}
-	if err := s.shared.finish(s.shared.key(key.nas, key.remote, key), auth, wire); err != nil && !errors.Is(err, errResting) {
+	if err := s.shared.Finish(context.Background(), key, auth, wire); err != nil && !errors.Is(err, replycache.ErrResting) {
 		s.obs.SharedReplyFailed()
 		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 	}
@@ -844,7 +841,7 @@ func (s *Server) sweepReplies(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.dedup.sweep()
+			s.dedup.Sweep()
 		}
 	}
 }

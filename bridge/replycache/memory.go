@@ -1,7 +1,7 @@
-package bridge
+package replycache
 
 import (
-	"net/netip"
+	"context"
 	"sync"
 	"time"
 )
@@ -11,16 +11,7 @@ import (
 // ten seconds to reach it.
 const maxCachedReplies = 1 << 20
 
-// dupKey identifies a request as RFC 5080 §2.2.2 does: receiving socket,
-// source address and port, Code and Identifier. The Request Authenticator
-// tells a retransmission from a new request with the same key.
-type dupKey struct {
-	local, remote, nas string
-	src                netip.AddrPort
-	code, id           byte
-}
-
-// cacheKey is a dupKey without pointers: the socket and the NAS by number.
+// cacheKey is a Key without pointers: the socket and the NAS by number.
 type cacheKey struct {
 	addr       [16]byte
 	port       uint16
@@ -40,7 +31,7 @@ type dupEntry struct {
 	hasReply bool   // false: we chose not to answer
 }
 
-// replyCache absorbs retransmissions: a duplicate of a request in flight is
+// Memory absorbs retransmissions: a duplicate of a request in flight is
 // dropped, a duplicate of an answered request gets the same reply again, and
 // neither reaches the identity provider.
 //
@@ -48,7 +39,7 @@ type dupEntry struct {
 // replies for its ttl. They are kept where the garbage collector has nothing
 // to trace: entries are plain values, replies are copied into a log of large
 // byte chunks dropped as they expire.
-type replyCache struct {
+type Memory struct {
 	ttl time.Duration
 	now func() time.Time
 
@@ -69,18 +60,22 @@ type doneRef struct {
 	end     uint64 // where the entry's reply ends in the log
 }
 
-func newReplyCache(ttl time.Duration, now func() time.Time) *replyCache {
-	return &replyCache{ttl: ttl, now: now, names: map[string]uint32{}, entries: map[cacheKey]dupEntry{}}
+// NewMemory returns a cache that keeps replies for ttl.
+func NewMemory(ttl time.Duration, now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{ttl: ttl, now: now, names: map[string]uint32{}, entries: map[cacheKey]dupEntry{}}
 }
 
 // keyOf returns k's pointer-free form.
-func (c *replyCache) keyOf(k dupKey) cacheKey {
-	return cacheKey{addr: k.src.Addr().As16(), port: k.src.Port(), code: k.code, id: k.id, local: c.name(k.local), nas: c.name(k.nas)}
+func (c *Memory) keyOf(k Key) cacheKey {
+	return cacheKey{addr: k.Src.Addr().As16(), port: k.Src.Port(), code: k.Code, id: k.ID, local: c.name(k.Local), nas: c.name(k.NAS)}
 }
 
 // name numbers a socket address or NAS name. They come from the
 // configuration and the listening sockets: a short list.
-func (c *replyCache) name(s string) uint32 {
+func (c *Memory) name(s string) uint32 {
 	n, ok := c.names[s]
 	if !ok {
 		n = uint32(len(c.names))
@@ -89,17 +84,14 @@ func (c *replyCache) name(s string) uint32 {
 	return n
 }
 
-// dupVerdict is what to do with an incoming request.
-type dupVerdict int
+// Begin registers a request. For Replay it returns the cached reply. It
+// never fails.
+func (c *Memory) Begin(_ context.Context, k Key, auth [16]byte) (Verdict, []byte, error) {
+	v, r := c.begin(k, auth)
+	return v, r, nil
+}
 
-const (
-	dupNew      dupVerdict = iota // process it
-	dupInFlight                   // drop: the original is still being processed
-	dupReplay                     // send the cached reply
-)
-
-// begin registers a request. For dupReplay it returns the cached reply.
-func (c *replyCache) begin(k dupKey, auth [16]byte) (dupVerdict, []byte) {
+func (c *Memory) begin(k Key, auth [16]byte) (Verdict, []byte) {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -107,24 +99,30 @@ func (c *replyCache) begin(k dupKey, auth [16]byte) (dupVerdict, []byte) {
 	key := c.keyOf(k)
 	if e, ok := c.entries[key]; ok && e.auth == auth {
 		if !e.done {
-			return dupInFlight, nil
+			return InFlight, nil
 		}
 		if now < e.expires {
 			if !e.hasReply {
-				return dupInFlight, nil // we chose not to answer; stay silent
+				return InFlight, nil // we chose not to answer; stay silent
 			}
-			return dupReplay, c.replies.get(e.pos, int(e.n))
+			return Replay, c.replies.get(e.pos, int(e.n))
 		}
 	}
 	// New request, or a new Authenticator for the same key: the old entry
 	// is purged (RFC 5080).
 	c.gen++
 	c.entries[key] = dupEntry{auth: auth, gen: c.gen}
-	return dupNew, nil
+	return New, nil
 }
 
-// finish records the reply to a request (nil when it was dropped).
-func (c *replyCache) finish(k dupKey, auth [16]byte, reply []byte) {
+// Finish records the reply to a request (nil when it was dropped). It
+// never fails.
+func (c *Memory) Finish(_ context.Context, k Key, auth [16]byte, reply []byte) error {
+	c.finish(k, auth, reply)
+	return nil
+}
+
+func (c *Memory) finish(k Key, auth [16]byte, reply []byte) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -145,9 +143,14 @@ func (c *replyCache) finish(k dupKey, auth [16]byte, reply []byte) {
 	}
 }
 
-// forget removes a request that was never processed (shed under load), so
-// that its retransmission is processed.
-func (c *replyCache) forget(k dupKey, auth [16]byte) {
+// Forget removes a request that was never processed (shed under load), so
+// that its retransmission is processed. It never fails.
+func (c *Memory) Forget(_ context.Context, k Key, auth [16]byte) error {
+	c.forget(k, auth)
+	return nil
+}
+
+func (c *Memory) forget(k Key, auth [16]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := c.keyOf(k)
@@ -156,8 +159,8 @@ func (c *replyCache) forget(k dupKey, auth [16]byte) {
 	}
 }
 
-// sweep drops expired entries.
-func (c *replyCache) sweep() {
+// Sweep drops expired entries (also done as requests arrive).
+func (c *Memory) Sweep() {
 	now := c.now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,14 +168,14 @@ func (c *replyCache) sweep() {
 }
 
 // sweepLocked drops expired entries.
-func (c *replyCache) sweepLocked(now int64) {
+func (c *Memory) sweepLocked(now int64) {
 	for c.done.len() > 0 && now > c.done.front().expires {
 		c.dropOldestLocked()
 	}
 	c.done.shrink()
 }
 
-func (c *replyCache) dropOldestLocked() {
+func (c *Memory) dropOldestLocked() {
 	ref := c.done.pop()
 	if e, ok := c.entries[ref.key]; ok && e.gen == ref.gen {
 		delete(c.entries, ref.key)

@@ -1,15 +1,17 @@
-package bridge
+package replycache
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 )
 
-func testKey(i int) dupKey {
-	return dupKey{local: "127.0.0.1:1812", remote: "r", nas: "vpn", src: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(1000+i/256)), code: 1, id: byte(i)}
+func testKey(i int) Key {
+	return Key{Local: "127.0.0.1:1812", Remote: "r", NAS: "vpn", Src: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(1000+i/256)), Code: 1, ID: byte(i)}
 }
 
 func testAuth(i int) [16]byte { return [16]byte{byte(i >> 16), byte(i >> 8), byte(i)} }
@@ -19,14 +21,14 @@ func testAuth(i int) [16]byte { return [16]byte{byte(i >> 16), byte(i >> 8), byt
 // key is a new request.
 func TestReplyCacheReplays(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	c := NewMemory(10*time.Second, func() time.Time { return now })
 	replies := map[int][]byte{}
 	for i := 0; i < 3000; i++ {
 		k, auth := testKey(i), testAuth(i)
-		if v, _ := c.begin(k, auth); v != dupNew {
+		if v, _ := c.begin(k, auth); v != New {
 			t.Fatalf("request %d: verdict %v, want new", i, v)
 		}
-		if v, _ := c.begin(k, auth); v != dupInFlight {
+		if v, _ := c.begin(k, auth); v != InFlight {
 			t.Fatalf("request %d in flight: verdict %v", i, v)
 		}
 		r := bytes.Repeat([]byte{byte(i)}, 20+i%400)
@@ -38,15 +40,15 @@ func TestReplyCacheReplays(t *testing.T) {
 	}
 	for i, want := range replies {
 		v, got := c.begin(testKey(i), testAuth(i))
-		if v != dupReplay || !bytes.Equal(got, want) {
+		if v != Replay || !bytes.Equal(got, want) {
 			t.Fatalf("request %d: verdict %v, %d bytes; want a replay of %d bytes", i, v, len(got), len(want))
 		}
 	}
 	other := testAuth(99999)
-	if v, _ := c.begin(testKey(5), other); v != dupNew {
+	if v, _ := c.begin(testKey(5), other); v != New {
 		t.Fatalf("new authenticator: verdict %v, want new", v)
 	}
-	if v, _ := c.begin(testKey(5), testAuth(5)); v != dupNew {
+	if v, _ := c.begin(testKey(5), testAuth(5)); v != New {
 		t.Fatalf("the purged request: verdict %v, want new", v)
 	}
 }
@@ -55,15 +57,15 @@ func TestReplyCacheReplays(t *testing.T) {
 // (forget) is processed when retransmitted.
 func TestReplyCacheSilenceAndForget(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	c := NewMemory(10*time.Second, func() time.Time { return now })
 	c.begin(testKey(1), testAuth(1))
 	c.finish(testKey(1), testAuth(1), nil)
-	if v, r := c.begin(testKey(1), testAuth(1)); v != dupInFlight || r != nil {
+	if v, r := c.begin(testKey(1), testAuth(1)); v != InFlight || r != nil {
 		t.Fatalf("dropped request: verdict %v", v)
 	}
 	c.begin(testKey(2), testAuth(2))
 	c.forget(testKey(2), testAuth(2))
-	if v, _ := c.begin(testKey(2), testAuth(2)); v != dupNew {
+	if v, _ := c.begin(testKey(2), testAuth(2)); v != New {
 		t.Fatalf("shed request: verdict %v, want new", v)
 	}
 }
@@ -72,28 +74,28 @@ func TestReplyCacheSilenceAndForget(t *testing.T) {
 // request comes to sweep them, and the memory that held them is given back.
 func TestReplyCacheSweepsAfterABurst(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	c := NewMemory(10*time.Second, func() time.Time { return now })
 	for i := 0; i < 5000; i++ {
 		k, auth := testKey(i), testAuth(i)
-		if v, _ := c.begin(k, auth); v != dupNew {
+		if v, _ := c.begin(k, auth); v != New {
 			t.Fatalf("request %d: verdict %v", i, v)
 		}
 		c.finish(k, auth, bytes.Repeat([]byte("reply"), 40))
 	}
 	now = now.Add(5 * time.Second)
-	c.sweep()
+	c.Sweep()
 	if len(c.entries) != 5000 || c.done.len() != 5000 || len(c.replies.chunks) == 0 {
 		t.Fatalf("before expiry: %d entries, %d replies; want 5000", len(c.entries), c.done.len())
 	}
 	now = now.Add(6 * time.Second)
-	c.sweep()
+	c.Sweep()
 	if len(c.entries) != 0 || c.done.len() != 0 || len(c.done.buf) > 1024 || len(c.replies.chunks) > 1 {
 		t.Fatalf("after expiry: %d entries, %d replies (capacity %d), %d chunks; want none", len(c.entries), c.done.len(), len(c.done.buf), len(c.replies.chunks))
 	}
 	// And the cache works on from there.
 	c.begin(testKey(7), testAuth(7))
 	c.finish(testKey(7), testAuth(7), []byte("again"))
-	if v, r := c.begin(testKey(7), testAuth(7)); v != dupReplay || string(r) != "again" {
+	if v, r := c.begin(testKey(7), testAuth(7)); v != Replay || string(r) != "again" {
 		t.Fatalf("after the sweep: verdict %v, %q", v, r)
 	}
 }
@@ -104,7 +106,7 @@ func TestReplyCacheBound(t *testing.T) {
 		t.Skip("fills the cache to its bound")
 	}
 	now := time.Unix(1700000000, 0)
-	c := newReplyCache(30*time.Second, func() time.Time { return now })
+	c := NewMemory(30*time.Second, func() time.Time { return now })
 	n := maxCachedReplies + 10
 	for i := 0; i < n; i++ {
 		c.begin(testKey(i), testAuth(i))
@@ -113,10 +115,10 @@ func TestReplyCacheBound(t *testing.T) {
 	if c.done.len() != maxCachedReplies || len(c.entries) != maxCachedReplies {
 		t.Fatalf("%d replies, %d entries; want %d", c.done.len(), len(c.entries), maxCachedReplies)
 	}
-	if v, _ := c.begin(testKey(0), testAuth(0)); v != dupNew {
+	if v, _ := c.begin(testKey(0), testAuth(0)); v != New {
 		t.Fatalf("the oldest reply: verdict %v, want it gone", v)
 	}
-	if v, r := c.begin(testKey(n-1), testAuth(n-1)); v != dupReplay || string(r) != fmt.Sprint(n-1) {
+	if v, r := c.begin(testKey(n-1), testAuth(n-1)); v != Replay || string(r) != fmt.Sprint(n-1) {
 		t.Fatalf("the newest reply: verdict %v, %q", v, r)
 	}
 }
@@ -125,7 +127,7 @@ func TestReplyCacheBound(t *testing.T) {
 // once its replies expire, and the copy stays as it was.
 func TestReplyCacheReusesChunks(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	c := newReplyCache(10*time.Second, func() time.Time { return now })
+	c := NewMemory(10*time.Second, func() time.Time { return now })
 	c.begin(testKey(1), testAuth(1))
 	c.finish(testKey(1), testAuth(1), []byte("first reply"))
 	_, got := c.begin(testKey(1), testAuth(1))
@@ -134,7 +136,7 @@ func TestReplyCacheReusesChunks(t *testing.T) {
 		c.finish(testKey(i), testAuth(i), bytes.Repeat([]byte{'x'}, 100))
 	}
 	now = now.Add(11 * time.Second)
-	c.sweep()
+	c.Sweep()
 	if len(c.replies.spare) == 0 {
 		t.Fatal("no chunk kept for reuse")
 	}
@@ -190,5 +192,18 @@ func TestDoneRingOrder(t *testing.T) {
 	pop(r.len())
 	if r.len() != 0 || next != want {
 		t.Fatalf("%d left; pushed %d, popped %d", r.len(), next, want)
+	}
+}
+
+// BenchmarkReplyCache is the retransmission check of every request.
+func BenchmarkReplyCache(b *testing.B) {
+	c := NewMemory(10*time.Second, time.Now)
+	ctx := context.Background()
+	var auth [16]byte
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		k := Key{Local: "l", Remote: "127.0.0.1:" + strconv.Itoa(i%50000), NAS: "vpn", Code: 1, ID: byte(i)}
+		_, _, _ = c.Begin(ctx, k, auth)
+		_ = c.Finish(ctx, k, auth, []byte("reply"))
 	}
 }

@@ -1,0 +1,133 @@
+package replycache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mfabridge/mfabridge/internal/lease"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis extends the reply cache to every mfabridge instance on one
+// Redis, so that a retransmission that a load balancer or a failing-over
+// NAS sends to another instance is not processed twice. It is consulted in
+// the worker, after the local cache, so Redis latency never stalls the read
+// loop; when Redis fails, each instance still absorbs its own
+// retransmissions.
+type Redis struct {
+	rdb    redis.UniversalClient
+	prefix string
+	ttl    time.Duration // of a reply
+	lease  time.Duration // of a request in flight (see Hold)
+
+	// After a failure, Redis is left alone for a second, so that a dead
+	// Redis costs each request nothing.
+	mu       sync.Mutex
+	failedAt time.Time
+	now      func() time.Time
+}
+
+// ErrResting is the error of a call not made: Redis failed a moment ago.
+var ErrResting = errors.New("shared reply cache: Redis failed a moment ago; not asked")
+
+func (r *Redis) resting() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.now().Sub(r.failedAt) < time.Second
+}
+
+func (r *Redis) failed(err error) error {
+	if err != nil {
+		r.mu.Lock()
+		r.failedAt = r.now()
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// A value is "i" + Request Authenticator while in flight, "d" +
+// Authenticator + reply when answered (no reply: stay silent).
+var beginScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 2, 17) == ARGV[1] then return v end
+redis.call('SET', KEYS[1], 'i' .. ARGV[1], 'PX', ARGV[2])
+return false
+`)
+
+// NewRedis returns a cache on rdb under keys starting with prefix, that
+// keeps replies for ttl and marks a request in flight for lease (renewed
+// by Hold).
+func NewRedis(rdb redis.UniversalClient, prefix string, ttl, lease time.Duration, now func() time.Time) *Redis {
+	if now == nil {
+		now = time.Now
+	}
+	return &Redis{rdb: rdb, prefix: prefix, ttl: ttl, lease: lease, now: now}
+}
+
+func (r *Redis) key(k Key) string {
+	return fmt.Sprintf("%sreplies:%s:%s:%d:%d", r.prefix, k.NAS, k.Remote, k.Code, k.ID)
+}
+
+// Hold renews the in-flight mark of k until stop is called, so that a
+// retransmission to another instance is answered again within a lease
+// when this one dies, not after request_timeout.
+func (r *Redis) Hold(k Key) (stop func()) {
+	return lease.Keep(r.rdb, r.lease, r.key(k))
+}
+
+// Begin registers a request across instances.
+func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byte, error) {
+	key := r.key(k)
+	if r.resting() {
+		return New, nil, ErrResting
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	// The in-flight mark is a lease the worker renews (keepLeases), so that
+	// a retransmission to another instance is answered again within
+	// seconds when this one dies, not after request_timeout.
+	v, err := beginScript.Run(ctx, r.rdb, []string{key}, string(auth[:]), r.lease.Milliseconds()).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return New, nil, nil
+	case err != nil:
+		return New, nil, r.failed(err)
+	case len(v) >= 17 && v[0] == 'd':
+		if len(v) == 17 {
+			return InFlight, nil, nil // answered by staying silent
+		}
+		return Replay, []byte(v[17:]), nil
+	}
+	return InFlight, nil, nil
+}
+
+// Finish records the reply (nil: none was sent).
+func (r *Redis) Finish(ctx context.Context, k Key, auth [16]byte, reply []byte) error {
+	if r.resting() {
+		return ErrResting
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	return r.failed(r.rdb.Set(ctx, r.key(k), "d"+string(auth[:])+string(reply), r.ttl).Err())
+}
+
+// forgetScript deletes KEYS[1] if it marks the request of ARGV[1] in
+// flight.
+var forgetScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == 'i' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`)
+
+// Forget removes the in-flight mark of a request that was never
+// processed, so that its retransmission is processed.
+func (r *Redis) Forget(ctx context.Context, k Key, auth [16]byte) error {
+	if r.resting() {
+		return ErrResting
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	return r.failed(forgetScript.Run(ctx, r.rdb, []string{r.key(k)}, string(auth[:])).Err())
+}
