@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patrickmn/go-cache"
 	"github.com/sirupsen/logrus"
 )
 
@@ -39,31 +40,45 @@ func (s *Server) Count(name string) int64 { return s.tally.get(name) }
 
 // rateLimitedLog writes a warning at most once per interval per key and
 // says how many were held back, so a flood of bad packets cannot flood the
-// log.
+// log. The keys are the drop reasons and the names of shared services: a
+// short fixed list, kept in an expiring map (go-cache) that forgets a key
+// an hour after its last line.
 type rateLimitedLog struct {
 	interval time.Duration
-	mu       sync.Mutex
-	last     map[string]time.Time
-	held     map[string]int
+	keys     *cache.Cache // key -> *logKey
+}
+
+// logKey is when a key's last line was written, and how many were held
+// back since.
+type logKey struct {
+	mu   sync.Mutex
+	last time.Time
+	held int
 }
 
 func newRateLimitedLog(interval time.Duration) *rateLimitedLog {
-	return &rateLimitedLog{interval: interval, last: map[string]time.Time{}, held: map[string]int{}}
+	return &rateLimitedLog{interval: interval, keys: cache.New(time.Hour, 10*time.Minute)}
 }
 
 func (r *rateLimitedLog) warn(log logrus.FieldLogger, key string, now time.Time, msg string) {
-	r.mu.Lock()
-	if now.Sub(r.last[key]) < r.interval {
-		r.held[key]++
-		r.mu.Unlock()
+	k := &logKey{}
+	if v, ok := r.keys.Get(key); ok {
+		k = v.(*logKey)
+	} else if r.keys.Add(key, k, cache.DefaultExpiration) != nil {
+		if v, ok := r.keys.Get(key); ok {
+			k = v.(*logKey) // added at the same moment by another request
+		}
+	}
+	k.mu.Lock()
+	if now.Sub(k.last) < r.interval {
+		k.held++
+		k.mu.Unlock()
 		return
 	}
-	held := r.held[key]
-	r.last[key], r.held[key] = now, 0
-	if len(r.last) > 10000 { // bound the keys an attacker can create
-		r.last, r.held = map[string]time.Time{key: now}, map[string]int{}
-	}
-	r.mu.Unlock()
+	held := k.held
+	k.last, k.held = now, 0
+	k.mu.Unlock()
+	r.keys.SetDefault(key, k) // an hour from this line
 	if held > 0 {
 		log = log.WithField("suppressed", held)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patrickmn/go-cache"
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/identity"
@@ -207,6 +208,7 @@ func (c Config) open() (*provider, error) {
 		userAgent: []string{c.UserAgent},
 	}
 	p.tokens = &tokenSource{p: p}
+	p.groups = newGroupCache()
 	if strings.HasPrefix(c.URL, "http://") {
 		p.log.Warn("the tenant URL is plain HTTP: passwords and codes cross the network unencrypted; use it for tests only")
 	}
@@ -227,7 +229,7 @@ type provider struct {
 	// not to try again (RetryWaitingTime).
 	notBefore sync.Map
 
-	groups groupCache
+	groups *cache.Cache // roles by user id (see newGroupCache)
 }
 
 var _ identity.Provider = (*provider)(nil)

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/patrickmn/go-cache"
 )
 
 // ErrNoServiceAccount is a role lookup without app_id, client_id and
@@ -22,16 +22,10 @@ const groupsTTL = time.Minute
 
 var _ identity.GroupLookup = (*provider)(nil)
 
-type groupsEntry struct {
-	groups  []string
-	expires time.Time
-}
-
-// groupCache keeps looked-up roles briefly, bounded in size.
-type groupCache struct {
-	mu      sync.Mutex
-	entries map[string]groupsEntry
-}
+// newGroupCache keeps looked-up roles for groupsTTL, by user id. Only a
+// user who passed MFA adds an entry, so a plain expiring map (go-cache)
+// fits: nobody can flood it.
+func newGroupCache() *cache.Cache { return cache.New(groupsTTL, 2*groupsTTL) }
 
 // Groups returns the names of the user's roles, looked up with the service
 // account through /UserMgmt/GetUsersRolesAndAdministrativeRights and kept
@@ -43,13 +37,9 @@ func (p *provider) Groups(ctx context.Context, id identity.Identity) ([]string, 
 	if id.ID == "" {
 		return nil, p.upstream("GetUsersRolesAndAdministrativeRights", 0, errors.New("cyberark: the login did not report the user's id"))
 	}
-	now := p.cfg.Now()
-	p.groups.mu.Lock()
-	if e, ok := p.groups.entries[id.ID]; ok && now.Before(e.expires) {
-		p.groups.mu.Unlock()
-		return e.groups, nil
+	if groups, ok := p.groups.Get(id.ID); ok {
+		return groups.([]string), nil
 	}
-	p.groups.mu.Unlock()
 
 	token, err := p.tokens.get(ctx)
 	if err != nil {
@@ -90,11 +80,6 @@ func (p *provider) Groups(ctx context.Context, id identity.Identity) ([]string, 
 			groups = append(groups, name)
 		}
 	}
-	p.groups.mu.Lock()
-	if p.groups.entries == nil || len(p.groups.entries) > 10000 {
-		p.groups.entries = map[string]groupsEntry{}
-	}
-	p.groups.entries[id.ID] = groupsEntry{groups: groups, expires: now.Add(groupsTTL)}
-	p.groups.mu.Unlock()
+	p.groups.SetDefault(id.ID, groups)
 	return groups, nil
 }

@@ -16,6 +16,11 @@ var ErrToken = errors.New("cyberark: the token endpoint refused the service acco
 
 // tokenSource holds the service account's OAuth2 client-credentials token,
 // renews it before it expires, and lets one renewal run at a time.
+//
+// It is one value renewed ahead of its expiry by the provider's clock, with
+// callers during a renewal waiting for it: a mutex and two fields, where an
+// expiring map (go-cache) would add a janitor goroutine and its own clock
+// for nothing.
 type tokenSource struct {
 	p *provider
 
