@@ -2,10 +2,8 @@ package bridge
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/identity"
 )
 
@@ -25,10 +24,9 @@ import (
 func TestAccounting(t *testing.T) {
 	cfg := testConfig()
 	cfg.Clients[0].Accounting = true
-	logs := &bytes.Buffer{}
-	mu := &sync.Mutex{}
+	logs := &bridgetest.Buffer{}
 	log := logrus.New()
-	log.SetOutput(lockedWriter{mu, logs})
+	log.SetOutput(logs)
 	srv, err := New(Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": accepting()}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -38,10 +36,7 @@ func TestAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.ServeAccounting([]net.PacketConn{acct})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ServeConns(ctx, []net.PacketConn{acct}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	bridgetest.Serve(t, srv, acct)
 	n := newNAS(t, &testServer{addr: acct.LocalAddr().(*net.UDPAddr)})
 
 	p := radius.New(radius.CodeAccountingRequest, []byte(testSecret))
@@ -65,9 +60,7 @@ func TestAccounting(t *testing.T) {
 	if again := n.recv(time.Second); !bytes.Equal(again, reply) {
 		t.Fatal("the retransmission was not answered with the same reply")
 	}
-	mu.Lock()
 	line := logs.String()
-	mu.Unlock()
 	for _, want := range []string{`msg="accounting Stop"`, "user=alice", "session_id=sess-42", "session_time=3600", "framed_ip=10.8.0.6", "input_octets=1000", "output_octets=2000"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("the log lacks %s:\n%s", want, line)

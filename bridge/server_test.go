@@ -6,11 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/identity/identitytest"
@@ -41,9 +40,8 @@ func menuProvider() *identitytest.Scripted { return identitytest.Menu() }
 type testServer struct {
 	srv  *Server
 	addr *net.UDPAddr
-	logs *bytes.Buffer
-	mu   *sync.Mutex
-	stop func() // stops serving and drains; safe to call once
+	logs *bridgetest.Buffer
+	stop func() // stops serving and drains; safe to call twice
 }
 
 func testConfig() *config.Config {
@@ -67,17 +65,6 @@ func testConfig() *config.Config {
 	return cfg
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 func startServer(t *testing.T, p identity.Provider, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	return startWith(t, p, mutate, nil)
@@ -90,10 +77,9 @@ func startWith(t *testing.T, p identity.Provider, mutate func(*config.Config), o
 	if mutate != nil {
 		mutate(cfg)
 	}
-	logs := &bytes.Buffer{}
-	mu := &sync.Mutex{}
+	logs := &bridgetest.Buffer{}
 	log := logrus.New()
-	log.SetOutput(lockedWriter{mu, logs})
+	log.SetOutput(logs)
 	log.SetLevel(logrus.DebugLevel)
 	o := Options{Config: cfg, Providers: map[string]identity.Provider{"scripted": p}, Logger: log}
 	if opts != nil {
@@ -103,22 +89,11 @@ func startWith(t *testing.T, p identity.Provider, mutate func(*config.Config), o
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ServeConns(ctx, []net.PacketConn{conn}) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testServer{srv: srv, addr: conn.LocalAddr().(*net.UDPAddr), logs: logs, mu: mu, stop: func() { cancel(); <-done }}
+	served := bridgetest.Serve(t, srv, nil)
+	return &testServer{srv: srv, addr: served.Addr, logs: logs, stop: served.Stop}
 }
 
-func (ts *testServer) log() string {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return ts.logs.String()
-}
+func (ts *testServer) log() string { return ts.logs.String() }
 
 // nas is a RADIUS client socket.
 type nas struct {

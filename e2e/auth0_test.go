@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
 	"github.com/mfabridge/mfabridge/internal/daemon"
@@ -108,14 +108,7 @@ func TestTwoProvidersForTwoNAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.ServeConns(ctx, []net.PacketConn{conn}) }()
-	defer func() { cancel(); <-done }()
+	conn := bridgetest.Serve(t, srv, nil).Conn
 
 	ask := func(from string) radius.Code {
 		t.Helper()

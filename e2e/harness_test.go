@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -11,13 +10,13 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
@@ -45,24 +44,7 @@ type bridgeEnv struct {
 	demo *demo.Demo
 	srv  *bridge.Server
 	addr string
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *bridgetest.Buffer
 }
 
 // start runs the demo configuration on a free loopback port; mutate may
@@ -105,28 +87,20 @@ func launch(t *testing.T, o demo.Options, mutate func(*config.Config), conn net.
 
 func serve(t *testing.T, d *demo.Demo, conn net.PacketConn) *bridgeEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &bridgetest.Buffer{}
 	log := daemon.NewLogger(d.Config, logs)
 	log.SetLevel(logrus.DebugLevel)
 	srv, err := daemon.NewServer(d.Config, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx, conn)
-	}()
 	t.Cleanup(func() {
-		cancel()
-		<-done
-		conn.Close()
 		if t.Failed() {
 			t.Logf("mfabridge log:\n%s", logs.String())
 		}
 	})
-	return &bridgeEnv{demo: d, srv: srv, addr: conn.LocalAddr().String(), logs: logs}
+	served := bridgetest.Serve(t, srv, conn)
+	return &bridgeEnv{demo: d, srv: srv, addr: served.Addr.String(), logs: logs}
 }
 
 // reply is what radclient printed of one answer.

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -189,7 +190,7 @@ auth-timeout = 120
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &bridgetest.Buffer{}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -231,7 +232,7 @@ func (v *vpn) openconnect(t *testing.T, user string, tunnel bool, input ...strin
 	args = append(args, "127.0.0.1:4443")
 	cmd := v.ns.command("openconnect", args...)
 	cmd.Stdin = strings.NewReader(strings.Join(input, "\n") + "\n")
-	var out syncBuffer
+	var out bridgetest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,24 +9,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func runCmd(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
@@ -101,7 +93,7 @@ require_message_authenticator = false
 	os.WriteFile(file, []byte(cfg), 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuf{}
+	logs := &bridgetest.Buffer{}
 	done := make(chan int)
 	sock := filepath.Join(dir, "control.sock")
 	go func() {

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mfabridge/mfabridge/bridge"
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/demo"
 	"github.com/mfabridge/mfabridge/internal/daemon"
 	"github.com/mfabridge/mfabridge/internal/totp"
@@ -29,15 +29,7 @@ func demoBridge(t *testing.T) (*demo.Demo, *bridge.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, conn) }()
-	t.Cleanup(func() { cancel(); <-done; conn.Close() })
-	return d, srv, conn.LocalAddr().String()
+	return d, srv, bridgetest.Serve(t, srv, nil).Addr.String()
 }
 
 func nasTest(addr, input string, args ...string) (int, string) {

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,17 +18,10 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 	"github.com/mfabridge/mfabridge/internal/totp"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 const secret = "a-test-secret-0123456789"
 
@@ -166,7 +157,7 @@ func TestServeLifecycle(t *testing.T) {
 	f := newFixture(t)
 	msgs := notifySocket(t)
 	t.Setenv("WATCHDOG_USEC", "200000")
-	logs := &syncBuf{}
+	logs := &bridgetest.Buffer{}
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -289,7 +280,7 @@ func TestSocketActivation(t *testing.T) {
 	pc.Close()
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1"`, bin, f.file)
 	cmd.ExtraFiles = []*os.File{file}
-	logs := &syncBuf{}
+	logs := &bridgetest.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -319,7 +310,7 @@ func TestJournalField(t *testing.T) {
 // terminal closes (SIGHUP) and lets its port go.
 func TestEndOnHangup(t *testing.T) {
 	f := newFixture(t)
-	logs := &syncBuf{}
+	logs := &bridgetest.Buffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
