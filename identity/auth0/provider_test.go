@@ -13,6 +13,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/identity/auth0/auth0test"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
 	"github.com/mfabridge/mfabridge/internal/totp"
 )
 
@@ -59,31 +60,17 @@ func newEnv(t *testing.T, mutate func(*auth0test.Options, *Config)) *env {
 
 func (e *env) start(t *testing.T, user, pw string) identity.Step {
 	t.Helper()
-	s, err := e.p.Start(context.Background(), identity.Request{User: user, Password: pw, ClientIP: "198.51.100.7"})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	return s
+	return identitytest.Start(t, e.p, identity.Request{User: user, Password: pw, ClientIP: "198.51.100.7"})
 }
 
 func (e *env) adv(t *testing.T, s identity.Step, in identity.Input) identity.Step {
 	t.Helper()
-	n, err := e.p.Advance(context.Background(), s.Txn, in)
-	if err != nil {
-		t.Fatalf("Advance(%v): %v", in.Action, err)
-	}
-	return n
+	return identitytest.Advance(t, e.p, s, in)
 }
 
 func choice(t *testing.T, s identity.Step, name string) identity.Mechanism {
 	t.Helper()
-	for _, m := range s.Choices {
-		if m.Name == name {
-			return m
-		}
-	}
-	t.Fatalf("no %s among %+v (%v %s)", name, s.Choices, s.Status, s.Detail)
-	return identity.Mechanism{}
+	return identitytest.Choice(t, s, name)
 }
 
 func (e *env) code() string {

@@ -3,6 +3,7 @@ package identitytest
 import (
 	"context"
 	"sync/atomic"
+	"testing"
 
 	"github.com/mfabridge/mfabridge/identity"
 )
@@ -72,4 +73,36 @@ func Menu() *Scripted {
 			return identity.Step{Status: identity.Rejected, Reason: "Authentication failed."}, nil
 		},
 	}
+}
+
+// Start starts req's login with p, failing the test on an error.
+func Start(t testing.TB, p identity.Provider, req identity.Request) identity.Step {
+	t.Helper()
+	s, err := p.Start(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return s
+}
+
+// Advance moves the login of s on with in, failing the test on an error.
+func Advance(t testing.TB, p identity.Provider, s identity.Step, in identity.Input) identity.Step {
+	t.Helper()
+	n, err := p.Advance(context.Background(), s.Txn, in)
+	if err != nil {
+		t.Fatalf("Advance(%v): %v", in.Action, err)
+	}
+	return n
+}
+
+// Choice returns the choice of s with the provider's name name.
+func Choice(t testing.TB, s identity.Step, name string) identity.Mechanism {
+	t.Helper()
+	for _, m := range s.Choices {
+		if m.Name == name {
+			return m
+		}
+	}
+	t.Fatalf("no %s among choices %+v (status %v, %s)", name, s.Choices, s.Status, s.Detail)
+	return identity.Mechanism{}
 }

@@ -158,21 +158,9 @@ func TestServeLifecycle(t *testing.T) {
 	msgs := notifySocket(t)
 	t.Setenv("WATCHDOG_USEC", "200000")
 	logs := &bridgetest.Buffer{}
-	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, ServeOptions{ConfigPath: f.file, Version: "test", Log: logs, Ready: func(c []net.PacketConn) {
-			ready <- c[0].LocalAddr().String()
-		}})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("Serve: %v\n%s", err, logs.String())
-	}
+	addr, done := serveUntilReady(t, ctx, ServeOptions{ConfigPath: f.file, Version: "test", Log: logs})
 	expect(t, msgs, "READY=1")
 	for i := 0; i < 2; i++ { // the watchdog is pinged every 100ms
 		select {
@@ -311,19 +299,7 @@ func TestJournalField(t *testing.T) {
 func TestEndOnHangup(t *testing.T) {
 	f := newFixture(t)
 	logs := &bridgetest.Buffer{}
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(context.Background(), ServeOptions{ConfigPath: f.file, Version: "test", Log: logs, EndOnHangup: true, Ready: func(c []net.PacketConn) {
-			ready <- c[0].LocalAddr().String()
-		}})
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("Serve: %v\n%s", err, logs.String())
-	}
+	addr, done := serveUntilReady(t, context.Background(), ServeOptions{ConfigPath: f.file, Version: "test", Log: logs, EndOnHangup: true})
 	_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	select {
 	case err := <-done:
@@ -338,4 +314,21 @@ func TestEndOnHangup(t *testing.T) {
 		t.Fatalf("the port was not let go: %v", err)
 	}
 	c.Close()
+}
+
+// serveUntilReady runs Serve with o until it is ready, and returns the
+// address it answers on and where Serve's end arrives.
+func serveUntilReady(t *testing.T, ctx context.Context, o ServeOptions) (string, <-chan error) {
+	t.Helper()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	o.Ready = func(c []net.PacketConn) { ready <- c[0].LocalAddr().String() }
+	go func() { done <- Serve(ctx, o) }()
+	select {
+	case addr := <-ready:
+		return addr, done
+	case err := <-done:
+		t.Fatalf("Serve: %v\n%s", err, o.Log.(fmt.Stringer).String())
+	}
+	return "", done
 }
