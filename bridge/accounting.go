@@ -20,6 +20,7 @@ import (
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
 	"github.com/mfabridge/mfabridge/radpacket"
+	"github.com/mfabridge/mfabridge/transport"
 )
 
 // RADIUS accounting (RFC 2866) on a port of its own: each Accounting-Request
@@ -101,7 +102,7 @@ func (s *Server) accounting(conn net.PacketConn, addr net.Addr, local string, pk
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
 		return
 	}
-	ap, _ := addrPort(addr)
+	ap, _ := transport.AddrPort(addr)
 	key := replycache.Key{Local: local, Remote: ap.String(), NAS: client.Name, Src: ap, Code: byte(req.Code), ID: req.Identifier}
 	switch verdict, cached, _ := s.dedup.Begin(context.Background(), key, req.Authenticator); verdict {
 	case replycache.InFlight:

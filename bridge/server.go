@@ -13,9 +13,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
-	"net/netip"
 	"reflect"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -37,6 +35,7 @@ import (
 	"github.com/mfabridge/mfabridge/internal/lease"
 	"github.com/mfabridge/mfabridge/internal/msgauth"
 	"github.com/mfabridge/mfabridge/radpacket"
+	"github.com/mfabridge/mfabridge/transport"
 )
 
 // Options configures a Server.
@@ -107,9 +106,7 @@ type Server struct {
 	deps *conversation.Deps
 	// jobs hands requests to idle workers (see run); idle counts them,
 	// workers counts all of them, busy or idle.
-	jobs    chan func()
-	idle    atomic.Int64
-	workers atomic.Int64
+	pool *transport.Pool // the workers that read and answer
 
 	shared  *replycache.Redis // nil: replies are cached in this process only
 	onReply func(radius.Code, time.Duration)
@@ -166,8 +163,8 @@ func New(o Options) (*Server, error) {
 		store:   o.Store,
 		now:     o.Now,
 		onReply: o.OnReply,
-		jobs:    make(chan func()),
 		warns:   newRateLimitedLog(10 * time.Second),
+		pool:    transport.NewPool(),
 	}
 	s.obs = observers{&s.tally}
 	if o.Observer != nil {
@@ -270,165 +267,7 @@ func (s *Server) Config() *config.Config { return s.state.Load().cfg }
 // Serve reads requests from conn until ctx is cancelled or conn fails. It
 // does not wait for requests in flight: see Drain.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if uc, ok := conn.(*net.UDPConn); ok {
-		// Best effort: the kernel caps it at net.core.rmem_max.
-		_ = uc.SetReadBuffer(receiveBuffer)
-	}
-	r := &reader{s: s, ctx: ctx, conn: conn, local: conn.LocalAddr().String(), buf: make([]byte, radius.MaxPacketLength+1), done: make(chan error, 1)}
-	// Receive times are asked of the kernel only when someone listens.
-	if sock, ok := newUDPSocket(conn, s.onReply != nil); ok {
-		r.sock, r.conn = sock, sock     // replies go out through sock too
-		if runtime.GOMAXPROCS(0) == 1 { // see nudge
-			r.wake = make(chan struct{}, 1)
-			r.lastRead.Store(time.Now().UnixNano())
-			nctx, stopNudging := context.WithCancel(ctx)
-			defer stopNudging() // also when reading fails
-			go r.nudge(nctx)
-		}
-	}
-	s.run(r.loop)
-	return <-r.done
-}
-
-// receiveBuffer is the socket receive buffer asked for: about 4,000
-// Access-Requests, a login storm's burst, wait there rather than being
-// dropped by the kernel while mfabridge is busy.
-const receiveBuffer = 4 << 20
-
-// reader reads one socket. The goroutine that reads a request answers it,
-// and hands the reading on to another worker first (leader and followers):
-// requests are answered in the order they came, each right after it is
-// read, instead of a burst being read whole while its first request waits
-// for the rest to be checked.
-type reader struct {
-	s     *Server
-	ctx   context.Context
-	conn  net.PacketConn
-	local string
-	sock  *udpSocket // nil when conn is not a UDP socket
-	buf   []byte     // used by one reading goroutine at a time
-	done  chan error
-
-	// See nudge.
-	lastRead atomic.Int64 // unix nanoseconds of the last datagram read
-	kicked   atomic.Bool  // the read deadline is a nudge, not a stop
-	sleeping atomic.Bool  // nudge waits for traffic on wake
-	wake     chan struct{}
-}
-
-// Nudge timing: how often the nudger looks while requests come in, how
-// long a datagram may wait unread before it wakes the reader, and how
-// long without a read (and with nothing waiting) before it rests.
-const (
-	nudgeTick  = 250 * time.Microsecond
-	nudgeAfter = 500 * time.Microsecond
-	nudgeRest  = 50 * time.Millisecond
-)
-
-// nudge wakes a reader that the Go scheduler has not woken although a
-// datagram waits. With one Go processor (one CPU), the runtime polls the
-// network only when no goroutine is ready to run, and after each garbage
-// collection its background sweeper is always ready: it yields every few
-// spans and is taken again. Datagrams then wait in the socket until the
-// sweep ends, measured at 4-7 ms (up to 18) several times a second at half
-// load, with 50-90 requests behind each. Timers are still run between the
-// sweeper's turns, so this goroutine, on a timer while requests come in,
-// sees the socket readable and unread for a while, with the reader parked,
-// and sets the read deadline in the past, which readies the reader; the
-// reader clears it and reads on. It rests when no request has come for
-// nudgeRest (a collection, hence a sweep, follows requests), and it runs
-// only with one Go processor: with more, an idle one waits on the network.
-// It ends with ctx.
-func (r *reader) nudge(ctx context.Context) {
-	t := time.NewTimer(nudgeTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		idle := time.Duration(time.Now().UnixNano() - r.lastRead.Load())
-		switch {
-		case idle > nudgeAfter && r.sock.parked.Load() && r.sock.readable():
-			r.s.obs.ReadNudged()
-			r.kicked.Store(true)
-			_ = r.conn.SetReadDeadline(time.Unix(1, 0))
-		case idle > nudgeRest:
-			r.sleeping.Store(true)
-			// A read between the check above and now has not seen
-			// sleeping: look again before waiting.
-			if time.Duration(time.Now().UnixNano()-r.lastRead.Load()) > nudgeRest {
-				select {
-				case <-ctx.Done():
-					return
-				case <-r.wake:
-				}
-			}
-			r.sleeping.Store(false)
-		}
-		t.Reset(nudgeTick)
-	}
-}
-
-// noteRead records a read for nudge, waking it if it rests.
-func (r *reader) noteRead() {
-	if r.wake == nil {
-		return
-	}
-	r.lastRead.Store(time.Now().UnixNano())
-	if r.sleeping.Load() {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (r *reader) loop() {
-	s := r.s
-	for {
-		var (
-			n        int
-			addr     net.Addr
-			err      error
-			received time.Time
-		)
-		if r.sock != nil {
-			n, addr, received, err = r.sock.read(r.buf)
-		} else {
-			n, addr, err = r.conn.ReadFrom(r.buf)
-		}
-		if err != nil {
-			if r.ctx.Err() != nil {
-				r.done <- nil
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if r.kicked.Swap(false) { // a nudge: clear it and read on
-					_ = r.conn.SetReadDeadline(time.Time{})
-					if r.ctx.Err() != nil { // stopped meanwhile: keep the stop
-						_ = r.conn.SetReadDeadline(time.Unix(1, 0))
-					}
-				}
-				continue
-			}
-			r.done <- fmt.Errorf("bridge: reading from %s: %w", r.local, err)
-			return
-		}
-		r.noteRead()
-		if s.onReply != nil && received.IsZero() {
-			received = time.Now()
-		}
-		if job := s.dispatch(r.ctx, r.conn, r.local, r.buf[:n], addr, received); job != nil {
-			s.run(r.loop) // another worker reads on
-			job()
-			return
-		}
-	}
+	return transport.ServeUDP(ctx, conn, s.pool, s.dispatch, transport.UDPOptions{Timestamps: s.onReply != nil, OnNudge: s.obs.ReadNudged})
 }
 
 func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
@@ -449,7 +288,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		return nil
 	}
 	st := s.state.Load()
-	ap, ok := addrPort(addr)
+	ap, ok := transport.AddrPort(addr)
 	if !ok {
 		s.drop(dropMalformed, s.log.WithField("src", addr.String()), "")
 		return nil
@@ -486,7 +325,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 	secret := []byte(client.Secret)
 	if sc, ok := conn.(*streamConn); ok {
 		secret = []byte(sc.secretFor(client))
-		log = log.WithField("transport", sc.transport)
+		log = log.WithField("transport", sc.kind)
 	}
 	if maOff < 0 {
 		switch {
@@ -572,48 +411,6 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		defer s.inFlight.Done()
 		defer s.busy.Add(-1)
 		s.work(s.base, conn, addr, key, client, req, st, log, received)
-	}
-}
-
-// workerIdle is how long a worker waits for the next request before it
-// ends.
-const workerIdle = 10 * time.Second
-
-// run hands f to an idle worker, or starts one. Workers outlive their
-// request for a while: a new goroutine per request would grow a fresh stack
-// through the provider's HTTP client every time. Their number follows
-// max_in_flight (busy) and falls back when the load does.
-func (s *Server) run(f func()) {
-	select {
-	case s.jobs <- f:
-	default:
-		go s.worker(f)
-	}
-}
-
-// maxIdleWorkers bounds the workers kept waiting: a burst (or a slow
-// tenant) may need many at once, the steady flow after it a few.
-const maxIdleWorkers = 64
-
-func (s *Server) worker(f func()) {
-	s.workers.Add(1)
-	defer s.workers.Add(-1)
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
-	for {
-		f()
-		if s.idle.Add(1) > maxIdleWorkers {
-			s.idle.Add(-1)
-			return
-		}
-		t.Reset(workerIdle)
-		select {
-		case f = <-s.jobs:
-			s.idle.Add(-1)
-		case <-t.C:
-			s.idle.Add(-1)
-			return
-		}
 	}
 }
 
@@ -767,16 +564,6 @@ func (s *Server) finish(key replycache.Key, auth [16]byte, wire []byte, log logr
 		s.obs.SharedReplyFailed()
 		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 	}
-}
-
-func addrPort(a net.Addr) (netip.AddrPort, bool) {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	return ap, err == nil
 }
 
 // ServeConns serves every conn until ctx is cancelled, then stops reading,

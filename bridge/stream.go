@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -14,9 +13,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"layeh.com/radius"
 
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/transport"
 )
 
 // RADIUS over a stream: TCP (RFC 6613) and TLS (RFC 6614, "RadSec").
@@ -43,25 +42,13 @@ type StreamOptions struct {
 // radsecSecret is the shared secret of RADIUS over TLS (RFC 6614 §2.3).
 const radsecSecret = "radsec"
 
-// streamConn is one stream connection as the UDP path sees it: a
-// net.PacketConn whose replies go back on the connection, one at a time.
+// streamConn is one stream connection as the UDP path sees it (see
+// transport.StreamConn), with what admission learnt of it.
 type streamConn struct {
-	net.Conn
-	mu        sync.Mutex
-	transport string // "tcp" or "tls", for logs
-	secret    string // "" : the client's own
-	peer      *tls.ConnectionState
-}
-
-func (c *streamConn) ReadFrom([]byte) (int, net.Addr, error) {
-	return 0, nil, errors.New("stream: read through the frame reader")
-}
-
-func (c *streamConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.Write(b)
+	transport.StreamConn
+	kind   string // "tcp" or "tls", for logs
+	secret string // "" : the client's own
+	peer   *tls.ConnectionState
 }
 
 // secretFor is the shared secret of client's packets on this connection.
@@ -87,9 +74,9 @@ func (s *Server) ServeStream(ctx context.Context, l net.Listener, o StreamOption
 	defer stop()
 	var open atomic.Int64
 	perClient := sync.Map{} // client name -> *atomic.Int64
-	transport := "tcp"
+	kind := "tcp"
 	if o.TLS {
-		transport = "tls"
+		kind = "tls"
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -115,15 +102,15 @@ func (s *Server) ServeStream(ctx context.Context, l net.Listener, o StreamOption
 		go func() {
 			defer wg.Done()
 			defer open.Add(-1)
-			s.serveStreamConn(ctx, c, o, transport, &perClient)
+			s.serveStreamConn(ctx, c, o, kind, &perClient)
 		}()
 	}
 }
 
-func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOptions, transport string, perClient *sync.Map) {
+func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOptions, kind string, perClient *sync.Map) {
 	defer c.Close()
-	log := s.log.WithFields(logrus.Fields{"src": c.RemoteAddr().String(), "transport": transport})
-	ap, ok := addrPort(c.RemoteAddr())
+	log := s.log.WithFields(logrus.Fields{"src": c.RemoteAddr().String(), "transport": kind})
+	ap, ok := transport.AddrPort(c.RemoteAddr())
 	if !ok {
 		return
 	}
@@ -140,7 +127,7 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 		s.drop(dropOverload, log, "too many connections from this NAS: closed")
 		return
 	}
-	sc := &streamConn{Conn: c, transport: transport}
+	sc := &streamConn{StreamConn: transport.StreamConn{Conn: c}, kind: kind}
 	if tc, ok := c.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -156,30 +143,22 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 		sc.secret, sc.peer = radsecSecret, &st
 	}
 	local := c.LocalAddr().String()
-	var head [4]byte
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(o.IdleTimeout))
-		if _, err := io.ReadFull(c, head[:]); err != nil {
+		pkt, err := transport.ReadFrame(c, o.IdleTimeout)
+		switch {
+		case errors.Is(err, transport.ErrFrame):
+			// A length that lies, or a packet cut short: the stream
+			// cannot be read on; this connection alone is closed.
+			s.drop(dropMalformed, log, "stream packet with an impossible Length, or cut short: connection closed")
+			return
+		case err != nil:
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
 				log.WithError(err).Debug("stream connection closed")
 			}
 			return
 		}
-		length := int(binary.BigEndian.Uint16(head[2:4]))
-		if length < 20 || length > radius.MaxPacketLength {
-			// A length that lies: the stream cannot be read on; this
-			// connection alone is closed.
-			s.drop(dropMalformed, log, "stream packet with an impossible Length: connection closed")
-			return
-		}
-		pkt := make([]byte, length)
-		copy(pkt, head[:])
-		if _, err := io.ReadFull(c, pkt[4:]); err != nil {
-			s.drop(dropMalformed, log, "stream packet cut short: connection closed")
-			return
-		}
 		if job := s.dispatch(s.base, sc, local, pkt, c.RemoteAddr(), time.Time{}); job != nil {
-			s.run(job)
+			s.pool.Run(job)
 		}
 		if ctx.Err() != nil {
 			return

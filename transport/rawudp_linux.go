@@ -1,6 +1,6 @@
 //go:build linux
 
-package bridge
+package transport
 
 import (
 	"encoding/binary"
@@ -166,7 +166,7 @@ func kernelTime(oob []byte) (time.Time, bool) {
 
 // WriteTo sends b to addr (a reply: many goroutines may send at once).
 func (u *udpSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
-	ap, ok := addrPort(addr)
+	ap, ok := AddrPort(addr)
 	if !ok || len(b) == 0 {
 		return u.UDPConn.WriteTo(b, addr)
 	}

@@ -1,4 +1,4 @@
-package bridge
+package transport
 
 import (
 	"sync"
@@ -10,14 +10,14 @@ import (
 // Workers started for a burst do not all stay: past maxIdleWorkers, a
 // worker whose job is done ends.
 func TestIdleWorkersAreBounded(t *testing.T) {
-	s := &Server{jobs: make(chan func())}
+	s := NewPool()
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	var held atomic.Int64
 	const burst = 4 * maxIdleWorkers
 	for i := 0; i < burst; i++ {
 		wg.Add(1)
-		s.run(func() { defer wg.Done(); held.Add(1); <-release })
+		s.Run(func() { defer wg.Done(); held.Add(1); <-release })
 	}
 	// Every job holds its worker until release: all of them running at
 	// once means a worker each.
@@ -45,6 +45,6 @@ func TestIdleWorkersAreBounded(t *testing.T) {
 	}
 	// The idle ones still take work.
 	done := make(chan struct{})
-	s.run(func() { close(done) })
+	s.Run(func() { close(done) })
 	<-done
 }

@@ -1,15 +1,15 @@
 //go:build linux
 
-package bridge
+package transport
 
 import (
+	"context"
 	"errors"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	"layeh.com/radius"
 )
 
 // A datagram read through udpSocket comes with its sender and the kernel's
@@ -54,8 +54,8 @@ func TestUDPSocketRoundTrip(t *testing.T) {
 			if at.Before(sent.Add(-time.Second)) || at.After(time.Now()) {
 				t.Fatalf("received at %v; sent at %v", at, sent)
 			}
-			fromAP, _ := addrPort(from)
-			peerAP, _ := addrPort(peer.LocalAddr())
+			fromAP, _ := AddrPort(from)
+			peerAP, _ := AddrPort(peer.LocalAddr())
 			if fromAP.Port() != peerAP.Port() || !fromAP.Addr().IsLoopback() {
 				t.Fatalf("from %v; the peer is %v", from, peer.LocalAddr())
 			}
@@ -115,8 +115,23 @@ func TestUDPSocketReadWaitsAndTimesOut(t *testing.T) {
 // stops when asked.
 func TestNudgeWakesAStarvedReader(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	ts := startServer(t, accepting(), nil)
-	n := newNAS(t, ts)
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nudges atomic.Int64
+	echo := func(_ context.Context, c net.PacketConn, _ string, d []byte, from net.Addr, _ time.Time) func() {
+		reply := append([]byte(nil), d...)
+		return func() { _, _ = c.WriteTo(reply, from) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeUDP(ctx, conn, NewPool(), echo, UDPOptions{OnNudge: func() { nudges.Add(1) }}) }()
+	client, err := net.Dial("udp4", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
 	hog := make(chan struct{})
 	hogDone := make(chan struct{})
 	go func() {
@@ -130,23 +145,28 @@ func TestNudgeWakesAStarvedReader(t *testing.T) {
 			}
 		}
 	}()
+	buf := make([]byte, 64)
 	for i := range 20 {
-		req, raw := request(t, testSecret, true, papBuild("alice", "pw"))
-		n.send(raw)
-		if reply := checkReply(t, req, raw, n.recv(5*time.Second)); reply.Code != radius.CodeAccessAccept {
-			t.Fatalf("request %d: %v", i, reply.Code)
+		if _, err := client.Write([]byte{byte(i), 1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := client.Read(buf); err != nil || n != 4 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: %d bytes, %v", i, n, err)
 		}
 	}
 	close(hog)
 	<-hogDone
-	if ts.srv.Count("read_nudge") == 0 {
+	if nudges.Load() == 0 {
 		t.Fatal("no reader was nudged while the scheduler had no time to poll the network")
 	}
-	stopped := make(chan struct{})
-	go func() { ts.stop(); close(stopped) }()
+	cancel()
 	select {
-	case <-stopped:
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the server did not stop")
+		t.Fatal("the reader did not stop")
 	}
 }
