@@ -1,20 +1,28 @@
-// Package bridge is mfabridge's RADIUS side: a UDP authentication server
-// that checks each packet (NAS client, length, Message-Authenticator),
-// absorbs retransmissions, and drives an MFA conversation with an identity
-// provider through Access-Challenge until it can answer Access-Accept or
-// Access-Reject.
+// Package bridge is the middle of mfabridge's three layers: package
+// transport reads a packet off a socket or a stream; the bridge admits it
+// and answers it; package conversation decides the answer. A packet goes
+// through it once, top to bottom:
+//
+//   - admission.go (dispatch, in the read loop): the NAS client, length,
+//     Message-Authenticator, the local reply cache, the rate limit and
+//     shedding;
+//   - work.go (work, on a worker): the shared reply cache, one push per
+//     login across requests and instances (join.go), then
+//     conversation.Engine.Respond, and what a Failure means for the NAS
+//     (failure.go: reject or drop);
+//   - send.go: encoding, the reject delay, the reply caches, the socket.
+//
+// server.go holds the server's life: its options, reloads, serving and
+// draining.
 package bridge
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,7 +32,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 	"layeh.com/radius"
-	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/bridge/replycache"
 	"github.com/mfabridge/mfabridge/bridge/session"
@@ -32,9 +39,6 @@ import (
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/conversation"
 	"github.com/mfabridge/mfabridge/identity"
-	"github.com/mfabridge/mfabridge/internal/lease"
-	"github.com/mfabridge/mfabridge/internal/msgauth"
-	"github.com/mfabridge/mfabridge/radpacket"
 	"github.com/mfabridge/mfabridge/transport"
 )
 
@@ -270,302 +274,6 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	return transport.ServeUDP(ctx, conn, s.pool, s.dispatch, transport.UDPOptions{Timestamps: s.onReply != nil, OnNudge: s.obs.ReadNudged})
 }
 
-func (s *Server) drop(reason string, log logrus.FieldLogger, msg string) {
-	s.obs.Dropped(reason)
-	if msg != "" {
-		s.warns.warn(log.WithField("reason", reason), reason, s.now(), msg)
-	} else {
-		log.WithField("reason", reason).Debug("packet dropped")
-	}
-}
-
-// dispatch checks a datagram in the read loop (cheap checks only) and
-// returns the work of answering it, or nil when it was dropped or answered
-// at once.
-func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string, datagram []byte, addr net.Addr, received time.Time) (job func()) {
-	if len(datagram) == len(s.probe) && subtle.ConstantTimeCompare(datagram, s.probe[:]) == 1 {
-		s.beat(local)
-		return nil
-	}
-	st := s.state.Load()
-	ap, ok := transport.AddrPort(addr)
-	if !ok {
-		s.drop(dropMalformed, s.log.WithField("src", addr.String()), "")
-		return nil
-	}
-	client := st.clients.lookup(ap.Addr())
-	if client == nil {
-		s.drop(dropUnknownClient, s.log.WithField("src", addr.String()), "packet from an address that is no [[client]]: dropped (add the NAS to radius.conf if it is yours)")
-		return nil
-	}
-	log := s.log.WithFields(logrus.Fields{"src": addr.String(), "nas": client.Name})
-	pkt, err := checkLength(datagram)
-	if err != nil {
-		s.drop(dropMalformed, log, "malformed packet (length): dropped")
-		return nil
-	}
-	code := radius.Code(pkt[0])
-	if s.acct.has(local) {
-		if code != radius.CodeAccountingRequest {
-			s.drop(dropUnsupported, log, fmt.Sprintf("%v on the accounting port, which takes Accounting-Request only: dropped", code))
-			return nil
-		}
-		s.accounting(conn, addr, local, pkt, client, log)
-		return nil
-	}
-	if code != radius.CodeAccessRequest && code != radius.CodeStatusServer {
-		s.drop(dropUnsupported, log, fmt.Sprintf("%v is not served here (authentication only): dropped", code))
-		return nil
-	}
-	maOff, err := msgauth.Find(pkt)
-	if err != nil {
-		s.drop(dropMalformed, log, "malformed attributes: dropped")
-		return nil
-	}
-	secret := []byte(client.Secret)
-	if sc, ok := conn.(*streamConn); ok {
-		secret = []byte(sc.secretFor(client))
-		log = log.WithField("transport", sc.kind)
-	}
-	if maOff < 0 {
-		switch {
-		case code == radius.CodeStatusServer:
-			s.drop(dropNoMsgAuth, log, "Status-Server without Message-Authenticator (RFC 5997 requires it): dropped")
-			return nil
-		case client.MessageAuthenticatorRequired():
-			s.drop(dropNoMsgAuth, log, "Access-Request without Message-Authenticator: dropped (require_message_authenticator is on for this client; turn it off only for a NAS that cannot send one)")
-			return nil
-		}
-	} else if !msgauth.Verify(pkt, maOff, secret) {
-		s.drop(dropBadMsgAuth, log, "bad Message-Authenticator: dropped; the NAS and radius.conf probably have different shared secrets")
-		return nil
-	}
-	req, err := radius.Parse(pkt, secret)
-	if err != nil {
-		s.drop(dropMalformed, log, "malformed attributes: dropped")
-		return nil
-	}
-	if t, ok := repeated(req); ok {
-		s.drop(dropMalformed, log, fmt.Sprintf("malformed request: attribute %d appears more than once (RFC 2865 allows it once): dropped", t))
-		return nil
-	}
-	if maOff < 0 {
-		if _, eap := req.Lookup(radpacket.TypeEAPMessage); eap {
-			s.drop(dropNoMsgAuth, log, "EAP-Message without Message-Authenticator: dropped")
-			return nil
-		}
-		if _, ps := req.Lookup(typeProxyState); ps && client.ProxyStateLimited() {
-			s.drop(dropProxyState, log, "Access-Request with Proxy-State but no Message-Authenticator: dropped (limit_proxy_state); a proxy in front of mfabridge must add Message-Authenticator")
-			return nil
-		}
-	}
-
-	key := replycache.Key{Local: local, Remote: ap.String(), NAS: client.Name, Src: ap, Code: byte(code), ID: req.Identifier}
-	switch verdict, cached, _ := s.dedup.Begin(ctx, key, req.Authenticator); verdict {
-	case replycache.InFlight:
-		s.obs.Retransmission("absorbed")
-		s.drop(dropInFlight, log, "")
-		return nil
-	case replycache.Replay:
-		s.obs.Retransmission("absorbed")
-		s.obs.Retransmission("replayed")
-		log.Debug("retransmission answered from the reply cache")
-		if _, err := conn.WriteTo(cached, addr); err != nil {
-			log.WithError(err).Warn("cannot send a reply")
-		}
-		return nil
-	}
-
-	if code == radius.CodeStatusServer {
-		s.reply(conn, addr, key, req, radpacket.NewReply(req, radius.CodeAccessAccept), log, received)
-		s.obs.StatusServer()
-		return nil
-	}
-
-	// The NAS's rate limit counts only packets that passed the checks above
-	// (a forged source address with junk uses up nobody's budget), not
-	// retransmissions, and never a request that continues a conversation:
-	// those are what the reserve below keeps room for.
-	_, cont := req.Lookup(rfc2865.State_Type)
-	if lim := st.limiters[client.Name]; lim != nil && !cont && !lim.Allow() {
-		_ = s.dedup.Forget(ctx, key, req.Authenticator)
-		s.drop(dropRateLimited, log, "more requests than rate_limit allows from this NAS: dropped")
-		return nil
-	}
-
-	// Under load, requests that continue a conversation (with a State) are
-	// preferred over new ones (RFC 5080 §2.2.3): new ones may fill the
-	// slots only up to a reserve.
-	limit := int64(st.cfg.Server.MaxInFlight)
-	if !cont {
-		limit -= reserveFor(limit)
-	}
-	if s.busy.Add(1) > limit {
-		s.busy.Add(-1)
-		_ = s.dedup.Forget(ctx, key, req.Authenticator) // let the NAS's retransmission try again
-		s.drop(dropOverload, log, "too many requests in flight (server.max_in_flight): dropped; the NAS will retransmit")
-		return nil
-	}
-	s.inFlight.Add(1)
-	return func() {
-		defer s.inFlight.Done()
-		defer s.busy.Add(-1)
-		s.work(s.base, conn, addr, key, client, req, st, log, received)
-	}
-}
-
-// reserveFor is how many of limit slots are kept for requests that carry
-// a State.
-func reserveFor(limit int64) int64 {
-	if limit < 2 {
-		return 0
-	}
-	return max(1, limit/10)
-}
-
-// work answers one Access-Request in its own goroutine.
-func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key replycache.Key, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry, received time.Time) {
-	var reply *radius.Packet
-	defer func() {
-		if r := recover(); r != nil {
-			s.obs.Panicked()
-			log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("request handler panicked; the request gets no answer")
-			_ = s.dedup.Finish(ctx, key, req.Authenticator, nil)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
-	defer cancel()
-	if s.shared != nil {
-		verdict, cached, err := s.shared.Begin(ctx, key, req.Authenticator)
-		if err != nil && !errors.Is(err, replycache.ErrResting) {
-			s.obs.SharedReplyFailed()
-			s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
-		}
-		switch verdict {
-		case replycache.InFlight:
-			// Another instance is answering it (or chose not to).
-			_ = s.dedup.Forget(ctx, key, req.Authenticator)
-			s.obs.Retransmission("absorbed")
-			s.drop(dropInFlight, log, "")
-			return
-		case replycache.Replay:
-			s.obs.Retransmission("absorbed")
-			s.obs.Retransmission("replayed")
-			_ = s.dedup.Finish(ctx, key, req.Authenticator, cached)
-			if _, err := conn.WriteTo(cached, addr); err != nil {
-				log.WithError(err).Warn("cannot send a reply")
-			}
-			return
-		}
-	}
-	if s.shared != nil {
-		defer s.shared.Hold(key)()
-	}
-	// A request that repeats a login under way (pam_radius_auth failing
-	// over, a NAS renumbering) waits for that login's answer.
-	endJoin := func() {}
-	if jk, ok := joinKey(client, req); ok {
-		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.Remote)
-		if err != nil && ctx.Err() == nil {
-			s.warns.warn(log.WithError(err), "joins", s.now(), "shared state (Redis) not reachable: a login repeated at another instance may be answered twice")
-		}
-		if role == joinFollow {
-			s.obs.Retransmission("joined")
-			log.WithField("shared", shared).Debug("request repeats a login under way: answered with that login's answer")
-			if r := fromTemplate(req, tmpl); r != nil {
-				s.reply(conn, addr, key, req, r, log, received)
-			} else {
-				s.finish(key, req.Authenticator, nil, log)
-			}
-			return
-		}
-		if s.joins.rdb != nil {
-			defer lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk)()
-		}
-		ended := false
-		endJoin = func() {
-			if !ended {
-				ended = true
-				if s.joins.end(jk, key.Remote, reply) && reply != nil {
-					// The NAS asked again from the same address under a new
-					// Identifier: that request gets this answer; this one,
-					// which the NAS gave up, gets none (a late answer to
-					// it ends pam_radius_auth 2.0's login).
-					log.Debug("the NAS repeated this login under a new Identifier: answered there, not here")
-					reply = nil
-				}
-			}
-		}
-		defer endJoin() // a panic's path
-	}
-	answer, err := st.engine.Respond(ctx, conversation.Request{Packet: req, Client: client, Log: log, Received: received})
-	reply = answer.Packet
-	var failure *conversation.Failure
-	if errors.As(err, &failure) {
-		reply = s.upstreamFailed(req, client, st.cfg, failure)
-	}
-	// Those waiting get the answer before the NAS does: a request that
-	// arrives once the answer is out is a new login, never a join.
-	endJoin()
-	answer.Sent(reply)
-	if reply == nil {
-		s.finish(key, req.Authenticator, nil, log)
-		return
-	}
-	s.reply(conn, addr, key, req, reply, log, received)
-}
-
-// reply encodes, caches and sends a reply. An Access-Reject is held back by
-// the configured reject delay first, without holding a worker.
-func (s *Server) reply(conn net.PacketConn, addr net.Addr, key replycache.Key, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
-	if d := s.state.Load().cfg.Server.RejectDelay.Duration; reply.Code == radius.CodeAccessReject && d > 0 {
-		d += time.Duration(mrand.Int64N(int64(d)/2 + 1))
-		s.inFlight.Add(1)
-		time.AfterFunc(d, func() {
-			defer s.inFlight.Done()
-			s.send(conn, addr, key, req, reply, log, received)
-		})
-		return
-	}
-	s.send(conn, addr, key, req, reply, log, received)
-}
-
-func (s *Server) send(conn net.PacketConn, addr net.Addr, key replycache.Key, req, reply *radius.Packet, log logrus.FieldLogger, received time.Time) {
-	encode := msgauth.Encode
-	if reply.Code == radius.CodeAccountingResponse {
-		// RFC 2866 asks only the Response Authenticator of it, and
-		// FreeRADIUS sends no Message-Authenticator in one: its radclient
-		// (3.2) refused the one computed as for an Access reply.
-		encode = (*radius.Packet).Encode
-	}
-	wire, err := encode(reply)
-	if err != nil {
-		log.WithError(err).Error("cannot encode the reply; the request gets no answer")
-		s.finish(key, req.Authenticator, nil, log)
-		return
-	}
-	s.finish(key, req.Authenticator, wire, log)
-	s.obs.Replied(reply.Code.String())
-	if _, err := conn.WriteTo(wire, addr); err != nil {
-		log.WithError(err).Warn("cannot send a reply")
-	}
-	if s.onReply != nil {
-		s.onReply(reply.Code, time.Since(received))
-	}
-}
-
-// finish records a reply (nil: none) in the reply caches.
-func (s *Server) finish(key replycache.Key, auth [16]byte, wire []byte, log logrus.FieldLogger) {
-	_ = s.dedup.Finish(context.Background(), key, auth, wire)
-	if s.shared == nil || radius.Code(key.Code) != radius.CodeAccessRequest {
-		return
-	}
-	if err := s.shared.Finish(context.Background(), key, auth, wire); err != nil && !errors.Is(err, replycache.ErrResting) {
-		s.obs.SharedReplyFailed()
-		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
-	}
-}
-
 // ServeConns serves every conn until ctx is cancelled, then stops reading,
 // lets the requests in flight finish (Drain, bounded by
 // server.request_timeout) and closes the conns.
@@ -658,24 +366,3 @@ func (s *Server) InFlight() int { return int(s.busy.Load()) }
 
 // Sessions is the number of conversations waiting at a challenge.
 func (s *Server) Sessions() int { return s.store.Len() }
-
-// onceOnly are the attributes RFC 2865 §5.44 allows at most once in an
-// Access-Request: two User-Names (or passwords, or States) make it
-// ambiguous which one was checked.
-var onceOnly = [...]radius.Type{rfc2865.UserName_Type, rfc2865.UserPassword_Type, rfc2865.CHAPPassword_Type, rfc2865.State_Type, typeMessageAuthenticator}
-
-// repeated returns an attribute of onceOnly that req carries twice.
-func repeated(req *radius.Packet) (radius.Type, bool) {
-	var seen [len(onceOnly)]bool
-	for _, a := range req.Attributes {
-		for i, t := range onceOnly {
-			if a.Type == t {
-				if seen[i] {
-					return t, true
-				}
-				seen[i] = true
-			}
-		}
-	}
-	return 0, false
-}
