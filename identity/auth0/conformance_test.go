@@ -13,8 +13,7 @@ import (
 // Auth0 allows whenever the user decides a push.
 func TestConformance(t *testing.T) {
 	identitytest.Conformance(t, func(t *testing.T, u identitytest.User) identitytest.Tenant {
-		var e *env
-		e = newEnv(t, func(o *auth0test.Options, _ *Config) {
+		e := newEnv(t, func(o *auth0test.Options, _ *Config) {
 			au := auth0test.User{Name: u.Name, Password: u.Password}
 			if u.Code {
 				au.OTPSecret = otpSecret
