@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages mfabridge's tests drive when they are missing:
-# FreeRADIUS's radclient, pam_radius_auth and pamtester, ocserv and the
+# FreeRADIUS (as a proxy in front of mfabridge) and its radclient,
+# pam_radius_auth and pamtester, ocserv and the
 # openconnect client, ip (iproute2) for the VPN test's namespace, and
 # redis-server for the shared session store, debootstrap (the package is
 # installed into a clean Debian root), systemd-analyze (the units are
@@ -8,8 +9,9 @@
 set -euo pipefail
 
 missing=()
-# make bench also compares with FreeRADIUS.
-[ "${1:-}" = "--bench" ] && { command -v freeradius >/dev/null 2>&1 || missing+=(freeradius); }
+# FreeRADIUS runs as a proxy in front of mfabridge (e2e), and make bench
+# compares with it.
+command -v freeradius >/dev/null 2>&1 || missing+=(freeradius)
 command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
 command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
 command -v ocserv >/dev/null 2>&1 || missing+=(ocserv)
