@@ -1,6 +1,7 @@
 package conversation
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mfabridge/mfabridge/identity"
@@ -84,5 +85,24 @@ func TestMenuEntriesDropPrompts(t *testing.T) {
 	}
 	if in[0].Prompt == "" {
 		t.Fatal("the provider's list was changed")
+	}
+}
+
+// TestCompactMenuKeepsTheChoices: the compact menu is one line; when it
+// does not fit one Reply-Message, the prefix goes first, then the header,
+// and every choice and the question stay.
+func TestCompactMenuKeepsTheChoices(t *testing.T) {
+	entries := []string{"1) App", "2) SMS", "3) Push"}
+	if got := compactMenu("", "Choose:", entries, "Enter a number:"); got != "Choose: 1) App 2) SMS 3) Push. Enter a number:" {
+		t.Errorf("short menu %q", got)
+	}
+	long := strings.Repeat("Lange Überschrift ", 12)
+	got := compactMenu("Bitte erneut.", long, entries, "Nummer eingeben:")
+	if got != "1) App 2) SMS 3) Push. Nummer eingeben:" {
+		t.Errorf("long menu %q", got)
+	}
+	got = compactMenu("Bitte erneut.", "Wählen:", entries, "Nummer:")
+	if got != "Bitte erneut. Wählen: 1) App 2) SMS 3) Push. Nummer:" {
+		t.Errorf("with a prefix %q", got)
 	}
 }

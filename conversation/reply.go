@@ -34,29 +34,45 @@ func menuEntries(choices []identity.Mechanism) []identity.Mechanism {
 
 // menu sends the numbered list of ex.conv.Choices.
 func (ex *turn) menu(prefix string) *radius.Packet {
-	var b strings.Builder
-	if prefix != "" {
-		b.WriteString(prefix + "\n")
-	}
-	compact := ex.client.Menu == config.MenuCompact
-	sep := "\n"
-	if compact {
-		sep = " "
-	}
-	b.WriteString(ex.e.Config.Texts.MenuHeader)
+	texts := ex.e.Config.Texts
+	entries := make([]string, len(ex.conv.Choices))
 	for i, c := range ex.conv.Choices {
 		label := c.Label
 		if label == "" {
 			label = c.Name
 		}
-		fmt.Fprintf(&b, "%s%d) %s", sep, i+1, label)
+		entries[i] = fmt.Sprintf("%d) %s", i+1, label)
 	}
-	if compact {
-		b.WriteString(".")
-	}
-	b.WriteString(sep + ex.e.Config.Texts.MenuFooter)
 	ex.conv.Phase, ex.conv.Current, ex.conv.Pending = session.PhaseMenu, nil, false
-	return ex.challenge(b.String(), true)
+	if ex.client.Menu != config.MenuCompact {
+		lines := append(append([]string{texts.MenuHeader}, entries...), texts.MenuFooter)
+		if prefix != "" {
+			lines = append([]string{prefix}, lines...)
+		}
+		return ex.challenge(strings.Join(lines, "\n"), true)
+	}
+	return ex.challenge(compactMenu(prefix, texts.MenuHeader, entries, texts.MenuFooter), true)
+}
+
+// compactMenu is the menu on one line, for a NAS that shows the first
+// Reply-Message only (pam_radius_auth 2.0): "header 1) app 2) SMS.
+// footer". When it is longer than one attribute, the parts that matter
+// least go first (the prefix, then the header), so that every choice and
+// the question are shown.
+func compactMenu(prefix, header string, entries []string, footer string) string {
+	list := strings.Join(entries, " ") + "."
+	for _, parts := range [][]string{{prefix, header, list, footer}, {header, list, footer}, {list, footer}} {
+		var kept []string
+		for _, p := range parts {
+			if p != "" {
+				kept = append(kept, p)
+			}
+		}
+		if text := strings.Join(kept, " "); len(text)+1 <= radpacket.MaxAttrLen { // +1: the space after a colon
+			return text
+		}
+	}
+	return list + " " + footer
 }
 
 // ask prompts for a typed answer to step.Current.
@@ -134,6 +150,11 @@ func (ex *turn) challenge(text string, echo bool) *radius.Packet {
 	ex.tracef("challenge round %d: waiting for the user (%s)", ex.conv.Rounds, ex.conv.Phase)
 	r := radpacket.NewReply(ex.req, radius.CodeAccessChallenge)
 	_ = rfc2865.State_Set(r, []byte(state))
+	if ex.client.Menu == config.MenuCompact && text != "" && !strings.ContainsAny(text[len(text)-1:], ":?.!") {
+		// A NAS that shows the text as its prompt (pam_radius_auth) shows
+		// it as a question: "Enter the code from your app: ".
+		text += ":"
+	}
 	if strings.HasSuffix(text, ":") {
 		// A NAS that shows the text as its prompt (pam_radius_auth) puts
 		// the cursor right after it: "Enter a number: 1", not ":1".

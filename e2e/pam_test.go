@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mfabridge/mfabridge/config"
 )
 
 // pamService installs a PAM service that authenticates with pam_radius_auth
@@ -137,4 +139,30 @@ func pamtesterSlow(t *testing.T, service, user string, pause time.Duration, inpu
 	stdin.Close()
 	err = cmd.Wait()
 	return out.String(), err == nil && strings.Contains(out.String(), "successfully authenticated")
+}
+
+// germanTexts are a translated menu long enough that the compact form of
+// the demo's three choices passes the 253 bytes of one Reply-Message.
+var germanTexts = func(c *config.Config) {
+	c.Texts.MenuHeader = "Ihre Organisation verlangt für diesen Zugang einen zweiten Faktor. Bitte wählen Sie, wie Sie die Anmeldung bestätigen möchten:"
+	c.Texts.MenuFooter = "Geben Sie die Nummer der gewünschten Methode ein und drücken Sie danach die Eingabetaste:"
+	c.Clients[0].Menu = config.MenuCompact
+}
+
+// TestPAMLongTranslatedMenuShowsEveryChoice: pam_radius_auth 2.0 shows the
+// first Reply-Message only. A translated menu longer than one attribute
+// still shows every choice and the question, at the prompt, with the
+// cursor after ": ".
+func TestPAMLongTranslatedMenuShowsEveryChoice(t *testing.T) {
+	e := start(t, germanTexts)
+	svc := e.pamService(t)
+	out, ok := pamtester(t, svc, "alice", "alice-password", "1", totpCode(t))
+	if !ok {
+		t.Fatalf("pamtester failed:\n%s", out)
+	}
+	for _, want := range []string{"1) OATH OTP Client", "2) SMS", "3) Mobile Authenticator", "Eingabetaste: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("pam_radius_auth showed no %q:\n%s", want, out)
+		}
+	}
 }
