@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -25,6 +26,8 @@ import (
 	"time"
 
 	"github.com/mfabridge/mfabridge/bridge/bridgetest"
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -293,5 +296,56 @@ func TestOcservOpenConnectWithChallenge(t *testing.T) {
 	out, ok = v.openconnect(t, "alice", false, "alice-password", "1", "000000")
 	if ok || !strings.Contains(e.logs.String(), "outcome=reject") {
 		t.Fatalf("a wrong code logged in:\n%s", out)
+	}
+}
+
+// TestOcservPromptModeWithNumberMatching: push = "prompt" with number
+// matching through ocserv (radcli) and openconnect: the number to pick
+// reaches the user as a challenge, the user approves on the phone and
+// presses Enter, which radcli sends as a zero-length User-Password, and
+// the login goes on with the same push.
+func TestOcservPromptModeWithNumberMatching(t *testing.T) {
+	ns := newNetns(t)
+	conn := ns.listenUDP(t, "127.0.0.1:0")
+	erin := cyberarktest.User{Name: "erin", Password: "erin-password", Factors: []cyberarktest.Factor{cyberarktest.Push}, NumberMatching: true}
+	e := startOn(t, conn, func(c *config.Config) { c.Clients[0].Push = config.PushPrompt }, erin)
+	v := startOcserv(t, ns, conn.LocalAddr().String())
+
+	cmd := ns.command("openconnect", "--servercert", v.pin, "-u", "erin", "--authenticate", "127.0.0.1:4443")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bridgetest.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	_, _ = io.WriteString(stdin, "erin-password\n")
+	// The user reads the number, approves it on the phone, presses Enter.
+	deadline := time.Now().Add(15 * time.Second)
+	number := ""
+	for number == "" || !strings.Contains(out.String(), "Pick "+number+" in the app.") {
+		if time.Now().After(deadline) {
+			t.Fatalf("openconnect showed no number to pick (tenant's %q):\n%s", number, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		number = e.demo.Tenant.LastNumber("erin")
+	}
+	e.demo.Tenant.Approve("erin")
+	_, _ = io.WriteString(stdin, "\n")
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "COOKIE=") {
+			t.Fatalf("openconnect --authenticate: %v\n%s\nmfabridge:\n%s", err, out.String(), e.logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("openconnect did not finish:\n%s", out.String())
+	}
+	if n := e.demo.Tenant.CountFor("erin", "/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+		t.Fatalf("%d pushes, want 1", n)
 	}
 }
