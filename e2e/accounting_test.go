@@ -1,12 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/mfabridge/mfabridge/bridge/bridgetest"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/demo"
 )
@@ -21,10 +21,7 @@ func TestRadclientAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.srv.ServeAccounting([]net.PacketConn{acct})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = e.srv.Serve(ctx, acct) }()
-	t.Cleanup(func() { cancel(); <-done; acct.Close() })
+	bridgetest.Serve(t, e.srv, acct)
 	bin := need(t, "radclient", "freeradius-utils")
 	for _, attrs := range []string{
 		`User-Name = "alice", Acct-Status-Type = Start, Acct-Session-Id = "vpn-7", Framed-IP-Address = 10.8.0.6`,

@@ -22,6 +22,9 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # promtool checks the shipped Prometheus alert rules.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# OpenVPN with radiusplugin in front of mfabridge (docs/nas.md's recipe).
+command -v openvpn >/dev/null 2>&1 || missing+=(openvpn)
+[ -e /usr/lib/openvpn/radiusplugin.so ] || missing+=(openvpn-auth-radius)
 # radsecproxy is a RadSec (TLS) client in front of mfabridge.
 command -v radsecproxy >/dev/null 2>&1 || missing+=(radsecproxy)
 if ! compgen -G '/lib/*/security/pam_radius_auth.so' >/dev/null && ! compgen -G '/usr/lib/*/security/pam_radius_auth.so' >/dev/null; then
@@ -58,7 +61,7 @@ trap cleanup EXIT
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if [ -d /run/systemd/system ]; then
-  for unit in freeradius.service redis-server.service ocserv.service ocserv.socket prometheus.service radsecproxy.service; do
+  for unit in freeradius.service redis-server.service ocserv.service ocserv.socket prometheus.service radsecproxy.service openvpn.service; do
     if systemctl list-unit-files "$unit" >/dev/null 2>&1; then
       "${sudo[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
     fi
