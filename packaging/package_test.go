@@ -50,18 +50,27 @@ func buildDeb(t *testing.T, v string) string {
 	return debs[0]
 }
 
-// debianRoot makes a minimal Debian 12 root with debootstrap, kept as a
-// tarball in /var/cache so that later runs on the same machine unpack it.
-func debianRoot(t *testing.T) string {
+// debianRoot makes a minimal Debian 12 root with debootstrap, with the
+// packages of include besides, kept as a tarball in /var/cache so that
+// later runs on the same machine unpack it.
+func debianRoot(t *testing.T, include ...string) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
-	cache := "/var/cache/mfabridge-tests/bookworm-minbase.tar"
+	name := "minbase"
+	if len(include) > 0 {
+		name += "+" + strings.Join(include, "+")
+	}
+	cache := "/var/cache/mfabridge-tests/bookworm-" + name + ".tar"
 	if _, err := os.Stat(cache); err == nil {
 		_ = os.MkdirAll(root, 0o755)
 		run(t, ".", "tar", "-xpf", cache, "-C", root)
 		return root
 	}
-	run(t, ".", need(t, "debootstrap", "debootstrap"), "--variant=minbase", "bookworm", root, "http://deb.debian.org/debian")
+	args := []string{"--variant=minbase"}
+	if len(include) > 0 {
+		args = append(args, "--include="+strings.Join(include, ","))
+	}
+	run(t, ".", need(t, "debootstrap", "debootstrap"), append(args, "bookworm", root, "http://deb.debian.org/debian")...)
 	if err := os.MkdirAll(filepath.Dir(cache), 0o755); err == nil {
 		run(t, ".", "tar", "-cpf", cache+".tmp", "-C", root, ".")
 		_ = os.Rename(cache+".tmp", cache)

@@ -5,7 +5,7 @@
 # openconnect client, ip (iproute2) for the VPN test's namespace, and
 # redis-server for the shared session store, debootstrap (the package is
 # installed into a clean Debian root), systemd-analyze (the units are
-# verified) and promtool (the alert rules are checked).
+# verified), systemd-nspawn (that root is booted to test the unit) and promtool (the alert rules are checked).
 set -euo pipefail
 
 missing=()
@@ -20,6 +20,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# The package test boots a Debian root with systemd-nspawn.
+command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
 # promtool checks the shipped Prometheus alert rules.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # OpenVPN with radiusplugin in front of mfabridge (docs/nas.md's recipe).
