@@ -15,10 +15,11 @@ import (
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
-// proxyConf is what docs/nas.md's FreeRADIUS recipe adds to proxy.conf:
-// the stock home_server timing (response_window = 20) and status_check =
-// none, the set-up in which a slow push used to mark mfabridge dead.
-const proxyConf = `
+// udpHomeServer is what docs/nas.md's FreeRADIUS recipe adds to
+// proxy.conf: the stock home_server timing (response_window = 20) and
+// status_check = none, the set-up in which a slow push used to mark
+// mfabridge dead.
+const udpHomeServer = `
 home_server mfabridge {
 	type = auth
 	ipaddr = 127.0.0.1
@@ -27,6 +28,10 @@ home_server mfabridge {
 	response_window = 20
 	status_check = none
 }
+`
+
+// proxyConf sends every request to the home server "mfabridge".
+const proxyConf = `
 home_server_pool mfabridge_pool {
 	type = fail-over
 	home_server = mfabridge
@@ -57,9 +62,18 @@ server mfa-proxy {
 `
 
 // freeradiusProxy runs FreeRADIUS 3.2 from Debian as a proxy in front of
-// mfabridge at target, configured as docs/nas.md says, and returns an
+// mfabridge over UDP, configured as docs/nas.md says, and returns an
 // environment whose radclient talks to the proxy.
 func freeradiusProxy(t *testing.T, e *bridgeEnv) *bridgeEnv {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(e.addr)
+	return freeradiusProxyTo(t, e, fmt.Sprintf(udpHomeServer, atoi(t, port), demo_secret), nil)
+}
+
+// freeradiusProxyTo runs FreeRADIUS as a proxy to the home_server block
+// homeServer (named mfabridge), with files copied into its configuration
+// directory, and returns an environment whose radclient talks to it.
+func freeradiusProxyTo(t *testing.T, e *bridgeEnv, homeServer string, files map[string]string) *bridgeEnv {
 	t.Helper()
 	bin := need(t, "freeradius", "freeradius")
 	// FreeRADIUS drops its privileges to freerad after start-up: its
@@ -79,12 +93,21 @@ func freeradiusProxy(t *testing.T, e *bridgeEnv) *bridgeEnv {
 		os.Remove(s)
 	}
 	os.Remove(filepath.Join(dir, "mods-enabled", "eap")) // needs certificates it does not have here
-	_, port, _ := net.SplitHostPort(e.addr)
+	for name, from := range files {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Read by freerad: FreeRADIUS drops its privileges.
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "proxy.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, proxyConf, atoi(t, port), demo_secret)
+	fmt.Fprint(f, strings.ReplaceAll(homeServer, "$DIR", dir)+proxyConf)
 	f.Close()
 	listen := freeUDPPort(t)
 	if err := os.WriteFile(filepath.Join(dir, "sites-enabled", "mfa-proxy"), []byte(fmt.Sprintf(proxySite, listen)), 0o644); err != nil {

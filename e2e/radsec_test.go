@@ -69,22 +69,7 @@ func TestRadsecproxyTLS(t *testing.T) {
 	bin := need(t, "radsecproxy", "radsecproxy")
 	e := start(t, nil)
 	dir := t.TempDir()
-	writePKI(t, dir)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "mfabridge.pem"), filepath.Join(dir, "mfabridge.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	tl, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = e.srv.ServeStream(ctx, tl, bridge.StreamOptions{TLS: true}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	tlsPort := serveTLS(t, e, dir)
 
 	udp := freePort(t)
 	conf := fmt.Sprintf(`ListenUDP 127.0.0.1:%d
@@ -110,7 +95,7 @@ server mfabridge {
 realm * {
     server mfabridge
 }
-`, udp, strings.TrimPrefix(dir, "/"), demo.Secret, dir, dir, dir, tl.Addr().(*net.TCPAddr).Port)
+`, udp, strings.TrimPrefix(dir, "/"), demo.Secret, dir, dir, dir, tlsPort)
 	if err := os.WriteFile(filepath.Join(dir, "radsecproxy.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -145,19 +130,115 @@ realm * {
 // mfabridge's TCP listener: a challenge conversation.
 func TestRadclientOverTCP(t *testing.T) {
 	e := start(t, nil)
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = e.srv.ServeStream(ctx, l, bridge.StreamOptions{}) }()
-	t.Cleanup(func() { cancel(); <-done })
-	tcp := &bridgeEnv{demo: e.demo, srv: e.srv, addr: l.Addr().String(), logs: e.logs}
+	tcp := &bridgeEnv{demo: e.demo, srv: e.srv, addr: fmt.Sprintf("127.0.0.1:%d", serveTCP(t, e)), logs: e.logs}
 	r := tcp.radclient(t, pap("alice", "alice-password"), "-P", "tcp").must(t, "Access-Challenge")
 	r = tcp.radclient(t, answer("alice", "1", r.State), "-P", "tcp").must(t, "Access-Challenge")
 	tcp.radclient(t, answer("alice", totpCode(t), r.State), "-P", "tcp").must(t, "Access-Accept")
 	if !strings.Contains(e.logs.String(), "transport=tcp") {
 		t.Errorf("no TCP connection in mfabridge's log")
+	}
+}
+
+// serveTLS serves e over RADIUS/TLS with the PKI it writes to dir (the
+// NAS's certificate is nas.pem, nas.key), and returns the port.
+func serveTLS(t *testing.T, e *bridgeEnv, dir string) int {
+	t.Helper()
+	writePKI(t, dir)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "mfabridge.pem"), filepath.Join(dir, "mfabridge.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tl, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveStream(t, e, tl, bridge.StreamOptions{TLS: true})
+}
+
+// serveTCP serves e over RADIUS/TCP and returns the port.
+func serveTCP(t *testing.T, e *bridgeEnv) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveStream(t, e, l, bridge.StreamOptions{})
+}
+
+func serveStream(t *testing.T, e *bridgeEnv, l net.Listener, o bridge.StreamOptions) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.srv.ServeStream(ctx, l, o) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// tlsHomeServer is docs/radsec.md's FreeRADIUS recipe: mfabridge as a
+// RadSec home server ($DIR is FreeRADIUS's configuration directory).
+const tlsHomeServer = `
+home_server mfabridge {
+	type = auth
+	ipaddr = 127.0.0.1
+	port = %d
+	proto = tcp
+	secret = radsec
+	response_window = 20
+	status_check = none
+	tls {
+		private_key_file = $DIR/nas.key
+		certificate_file = $DIR/nas.pem
+		ca_file = $DIR/ca.pem
+		fragment_size = 8192
+		check_crl = no
+	}
+}
+`
+
+// tcpHomeServer is the same over plain TCP (RFC 6613).
+const tcpHomeServer = `
+home_server mfabridge {
+	type = auth
+	ipaddr = 127.0.0.1
+	port = %d
+	proto = tcp
+	secret = %s
+	response_window = 20
+	status_check = none
+}
+`
+
+// TestFreeRADIUSOverTLSAndTCP: FreeRADIUS 3.2 from Debian proxies to
+// mfabridge as a RadSec client (a home_server with proto = tcp and a tls
+// section) and over plain TCP: a challenge login, and a held push with
+// radclient retransmitting to the proxy (one push).
+func TestFreeRADIUSOverTLSAndTCP(t *testing.T) {
+	for _, transport := range []string{"tls", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			e := start(t, nil)
+			var px *bridgeEnv
+			if transport == "tls" {
+				dir := t.TempDir()
+				port := serveTLS(t, e, dir)
+				px = freeradiusProxyTo(t, e, fmt.Sprintf(tlsHomeServer, port), map[string]string{
+					"nas.key": filepath.Join(dir, "nas.key"), "nas.pem": filepath.Join(dir, "nas.pem"), "ca.pem": filepath.Join(dir, "ca.pem"),
+				})
+			} else {
+				px = freeradiusProxyTo(t, e, fmt.Sprintf(tcpHomeServer, serveTCP(t, e), demo.Secret), nil)
+			}
+			r := px.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
+			r = px.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Challenge")
+			px.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
+			px.radclient(t, pap("bob", "bob-password"), "-t", "2", "-r", "4").must(t, "Access-Accept")
+			if n := e.demo.Tenant.CountFor("bob", "/Security/AdvanceAuthentication", "StartOOB"); n != 1 {
+				t.Fatalf("%d pushes through FreeRADIUS over %s, want 1", n, transport)
+			}
+			if !strings.Contains(e.logs.String(), "transport="+transport) {
+				t.Errorf("no %s connection in mfabridge's log:\n%s", transport, e.logs.String())
+			}
+		})
 	}
 }
