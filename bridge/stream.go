@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -28,8 +29,9 @@ import (
 
 // StreamOptions configure a stream listener.
 type StreamOptions struct {
-	// TLS is true for RADIUS over TLS (the listener is a tls.Listener).
-	TLS bool
+	// TLS is true for RADIUS over TLS (the listener is a tls.Listener),
+	// DTLS for RADIUS over DTLS (transport.ListenDTLS).
+	TLS, DTLS bool
 	// IdleTimeout closes a connection that sends nothing for this long.
 	// Default 60s. RFC 6614 §2.6 suggests Status-Server as the keepalive.
 	IdleTimeout time.Duration
@@ -39,8 +41,12 @@ type StreamOptions struct {
 	MaxConnections, MaxPerClient int
 }
 
-// radsecSecret is the shared secret of RADIUS over TLS (RFC 6614 §2.3).
-const radsecSecret = "radsec"
+// The fixed shared secrets of RADIUS over TLS (RFC 6614 §2.3) and over
+// DTLS (RFC 7360 §2.1).
+const (
+	radsecSecret = "radsec"
+	dtlsSecret   = "radius/dtls"
+)
 
 // streamConn is one stream connection as the UDP path sees it (see
 // transport.StreamConn), with what admission learnt of it.
@@ -48,7 +54,6 @@ type streamConn struct {
 	transport.StreamConn
 	kind   string // "tcp" or "tls", for logs
 	secret string // "" : the client's own
-	peer   *tls.ConnectionState
 }
 
 // secretFor is the shared secret of client's packets on this connection.
@@ -75,7 +80,10 @@ func (s *Server) ServeStream(ctx context.Context, l net.Listener, o StreamOption
 	var open atomic.Int64
 	perClient := sync.Map{} // client name -> *atomic.Int64
 	kind := "tcp"
-	if o.TLS {
+	switch {
+	case o.DTLS:
+		kind = "dtls"
+	case o.TLS:
 		kind = "tls"
 	}
 	var wg sync.WaitGroup
@@ -135,16 +143,43 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 			return
 		}
 		_ = tc.SetDeadline(time.Time{})
-		st := tc.ConnectionState()
-		if !certMatches(client, st) {
+		if !certMatches(client, tc.ConnectionState().PeerCertificates) {
 			s.drop(dropBadMsgAuth, log, "the NAS's certificate names none of its client's tls_names: closed")
 			return
 		}
-		sc.secret, sc.peer = radsecSecret, &st
+		sc.secret = radsecSecret
+	}
+	dc, datagrams := c.(*transport.DTLSConn)
+	if datagrams {
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := dc.Handshake(hctx)
+		cancel()
+		if err != nil {
+			s.drop(dropBadMsgAuth, log.WithError(err), "DTLS handshake failed (an unknown or untrusted certificate?): closed")
+			return
+		}
+		if !certMatches(client, dc.PeerCertificates()) {
+			s.drop(dropBadMsgAuth, log, "the NAS's certificate names none of its client's tls_names: closed")
+			return
+		}
+		sc.secret = dtlsSecret
 	}
 	local := c.LocalAddr().String()
-	for {
-		pkt, err := transport.ReadFrame(c, o.IdleTimeout)
+	// When the server stops, the connection stops being read at once
+	// (requests in flight still get their answers): a DTLS peer that went
+	// away sends no close, and the idle timeout is long.
+	unblock := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) })
+	defer unblock()
+	for ctx.Err() == nil {
+		var (
+			pkt []byte
+			err error
+		)
+		if datagrams {
+			pkt, err = transport.ReadDatagram(c, o.IdleTimeout)
+		} else {
+			pkt, err = transport.ReadFrame(c, o.IdleTimeout)
+		}
 		switch {
 		case errors.Is(err, transport.ErrFrame):
 			// A length that lies, or a packet cut short: the stream
@@ -169,14 +204,14 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 // certMatches reports whether the NAS's certificate carries one of its
 // client's tls_names (a DNS name or the subject's common name; "*." matches
 // one label), or the client names none.
-func certMatches(client *config.Client, st tls.ConnectionState) bool {
+func certMatches(client *config.Client, peer []*x509.Certificate) bool {
 	if len(client.TLSNames) == 0 {
 		return true
 	}
-	if len(st.PeerCertificates) == 0 {
+	if len(peer) == 0 {
 		return false
 	}
-	cert := st.PeerCertificates[0]
+	cert := peer[0]
 	names := append([]string{cert.Subject.CommonName}, cert.DNSNames...)
 	for _, want := range client.TLSNames {
 		for _, n := range names {

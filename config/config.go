@@ -54,6 +54,10 @@ type RadSec struct {
 	CertFile     string `toml:"cert_file"`
 	KeyFile      string `toml:"key_file"`
 	ClientCAFile string `toml:"client_ca_file"`
+	// DTLSListen is the UDP addresses RADIUS over DTLS (RFC 7360) is
+	// served on, such as "0.0.0.0:2083", with the certificates above.
+	// Default: none (off).
+	DTLSListen []string `toml:"dtls_listen"`
 	// TCPListen is the addresses RADIUS over plain TCP is served on (RFC
 	// 6613), for networks that protect the traffic otherwise. Default:
 	// none (off).

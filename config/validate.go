@@ -66,15 +66,15 @@ func (c *Config) validate(col *collector) {
 			}
 		}
 	}
-	for i, l := range append(append([]string(nil), c.RadSec.Listen...), c.RadSec.TCPListen...) {
+	for i, l := range append(append(append([]string(nil), c.RadSec.Listen...), c.RadSec.TCPListen...), c.RadSec.DTLSListen...) {
 		if _, err := netip.ParseAddrPort(l); err != nil {
 			col.add("radsec", "listen address %d %q is not an address with a port; write \"0.0.0.0:2083\"", i, l)
 		}
 	}
-	if len(c.RadSec.Listen) > 0 {
+	if len(c.RadSec.Listen) > 0 || len(c.RadSec.DTLSListen) > 0 {
 		for _, f := range []struct{ key, path string }{{"radsec.cert_file", c.RadSec.CertFile}, {"radsec.key_file", c.RadSec.KeyFile}, {"radsec.client_ca_file", c.RadSec.ClientCAFile}} {
 			if f.path == "" {
-				col.add(f.key, "required for radsec.listen (see docs/radsec.md)")
+				col.add(f.key, "required for radsec.listen and radsec.dtls_listen (see docs/radsec.md)")
 			} else if _, err := os.Stat(f.path); err != nil {
 				col.add(f.key, "%v", err)
 			}

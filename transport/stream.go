@@ -40,6 +40,19 @@ func ReadFrame(c net.Conn, idle time.Duration) ([]byte, error) {
 	return pkt, nil
 }
 
+// ReadDatagram reads the next packet of a datagram association (DTLS: one
+// record, one packet), waiting at most idle for it. Its length is checked
+// with the rest of the packet.
+func ReadDatagram(c net.Conn, idle time.Duration) ([]byte, error) {
+	buf := make([]byte, radius.MaxPacketLength+1)
+	_ = c.SetReadDeadline(time.Now().Add(idle))
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
 // StreamConn is a stream connection as the datagram path sees it: a
 // net.PacketConn whose replies go back on the connection, one at a time,
 // so that the Handler of a datagram serves a stream's packets unchanged.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/bridge"
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/transport"
 )
 
 // tlsHolder holds the TLS settings of RADIUS over TLS so that a reload
@@ -70,6 +71,25 @@ func listenStreams(ctx context.Context, cfg *config.Config, srv *bridge.Server, 
 			to := o
 			to.TLS = true
 			serve(tls.NewListener(l, base), to, "RADIUS over TLS (RadSec)")
+		}
+	}
+	if len(r.DTLSListen) > 0 {
+		if len(r.Listen) == 0 {
+			if err := h.load(r); err != nil {
+				return err
+			}
+		}
+		cert := func() (*tls.Certificate, error) { return &h.cfg.Load().Certificates[0], nil }
+		for _, addr := range r.DTLSListen {
+			// The client CAs are those at start: a reload renews the
+			// certificate, and new CAs need a restart.
+			l, err := transport.ListenDTLS(addr, cert, h.cfg.Load().ClientCAs)
+			if err != nil {
+				return fmt.Errorf("radsec: cannot listen on %s: %w", addr, err)
+			}
+			to := o
+			to.DTLS = true
+			serve(l, to, "RADIUS over DTLS")
 		}
 	}
 	for _, addr := range r.TCPListen {

@@ -118,7 +118,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 					return
 				}
 				reload(srv, o.ConfigPath, log, m, st)
-				if rc := srv.Config(); len(rc.RadSec.Listen) > 0 {
+				if rc := srv.Config(); len(rc.RadSec.Listen) > 0 || len(rc.RadSec.DTLSListen) > 0 {
 					// New certificates for new connections; open ones stay.
 					if err := certs.load(&rc.RadSec); err != nil {
 						log.WithError(err).Error("RadSec certificates not reloaded; the old ones stay in force")
