@@ -32,6 +32,11 @@ type StreamOptions struct {
 	// TLS is true for RADIUS over TLS (the listener is a tls.Listener),
 	// DTLS for RADIUS over DTLS (transport.ListenDTLS).
 	TLS, DTLS bool
+	// RequireV11 closes a TLS or DTLS connection that did not negotiate
+	// RADIUS/1.1 (ALPN "radius/1.1"). The listener's ALPN names say what is
+	// offered; without this, a connection without RADIUS/1.1 speaks
+	// historic RADIUS over (D)TLS.
+	RequireV11 bool
 	// IdleTimeout closes a connection that sends nothing for this long.
 	// Default 60s. RFC 6614 §2.6 suggests Status-Server as the keepalive.
 	IdleTimeout time.Duration
@@ -52,8 +57,23 @@ const (
 // transport.StreamConn), with what admission learnt of it.
 type streamConn struct {
 	transport.StreamConn
-	kind   string // "tcp" or "tls", for logs
+	kind   string // "tcp", "tls" or "dtls", for logs
 	secret string // "" : the client's own
+	// v11 translates a RADIUS/1.1 connection's packets (nil: historic).
+	v11 *transport.V11
+}
+
+// WriteTo sends a reply on the connection, in RADIUS/1.1 form on a
+// RADIUS/1.1 connection.
+func (c *streamConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.v11 != nil {
+		out, err := c.v11.Out(b)
+		if err != nil {
+			return 0, err
+		}
+		return c.StreamConn.WriteTo(out, addr)
+	}
+	return c.StreamConn.WriteTo(b, addr)
 }
 
 // secretFor is the shared secret of client's packets on this connection.
@@ -148,6 +168,9 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 			return
 		}
 		sc.secret = radsecSecret
+		if tc.ConnectionState().NegotiatedProtocol == transport.ALPN11 {
+			sc.v11 = transport.NewV11(radsecSecret)
+		}
 	}
 	dc, datagrams := c.(*transport.DTLSConn)
 	if datagrams {
@@ -163,6 +186,15 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 			return
 		}
 		sc.secret = dtlsSecret
+		if dc.NegotiatedProtocol() == transport.ALPN11 {
+			sc.v11 = transport.NewV11(dtlsSecret)
+		}
+	}
+	if sc.v11 != nil {
+		log = log.WithField("radius", "1.1")
+	} else if (o.TLS || o.DTLS) && o.RequireV11 {
+		s.drop(dropUnsupported, log, "the NAS did not negotiate RADIUS/1.1 (ALPN radius/1.1), which radsec.versions requires: closed")
+		return
 	}
 	local := c.LocalAddr().String()
 	// When the server stops, the connection stops being read at once
@@ -191,6 +223,12 @@ func (s *Server) serveStreamConn(ctx context.Context, c net.Conn, o StreamOption
 				log.WithError(err).Debug("stream connection closed")
 			}
 			return
+		}
+		if sc.v11 != nil {
+			if pkt, err = sc.v11.In(pkt); err != nil {
+				s.drop(dropMalformed, log.WithError(err), "RADIUS/1.1 packet that cannot be taken: dropped")
+				continue
+			}
 		}
 		if job := s.dispatch(s.base, sc, local, pkt, c.RemoteAddr(), time.Time{}); job != nil {
 			s.pool.Run(job)

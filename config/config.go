@@ -54,6 +54,12 @@ type RadSec struct {
 	CertFile     string `toml:"cert_file"`
 	KeyFile      string `toml:"key_file"`
 	ClientCAFile string `toml:"client_ca_file"`
+	// Versions are the RADIUS versions offered over TLS and DTLS (by ALPN,
+	// draft-ietf-radext-radiusv11): "1.0" (historic RADIUS over TLS) and
+	// "1.1" (RADIUS/1.1, without MD5). Default both: a NAS that offers
+	// RADIUS/1.1 gets it, any other historic RADIUS/TLS. ["1.1"] alone
+	// refuses a NAS that does not negotiate RADIUS/1.1.
+	Versions []string `toml:"versions"`
 	// DTLSListen is the UDP addresses RADIUS over DTLS (RFC 7360) is
 	// served on, such as "0.0.0.0:2083", with the certificates above.
 	// Default: none (off).
@@ -500,6 +506,9 @@ func (c *Config) SetDefaults() {
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = "127.0.0.1:9812"
 	}
+	if len(c.RadSec.Versions) == 0 {
+		c.RadSec.Versions = []string{"1.0", "1.1"}
+	}
 	if c.Redis.KeyPrefix == "" {
 		c.Redis.KeyPrefix = "mfabridge:"
 	}
@@ -639,4 +648,20 @@ func (c *Config) noteFile(warning string) {
 	if warning != "" {
 		c.fileWarnings = append(c.fileWarnings, warning)
 	}
+}
+
+// ALPN returns the ALPN names of r.Versions, RADIUS/1.1 first, and whether
+// RADIUS/1.1 is required.
+func (r *RadSec) ALPN() (names []string, requireV11 bool) {
+	has := map[string]bool{}
+	for _, v := range r.Versions {
+		has[v] = true
+	}
+	if has["1.1"] {
+		names = append(names, "radius/1.1")
+	}
+	if has["1.0"] {
+		names = append(names, "radius/1.0")
+	}
+	return names, has["1.1"] && !has["1.0"]
 }

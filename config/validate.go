@@ -80,6 +80,11 @@ func (c *Config) validate(col *collector) {
 			}
 		}
 	}
+	for i, v := range c.RadSec.Versions {
+		if v != "1.0" && v != "1.1" {
+			col.add(fmt.Sprintf("radsec.versions[%d]", i), "%q is not a RADIUS version; use \"1.0\" (historic RADIUS over TLS) and/or \"1.1\" (RADIUS/1.1)", v)
+		}
+	}
 	if c.RadSec.MaxConnections < 0 || c.RadSec.MaxPerClient < 0 || c.RadSec.IdleTimeout.Duration < 0 {
 		col.add("radsec", "max_connections, max_per_client and idle_timeout must not be negative")
 	}

@@ -20,17 +20,23 @@ import (
 // puts new ones in force) and must present a client certificate that
 // clientCAs returns a CA for: mutual authentication, as RFC 7360 §2.1
 // asks.
-func ListenDTLS(addr string, cert func() (*tls.Certificate, error), clientCAs *x509.CertPool) (net.Listener, error) {
+// alpn are the RADIUS versions offered (ALPN10, ALPN11), most wanted
+// first; none: no ALPN.
+func ListenDTLS(addr string, cert func() (*tls.Certificate, error), clientCAs *x509.CertPool, alpn ...string) (net.Listener, error) {
 	udp, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
 	}
-	l, err := dtls.ListenWithOptions("udp", udp,
+	opts := []dtls.ServerOption{
 		dtls.WithGetCertificate(func(*dtls.ClientHelloInfo) (*tls.Certificate, error) { return cert() }),
 		dtls.WithClientCAs(clientCAs),
 		dtls.WithClientAuth(dtls.RequireAndVerifyClientCert),
 		dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret),
-	)
+	}
+	if len(alpn) > 0 {
+		opts = append(opts, dtls.WithSupportedProtocols(alpn...))
+	}
+	l, err := dtls.ListenWithOptions("udp", udp, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dtls: %w", err)
 	}
@@ -77,3 +83,12 @@ func (c *DTLSConn) PeerCertificates() []*x509.Certificate {
 
 // Handshake runs the DTLS handshake, bounded by ctx.
 func (c *DTLSConn) Handshake(ctx context.Context) error { return c.HandshakeContext(ctx) }
+
+// NegotiatedProtocol is the ALPN name agreed at the handshake ("": none).
+func (c *DTLSConn) NegotiatedProtocol() string {
+	st, ok := c.ConnectionState()
+	if !ok {
+		return ""
+	}
+	return st.NegotiatedProtocol
+}

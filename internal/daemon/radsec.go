@@ -35,7 +35,9 @@ func (h *tlsHolder) load(r *config.RadSec) error {
 	if !pool.AppendCertsFromPEM(pem) {
 		return fmt.Errorf("radsec: client_ca_file %s holds no PEM certificate", r.ClientCAFile)
 	}
+	alpn, _ := r.ALPN()
 	h.cfg.Store(&tls.Config{
+		NextProtos:   alpn, // RADIUS/1.1 (draft-ietf-radext-radiusv11) where both sides offer it
 		Certificates: []tls.Certificate{cert},
 		ClientCAs:    pool,
 		// Mutual authentication: a NAS without a certificate the CAs
@@ -49,7 +51,8 @@ func (h *tlsHolder) load(r *config.RadSec) error {
 // listenStreams serves RADIUS over TLS and TCP as [radsec] says.
 func listenStreams(ctx context.Context, cfg *config.Config, srv *bridge.Server, h *tlsHolder, log logrus.FieldLogger) error {
 	r := &cfg.RadSec
-	o := bridge.StreamOptions{IdleTimeout: r.IdleTimeout.Duration, MaxConnections: r.MaxConnections, MaxPerClient: r.MaxPerClient}
+	alpn, requireV11 := r.ALPN()
+	o := bridge.StreamOptions{IdleTimeout: r.IdleTimeout.Duration, MaxConnections: r.MaxConnections, MaxPerClient: r.MaxPerClient, RequireV11: requireV11}
 	serve := func(l net.Listener, o bridge.StreamOptions, what string) {
 		log.WithField("addr", l.Addr().String()).Info("listening for " + what)
 		go func() {
@@ -83,7 +86,7 @@ func listenStreams(ctx context.Context, cfg *config.Config, srv *bridge.Server, 
 		for _, addr := range r.DTLSListen {
 			// The client CAs are those at start: a reload renews the
 			// certificate, and new CAs need a restart.
-			l, err := transport.ListenDTLS(addr, cert, h.cfg.Load().ClientCAs)
+			l, err := transport.ListenDTLS(addr, cert, h.cfg.Load().ClientCAs, alpn...)
 			if err != nil {
 				return fmt.Errorf("radsec: cannot listen on %s: %w", addr, err)
 			}
