@@ -43,7 +43,7 @@ type V11 struct {
 
 	mu      sync.Mutex
 	next    byte
-	byID    map[byte]v11Request     // the last request given each Identifier
+	byID    map[byte]v11Request    // the last request given each Identifier
 	byToken map[[4]byte]v11Request // recent, by Token
 }
 
