@@ -101,6 +101,13 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 				100*r.m.CPU.Seconds()/r.m.Elapsed.Seconds(), 100*r.m.GeneratorCPU.Seconds()/r.m.Elapsed.Seconds(), r.server["p99"])
 		}
 		return nil
+	case "tls":
+		r := &report{}
+		if err := measureTLS(ctx, r, dur, workers); err != nil {
+			return err
+		}
+		fmt.Printf("PAP over RADIUS/TLS: %.0f requests per CPU-second (%d failures, %d timeouts); %.0f handshakes per CPU-second; %.0f bytes per open connection\n", r.papTLS.PerCPUSecond(), r.papTLS.Failures, r.papTLS.Timeouts, r.handshakesPerCPUSecond, r.bytesPerTLSConn)
+		return nil
 	case "memory":
 		mem, err := memory(ctx, workers, true)
 		if err != nil {
@@ -111,5 +118,5 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	}
-	return fmt.Errorf("-only %q: use http, curve or memory", part)
+	return fmt.Errorf("-only %q: use http, curve, pap-half, tls or memory", part)
 }

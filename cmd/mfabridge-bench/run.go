@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -102,6 +103,12 @@ func runAll(args []string) error {
 	r.pap = m
 	if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof).Output(); err == nil {
 		r.profile = string(top)
+	}
+
+	// 3b. The same over RADIUS/TLS, then what a TLS connection costs.
+	step("mfabridge PAP over RADIUS/TLS, in-memory provider")
+	if err := measureTLS(ctx, r, *dur, *workers); err != nil {
+		r.notes = append(r.notes, "RADIUS/TLS was not measured: "+err.Error())
 	}
 
 	// 4. Complete MFA logins, in-memory provider.
@@ -383,6 +390,9 @@ type report struct {
 	freeradius              *measured
 	pap, mfaInproc, mfaHTTP measured
 	mfaHTTPS                measured
+	papTLS                  measured // PAP over RADIUS/TLS, in-memory provider
+	handshakesPerCPUSecond  float64  // TLS handshakes the server completes
+	bytesPerTLSConn         float64  // RSS per open, idle TLS connection
 	curve                   []point
 	profile, httpProfile    string
 	httpBreakdown           []cost // the HTTP run's CPU, by part
@@ -411,4 +421,61 @@ func machine() string {
 	kernel, _ := exec.Command("uname", "-r").Output()
 	fr, _ := exec.Command("sh", "-c", "dpkg-query -W -f '${Version}' freeradius 2>/dev/null").Output()
 	return fmt.Sprintf("%s, %d cores (GOMAXPROCS %d), Linux %s, %s, FreeRADIUS %s", cpu, runtime.NumCPU(), runtime.GOMAXPROCS(0), strings.TrimSpace(string(kernel)), runtime.Version(), string(fr))
+}
+
+// measureTLS measures PAP over RADIUS/TLS against the in-memory provider,
+// the TLS handshakes one core completes, and the memory of an open
+// connection.
+func measureTLS(ctx context.Context, r *report, dur time.Duration, workers int) error {
+	dir, err := os.MkdirTemp("", "mfabridge-bench-tls-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	c, err := startChild("inproc-tls", "-mode", "inproc", "-tls", dir)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	cfg, addr, err := tlsClient(dir)
+	if err != nil {
+		return err
+	}
+	m, err := load(ctx, c.pid, loadgen.Load{Addr: addr, Secret: "radsec", Password: benchPassword, Workers: workers, Duration: dur, WithMA: true, TLS: cfg})
+	if err != nil {
+		return err
+	}
+	r.papTLS = m
+	// Handshakes: new connections, each closed once its handshake is done
+	// (TLS 1.3, mutual certificates, P-256), from 16 clients at once.
+	before, _ := loadgen.CPUTime(c.pid)
+	hctx, cancel := context.WithTimeout(ctx, dur/2)
+	n := loadgen.Handshakes(hctx, addr, cfg, 16)
+	cancel()
+	after, _ := loadgen.CPUTime(c.pid)
+	if cpu := (after - before).Seconds(); cpu > 0 {
+		r.handshakesPerCPUSecond = float64(n) / cpu
+	}
+	// Memory: 2,000 connections open and idle.
+	c.gc()
+	time.Sleep(200 * time.Millisecond)
+	rss0 := c.stats()["rss"]
+	var conns []*tls.Conn
+	for range 2000 {
+		tc, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			break
+		}
+		conns = append(conns, tc)
+	}
+	time.Sleep(500 * time.Millisecond)
+	c.gc()
+	time.Sleep(200 * time.Millisecond)
+	if rss1 := c.stats()["rss"]; len(conns) > 0 {
+		r.bytesPerTLSConn = float64(rss1-rss0) / float64(len(conns))
+	}
+	for _, tc := range conns {
+		tc.Close()
+	}
+	return nil
 }

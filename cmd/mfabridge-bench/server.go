@@ -79,6 +79,7 @@ func runServer(args []string) error {
 	txnBytes := fs.Int("txn", 0, "inproc-mfa: take the transaction of a real CyberArk login (1), or this many bytes")
 	tenantURL := fs.String("tenant", "", "http: the emulated tenant's URL (it runs in the load generator's process)")
 	caFile := fs.String("ca", "", "http: the tenant's certificate (for https)")
+	tlsDir := fs.String("tls", "", "also serve RADIUS over TLS: write a CA, a NAS certificate and key, and the address to this directory")
 	menu := fs.Bool("menu", false, "offer the mechanisms as a menu (otherwise the client prefers a code, as most are set up)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile here while serving")
 	allocs := fs.String("memprofile", "", "write the profile of allocations here when done")
@@ -143,6 +144,15 @@ func runServer(args []string) error {
 	dl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	if *tlsDir != "" {
+		tl, err := listenTLS(*tlsDir)
+		if err != nil {
+			return err
+		}
+		go func() {
+			_ = srv.ServeStream(context.Background(), tl, bridge.StreamOptions{TLS: true, MaxConnections: 100000, MaxPerClient: 100000})
+		}()
 	}
 	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats

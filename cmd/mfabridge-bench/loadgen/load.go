@@ -7,7 +7,10 @@ package loadgen
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sort"
@@ -58,6 +61,9 @@ type Load struct {
 	OnlyStart bool
 	// Count, when set, ends the run after this many logins.
 	Count int64
+	// TLS, when set, sends the requests over RADIUS/TLS (RFC 6614) to
+	// Addr, one connection a worker, with this client configuration.
+	TLS *tls.Config
 }
 
 // Result is what a run measured.
@@ -90,8 +96,11 @@ func (r Result) Quantile(kind string, q float64) time.Duration {
 var errTimeout = errors.New("timeout")
 
 type client struct {
-	conn   *net.UDPConn
-	io     *rawIO
+	conn *net.UDPConn
+	io   *rawIO
+	// stream, when set, carries the packets instead (RADIUS over TLS):
+	// each request framed by its Length, its reply read whole.
+	stream net.Conn
 	secret []byte
 	id     byte
 	buf    []byte
@@ -110,6 +119,9 @@ func (c *client) exchange(p *radius.Packet, timeout time.Duration) (*radius.Pack
 	}
 	if err != nil {
 		return nil, err
+	}
+	if c.stream != nil {
+		return c.streamExchange(p, wire, timeout)
 	}
 	if err := c.io.write(wire); err != nil {
 		return nil, err
@@ -136,6 +148,33 @@ func (c *client) exchange(p *radius.Packet, timeout time.Duration) (*radius.Pack
 	}
 }
 
+// streamExchange sends wire on the stream and reads the reply.
+func (c *client) streamExchange(p *radius.Packet, wire []byte, timeout time.Duration) (*radius.Packet, error) {
+	_ = c.stream.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.stream.Write(wire); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(c.stream, c.buf[:4]); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, errTimeout
+		}
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(c.buf[2:4]))
+	if n < 20 || n > len(c.buf) {
+		return nil, errors.New("reply with an impossible Length")
+	}
+	if _, err := io.ReadFull(c.stream, c.buf[4:n]); err != nil {
+		return nil, err
+	}
+	resp := c.buf[:n]
+	if resp[1] != p.Identifier || !radius.IsAuthenticResponse(resp, wire, c.secret) {
+		return nil, errors.New("reply not authentic")
+	}
+	return radius.Parse(resp, c.secret)
+}
+
 // Run runs l until its duration is over.
 func Run(ctx context.Context, l Load) (Result, error) {
 	if l.Timeout == 0 {
@@ -155,9 +194,12 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		start     time.Time
 		cpu0      time.Duration
 	)
-	addr, err := net.ResolveUDPAddr("udp", l.Addr)
-	if err != nil {
-		return res, err
+	var addr *net.UDPAddr
+	if l.TLS == nil {
+		var err error
+		if addr, err = net.ResolveUDPAddr("udp", l.Addr); err != nil {
+			return res, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.Warmup+l.Duration)
 	defer cancel()
@@ -196,21 +238,31 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		}()
 	}
 	for w := 0; w < l.Workers; w++ {
-		conn, err := net.DialUDP("udp", nil, addr)
-		if err != nil {
-			return res, err
-		}
 		var id [1]byte
 		_, _ = rand.Read(id[:])
-		rc, err := conn.SyscallConn()
-		if err != nil {
-			return res, err
+		c := &client{secret: []byte(l.Secret), id: id[0], buf: make([]byte, 4096), ma: l.WithMA}
+		var closer io.Closer
+		if l.TLS != nil {
+			tc, err := tls.Dial("tcp", l.Addr, l.TLS)
+			if err != nil {
+				return res, err
+			}
+			c.stream, closer = tc, tc
+		} else {
+			conn, err := net.DialUDP("udp", nil, addr)
+			if err != nil {
+				return res, err
+			}
+			rc, err := conn.SyscallConn()
+			if err != nil {
+				return res, err
+			}
+			c.conn, c.io, closer = conn, newRawIO(rc), conn
 		}
-		c := &client{conn: conn, io: newRawIO(rc), secret: []byte(l.Secret), id: id[0], buf: make([]byte, 4096), ma: l.WithMA}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { _ = conn.Close() }()
+			defer func() { _ = closer.Close() }()
 			local := map[string][]time.Duration{}
 			warmLat, warm := map[string][]time.Duration{}, &Result{} // the warm-up's, not kept
 			for ctx.Err() == nil {
@@ -293,4 +345,28 @@ func login(c *client, l Load, user string, lat map[string][]time.Duration, res *
 	lat["answer"] = append(lat["answer"], time.Since(t1))
 	atomic.AddInt64(&res.Packets, 1)
 	return resp.Code == radius.CodeAccessAccept, nil
+}
+
+// Handshakes opens TLS connections to addr with cfg, from workers at once,
+// completing each handshake and closing it, until ctx ends; it returns how
+// many completed.
+func Handshakes(ctx context.Context, addr string, cfg *tls.Config, workers int) int64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				c, err := tls.Dial("tcp", addr, cfg)
+				if err != nil {
+					continue
+				}
+				n.Add(1)
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return n.Load()
 }
