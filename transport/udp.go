@@ -92,11 +92,17 @@ type reader struct {
 
 // Nudge timing: how often the nudger looks while requests come in, how
 // long a datagram may wait unread before it wakes the reader, and how
-// long without a read (and with nothing waiting) before it rests.
+// long without a read (and with nothing waiting) before it rests. The
+// sweeper's starvation comes with load, when datagrams are microseconds
+// apart and wait in the socket while the reader is starved: then the
+// nudger nudges rather than rests (a readable socket is never idle to it).
+// Resting 2 ms after the last read when nothing waits costs a lightly
+// loaded server nothing: at 20 requests a second the process spent 2.8% of
+// a core with a 50 ms rest, 0.7% with 2 ms, as much as without a nudger.
 const (
 	nudgeTick  = 250 * time.Microsecond
 	nudgeAfter = 500 * time.Microsecond
-	nudgeRest  = 50 * time.Millisecond
+	nudgeRest  = 2 * time.Millisecond
 )
 
 // nudge wakes a reader that the Go scheduler has not woken although a

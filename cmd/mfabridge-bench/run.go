@@ -96,11 +96,18 @@ func runAll(args []string) error {
 		return err
 	}
 	m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: *workers, Duration: *dur, WithMA: true})
-	c.stop()
 	if err != nil {
+		c.stop()
 		return err
 	}
 	r.pap = m
+	// The floor: what a lightly loaded server costs (20 requests a second,
+	// as a small site's morning).
+	step("mfabridge at 20 requests a second")
+	if fm, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: 4, Rate: 20, Duration: 10 * time.Second, WithMA: true}); err == nil {
+		r.floor = fm
+	}
+	c.stop()
 	if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof).Output(); err == nil {
 		r.profile = string(top)
 	}
@@ -391,6 +398,7 @@ type report struct {
 	pap, mfaInproc, mfaHTTP measured
 	mfaHTTPS                measured
 	papTLS                  measured // PAP over RADIUS/TLS, in-memory provider
+	floor                   measured // PAP at 20 requests a second
 	handshakesPerCPUSecond  float64  // TLS handshakes the server completes
 	bytesPerTLSConn         float64  // RSS per open, idle TLS connection
 	curve                   []point
