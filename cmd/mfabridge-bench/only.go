@@ -101,6 +101,22 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 				100*r.m.CPU.Seconds()/r.m.Elapsed.Seconds(), 100*r.m.GeneratorCPU.Seconds()/r.m.Elapsed.Seconds(), r.server["p99"])
 		}
 		return nil
+	case "floor":
+		prof := filepath.Join(os.TempDir(), "mfabridge-bench-floor.pprof")
+		c, err := startChild("inproc", "-mode", "inproc", "-cpuprofile", prof)
+		if err != nil {
+			return err
+		}
+		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: 4, Rate: 20, Duration: dur, WithMA: true})
+		c.stop()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("20 requests/s for %v: server CPU %v (%.2f%% of a core), %d requests\n", m.Elapsed.Round(time.Millisecond), m.CPU, 100*m.CPU.Seconds()/m.Elapsed.Seconds(), m.Packets)
+		if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=20", prof).Output(); err == nil {
+			fmt.Println(string(top))
+		}
+		return nil
 	case "tls":
 		r := &report{}
 		if err := measureTLS(ctx, r, dur, workers); err != nil {
@@ -118,5 +134,5 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	}
-	return fmt.Errorf("-only %q: use http, curve, pap-half, tls or memory", part)
+	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor or memory", part)
 }
