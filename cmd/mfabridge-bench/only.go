@@ -117,6 +117,15 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 			fmt.Println(string(top))
 		}
 		return nil
+	case "storm":
+		for _, n := range []int{1000, 4000} {
+			st, err := measureStorm(ctx, n, 5*time.Second, 100*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%+v\n", st)
+		}
+		return nil
 	case "tls":
 		r := &report{}
 		if err := measureTLS(ctx, r, dur, workers); err != nil {
@@ -134,5 +143,5 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	}
-	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor or memory", part)
+	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor, storm or memory", part)
 }

@@ -122,6 +122,18 @@ func runAll(args []string) error {
 		r.notes = append(r.notes, "RADIUS/TLS was not measured: "+err.Error())
 	}
 
+	// 3c. Push storms: many users approving at once, against the
+	// emulated tenant at +100 ms a call.
+	for _, n := range []int{1000, 4000} {
+		step("push storm of %d users", n)
+		st, err := measureStorm(ctx, n, 5*time.Second, 100*time.Millisecond)
+		if err != nil {
+			r.notes = append(r.notes, fmt.Sprintf("the push storm of %d users was not measured: %v", n, err))
+			continue
+		}
+		r.storms = append(r.storms, st)
+	}
+
 	// 4. Complete MFA logins, in-memory provider.
 	step("mfabridge MFA logins, in-memory provider")
 	c, err = startChild("inproc-mfa", "-mode", "inproc-mfa")
@@ -403,8 +415,9 @@ type report struct {
 	mfaHTTPS                measured
 	papTLS                  measured // PAP over RADIUS/TLS, in-memory provider
 	floor                   measured // PAP at 20 requests a second
-	handshakesPerCPUSecond  float64  // TLS handshakes the server completes
-	bytesPerTLSConn         float64  // RSS per open, idle TLS connection
+	storms                  []storm
+	handshakesPerCPUSecond  float64 // TLS handshakes the server completes
+	bytesPerTLSConn         float64 // RSS per open, idle TLS connection
 	curve                   []point
 	profile, httpProfile    string
 	httpBreakdown           []cost // the HTTP run's CPU, by part
