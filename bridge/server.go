@@ -101,7 +101,8 @@ type Server struct {
 
 	state    atomic.Pointer[serverState]
 	dedup    *replycache.Memory
-	busy     atomic.Int64 // requests in flight
+	busy     atomic.Int64 // requests in flight, held ones not counted
+	held     atomic.Int64 // requests held while a push is approved
 	throttle throttle.Counter
 	joins    *joins
 	acct     accountingSockets
@@ -205,7 +206,7 @@ func New(o Options) (*Server, error) {
 	if s.throttle == nil {
 		s.throttle = throttle.NewMemory(ThrottleSettings(o.Config), maxTracked, s.now)
 	}
-	s.deps = &conversation.Deps{Store: s.store, Throttle: s.throttle, Observer: s.obs, Tracer: &conversation.Tracer{}, Now: s.now}
+	s.deps = &conversation.Deps{Store: s.store, Throttle: s.throttle, Observer: s.obs, Tracer: &conversation.Tracer{}, Holds: holds{s}, Now: s.now}
 	st, err := newServerState(o.Config, o.Providers, s.deps)
 	if err != nil {
 		return nil, err
@@ -361,8 +362,31 @@ func (s *Server) Drain(grace time.Duration) int {
 	return left
 }
 
-// InFlight is the number of requests being processed.
+// InFlight is the number of requests being worked on (held ones not
+// counted: see Held).
 func (s *Server) InFlight() int { return int(s.busy.Load()) }
+
+// Held is the number of requests held while a push or call is approved.
+func (s *Server) Held() int { return int(s.held.Load()) }
+
+// holds moves a request held for a push from the requests being worked on
+// (server.max_in_flight) to the held ones (server.max_held), so that a
+// morning's pushes do not take the slots other users' logins need.
+type holds struct{ s *Server }
+
+func (h holds) Hold() bool {
+	if h.s.held.Add(1) > int64(h.s.state.Load().cfg.Server.MaxHeld) {
+		h.s.held.Add(-1)
+		return false
+	}
+	h.s.busy.Add(-1)
+	return true
+}
+
+func (h holds) Release() {
+	h.s.busy.Add(1)
+	h.s.held.Add(-1)
+}
 
 // Sessions is the number of conversations waiting at a challenge.
 func (s *Server) Sessions() int { return s.store.Len() }

@@ -82,7 +82,12 @@ type Server struct {
 	// Listen is the UDP addresses to serve on. Default ["0.0.0.0:1812", "[::]:1812"].
 	Listen []string `toml:"listen"`
 	// MaxInFlight bounds the requests processed at once. Default 1024.
+	// Requests held while a push is approved are not counted: see MaxHeld.
 	MaxInFlight int `toml:"max_in_flight"`
+	// MaxHeld bounds the requests held while a push or call is approved.
+	// Past it, a new push is answered with "approve, then press Enter"
+	// (or a reject for push = "wait"). Default 10000.
+	MaxHeld int `toml:"max_held"`
 	// ReplyCache is how long a reply is kept to answer retransmissions
 	// (5s to 30s, RFC 5080). Default 10s.
 	ReplyCache Duration `toml:"reply_cache"`
@@ -467,6 +472,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Server.MaxInFlight == 0 {
 		c.Server.MaxInFlight = 1024
+	}
+	if c.Server.MaxHeld == 0 {
+		c.Server.MaxHeld = 10000
 	}
 	if c.Server.ReplyCache.Duration == 0 {
 		c.Server.ReplyCache.Duration = 10 * time.Second

@@ -91,6 +91,9 @@ func (c *Config) validate(col *collector) {
 	if c.Server.MaxInFlight < 1 {
 		col.add("server.max_in_flight", "must be at least 1")
 	}
+	if c.Server.MaxHeld < 0 {
+		col.add("server.max_held", "must not be negative")
+	}
 	if d := c.Server.ReplyCache.Duration; d < 5*time.Second || d > 30*time.Second {
 		col.add("server.reply_cache", "%v is outside 5s to 30s (RFC 5080); 10s suits most NAS devices", d)
 	}

@@ -37,6 +37,17 @@ type Observer interface {
 	PushSwitched()
 }
 
+// Holder accounts for requests held while a push or call is approved: a
+// held request waits, it does no work, and is counted apart from the
+// requests being worked on.
+type Holder interface {
+	// Hold is called when a request starts to wait for a push; false
+	// means that no more may wait.
+	Hold() bool
+	// Release is called when it stops waiting.
+	Release()
+}
+
 // Deps are what engines work with, shared by the engines of successive
 // configurations (a reload keeps the conversations and the counts).
 type Deps struct {
@@ -44,6 +55,9 @@ type Deps struct {
 	Throttle throttle.Counter
 	Observer Observer
 	Tracer   *Tracer
+	// Holds, when set, accounts for requests held while a push is
+	// approved.
+	Holds Holder
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 

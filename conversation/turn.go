@@ -325,6 +325,22 @@ func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radiu
 		// (nas_wait from when the request arrived, less a margin for the
 		// way back), so that the NAS is always answered in time.
 		if holdUntil.IsZero() {
+			// A held request waits, it does no work: it leaves the
+			// requests being worked on for the held ones, which have a
+			// bound of their own. Past it the user is asked to approve,
+			// then press Enter (or, where the NAS cannot show that, told
+			// to try again), on the same push: never a silent drop.
+			if h := ex.e.Holds; h != nil {
+				if !h.Hold() {
+					if !held && ex.client.Push != config.PushWait {
+						ex.log.Warn("too many requests held for a push (server.max_held): asking the user to approve, then press Enter")
+						return ex.approve(step, "")
+					}
+					ex.log.Warn("too many requests held for a push (server.max_held): rejected")
+					return ex.finish(radius.CodeAccessReject, ex.e.Config.Texts.Busy, "too_many_held", "")
+				}
+				defer h.Release()
+			}
 			pushSent = ex.e.now()
 			holdUntil = ex.e.now().Add(ex.client.PushWait.Duration)
 			if nas := ex.nasDeadline(); nas.Before(holdUntil) {

@@ -24,6 +24,7 @@ import (
 // methods of Metrics.
 type Source interface {
 	InFlight() int
+	Held() int
 	Sessions() int
 	Check(ctx context.Context) error
 }
@@ -190,7 +191,8 @@ func (m *Metrics) Reloaded(ok bool) {
 }
 
 var (
-	descFlight = prometheus.NewDesc("mfabridge_requests_in_flight", "Access-Requests being processed (held pushes included).", nil, nil)
+	descFlight = prometheus.NewDesc("mfabridge_requests_in_flight", "Access-Requests being worked on (server.max_in_flight; held pushes not counted).", nil, nil)
+	descHeld   = prometheus.NewDesc("mfabridge_requests_held", "Access-Requests held while a push or call is approved (server.max_held).", nil, nil)
 	descSess   = prometheus.NewDesc("mfabridge_sessions", "Conversations waiting at a challenge.", nil, nil)
 )
 
@@ -199,6 +201,7 @@ type collector struct{ m *Metrics }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFlight
+	ch <- descHeld
 	ch <- descSess
 }
 
@@ -208,6 +211,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descFlight, prometheus.GaugeValue, float64(src.InFlight()))
+	ch <- prometheus.MustNewConstMetric(descHeld, prometheus.GaugeValue, float64(src.Held()))
 	ch <- prometheus.MustNewConstMetric(descSess, prometheus.GaugeValue, float64(src.Sessions()))
 }
 

@@ -12,6 +12,7 @@ import (
 
 type source struct{}
 
+func (source) Held() int                       { return 0 }
 func (source) InFlight() int                   { return 0 }
 func (source) Sessions() int                   { return 1 }
 func (source) Check(ctx context.Context) error { return nil }

@@ -31,6 +31,7 @@ func TestAlertRulesPassPromtool(t *testing.T) {
 
 type source struct{}
 
+func (source) Held() int                   { return 0 }
 func (source) InFlight() int               { return 0 }
 func (source) Sessions() int               { return 0 }
 func (source) Check(context.Context) error { return nil }

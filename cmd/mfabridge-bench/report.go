@@ -166,7 +166,7 @@ func (r *report) stormSection(p func(string, ...any)) {
 	}
 	p("## Push storm")
 	p("")
-	p("Many users log in with a push at once and approve it after %v; the emulated CyberArk tenant runs over HTTPS with +%v a call; each user's NAS sends once and waits 20 s (no retransmission: what the first send gets). Meanwhile, other users log in with a code at 20 a second; their p99 is set against the same logins on the idle server just before. The server keeps its defaults but `max_in_flight = 4096` (new logins may take 90%% of it) and `nas_wait` 10 s (a push not approved by 9 s gets \"approve, then press Enter\"). `go run ./cmd/mfabridge-bench -only storm` runs this part alone.", r.storms[0].approveAfter, r.storms[0].latency)
+	p("Many users log in with a push at once and approve it after %v; the emulated CyberArk tenant runs over HTTPS with +%v a call; each user's NAS sends once and waits 20 s (no retransmission: what the first send gets). Meanwhile, other users log in with a code at 20 a second; their p99 is set against the same logins on the idle server just before. The server keeps its defaults (`max_held` 10,000 held pushes, apart from the requests being worked on) but `max_in_flight = 4096` and `nas_wait` 10 s (a push not approved by 9 s gets \"approve, then press Enter\"). `go run ./cmd/mfabridge-bench -only storm` runs this part alone.", r.storms[0].approveAfter, r.storms[0].latency)
 	p("")
 	p("| Users | Accepted on the first send | \"Approve, then press Enter\" | Rejected | No answer | Accept p50 | Accept p99 | Held at the peak | Goroutines per held push | RSS per held push | Polls to the tenant per second | TCP connections to the tenant | Code logins' p99 during / idle |")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -178,7 +178,7 @@ func (r *report) stormSection(p func(string, ...any)) {
 		p("| %d | %d | %d | %d | %d | %.2f s | %.2f s | %d | %.1f | %.0f KiB | %.0f | %d | %s |", st.users, st.firstSend, st.challenged, st.rejected, st.lost, st.p50.Seconds(), st.p99.Seconds(), st.heldAtPeak, st.goroutinesPerHeld, st.bytesPerHeld/1024, st.pollsPerSecond, st.tenantConns, during)
 	}
 	p("")
-	p("A held push is a request in flight: it takes a slot of `max_in_flight`, goroutines and a connection to the tenant for each call in flight (HTTP/1.1), and is polled once a second. Past the slots, new logins are dropped (`overload`) and other users' logins wait with them; this is what the open part of the \"morning storm\" issue is to change (parked requests, a polling scheduler, bounded connections).")
+	p("A held push waits apart from the requests being worked on (`max_held`, not `max_in_flight`), so other users' logins are not held up behind it; past `max_held` a push is answered with \"approve, then press Enter\", never dropped. It still costs a goroutine and its stack, a connection to the tenant for each call in flight (HTTP/1.1 here; a tenant that speaks HTTP/2 gets one connection for many), and a poll every second or so: the open part of the \"morning storm\" issue (parked requests as records and timers, a polling scheduler, bounded connections).")
 	p("")
 }
 

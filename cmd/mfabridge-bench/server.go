@@ -160,7 +160,7 @@ func runServer(args []string) error {
 		rss, _ := loadgen.RSS(os.Getpid())
 		_ = json.NewEncoder(w).Encode(map[string]int64{
 			"goroutines": int64(runtime.NumGoroutine()), "rss": rss, "heap_inuse": int64(ms.HeapInuse),
-			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()),
+			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()), "held": int64(srv.Held()),
 		})
 	})
 	var (

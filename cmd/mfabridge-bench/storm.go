@@ -109,7 +109,7 @@ func measureStorm(ctx context.Context, n int, approveAfter, latency time.Duratio
 	// connections to the tenant, and other users' code logins.
 	time.Sleep(approveAfter / 2)
 	peak := c.stats()
-	s.heldAtPeak = peak["in_flight"]
+	s.heldAtPeak = peak["held"] + peak["in_flight"]
 	if s.heldAtPeak > 0 {
 		s.goroutinesPerHeld = float64(peak["goroutines"]-base["goroutines"]) / float64(s.heldAtPeak)
 		s.bytesPerHeld = float64(peak["rss"]-base["rss"]) / float64(s.heldAtPeak)

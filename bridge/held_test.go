@@ -1,0 +1,100 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
+)
+
+// TestHeldPushesLeaveTheSlots: requests held while a push is approved do
+// not take server.max_in_flight. With two slots and five pushes held,
+// another user's login is answered at once; past server.max_held, a new
+// push is answered with "approve, then press Enter" on the same push; and
+// the held ones are accepted when approved.
+func TestHeldPushesLeaveTheSlots(t *testing.T) {
+	approved := make(chan struct{})
+	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Channel: identity.ChannelApp}
+	pending := func(txn identity.Txn) identity.Step {
+		m := push
+		return identity.Step{Status: identity.Waiting, Current: &m, Pending: true, PollInterval: 50 * time.Millisecond, Txn: txn}
+	}
+	p := &identitytest.Scripted{
+		OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
+			if req.User == "carol" {
+				return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: "carol"}}, nil
+			}
+			return pending(identity.Txn{Provider: "scripted", Data: []byte(req.User)}), nil
+		},
+		OnAdvance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+			select {
+			case <-approved:
+				return identity.Step{Status: identity.Accepted}, nil
+			default:
+				return pending(txn), nil
+			}
+		},
+	}
+	ts := startServer(t, p, func(c *config.Config) {
+		c.Server.MaxInFlight, c.Server.MaxHeld = 2, 5
+		c.Clients[0].NASWait = config.Duration{Duration: 10 * time.Second}
+	})
+	n := newNAS(t, ts)
+	withID := func(id byte) func(*radius.Packet) { return func(p *radius.Packet) { p.Identifier = id } }
+	type sent struct {
+		req *radius.Packet
+		raw []byte
+	}
+	held := map[byte]sent{}
+	for i := range 5 {
+		req, raw := request(t, testSecret, true, papBuild(fmt.Sprintf("user%d", i), "pw", withID(byte(10+i))))
+		n.send(raw)
+		held[req.Identifier] = sent{req, raw}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for ts.srv.Held() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d held, want 5 (in flight %d)", ts.srv.Held(), ts.srv.InFlight())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Another user's login: answered though five pushes are held and
+	// there are two slots.
+	req, raw := request(t, testSecret, true, papBuild("carol", "pw", withID(1)))
+	n.send(raw)
+	if r := checkReply(t, req, raw, n.recv(2*time.Second)); r.Code != radius.CodeAccessAccept {
+		t.Fatalf("carol: %v", r.Code)
+	}
+	// A sixth push, past max_held: approve, then press Enter.
+	req, raw = request(t, testSecret, true, papBuild("user5", "pw", withID(2)))
+	n.send(raw)
+	r := checkReply(t, req, raw, n.recv(2*time.Second))
+	if r.Code != radius.CodeAccessChallenge || !strings.Contains(rfc2865.ReplyMessage_GetString(r), "press Enter") {
+		t.Fatalf("past max_held: %v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
+	}
+	close(approved)
+	for range 5 {
+		b := n.recv(3 * time.Second)
+		if b == nil {
+			t.Fatal("a held push was not answered")
+		}
+		s, ok := held[b[1]]
+		if !ok {
+			t.Fatalf("a reply to Identifier %d", b[1])
+		}
+		if r := checkReply(t, s.req, s.raw, b); r.Code != radius.CodeAccessAccept {
+			t.Fatalf("held push %d: %v", b[1], r.Code)
+		}
+	}
+	if ts.srv.Held() != 0 || ts.srv.InFlight() != 0 {
+		t.Fatalf("after: %d held, %d in flight", ts.srv.Held(), ts.srv.InFlight())
+	}
+}
