@@ -500,7 +500,7 @@ func measureTLS(ctx context.Context, r *report, dur time.Duration, workers int) 
 		r.bytesPerTLSConn = float64(rss1-rss0) / float64(len(conns))
 	}
 	for _, tc := range conns {
-		tc.Close()
+		_ = tc.Close()
 	}
 	return nil
 }

@@ -363,7 +363,7 @@ func Handshakes(ctx context.Context, addr string, cfg *tls.Config, workers int) 
 					continue
 				}
 				n.Add(1)
-				c.Close()
+				_ = c.Close()
 			}
 		}()
 	}
