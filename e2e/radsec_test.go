@@ -55,17 +55,6 @@ func writePKI(t *testing.T, dir string) {
 	}
 }
 
-// freePort returns a free loopback port (UDP and TCP).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestRadsecproxyTLS: radclient -> radsecproxy (UDP in, RADIUS over TLS
 // out, with its client certificate) -> mfabridge's RadSec listener: a
 // challenge conversation, a held push, and a retransmission.
@@ -75,7 +64,7 @@ func TestRadsecproxyTLS(t *testing.T) {
 	dir := t.TempDir()
 	tlsPort := serveTLS(t, e, dir)
 
-	udp := freePort(t)
+	udp := freeUDPPort(t)
 	conf := fmt.Sprintf(`ListenUDP 127.0.0.1:%d
 LogLevel 3
 LogDestination file:///%s/radsecproxy.log
@@ -143,9 +132,9 @@ func TestRadclientOverTCP(t *testing.T) {
 	}
 }
 
-// serveTLS serves e over RADIUS/TLS with the PKI it writes to dir (the
-// NAS's certificate is nas.pem, nas.key), and returns the port.
-func serveTLS(t *testing.T, e *bridgeEnv, dir string) int {
+// serverPKI writes the PKI to dir and returns mfabridge's certificate and
+// the pool of the NAS's CA.
+func serverPKI(t *testing.T, dir string) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	writePKI(t, dir)
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "mfabridge.pem"), filepath.Join(dir, "mfabridge.key"))
@@ -155,6 +144,14 @@ func serveTLS(t *testing.T, e *bridgeEnv, dir string) int {
 	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
+	return cert, pool
+}
+
+// serveTLS serves e over RADIUS/TLS with the PKI it writes to dir (the
+// NAS's certificate is nas.pem, nas.key), and returns the port.
+func serveTLS(t *testing.T, e *bridgeEnv, dir string) int {
+	t.Helper()
+	cert, pool := serverPKI(t, dir)
 	tl, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
@@ -252,14 +249,7 @@ func TestFreeRADIUSOverTLSAndTCP(t *testing.T) {
 // returns the UDP port.
 func serveDTLS(t *testing.T, e *bridgeEnv, dir string) int {
 	t.Helper()
-	writePKI(t, dir)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "mfabridge.pem"), filepath.Join(dir, "mfabridge.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	cert, pool := serverPKI(t, dir)
 	port := freeUDPPort(t)
 	l, err := transport.ListenDTLS(fmt.Sprintf("127.0.0.1:%d", port), func() (*tls.Certificate, error) { return &cert, nil }, pool)
 	if err != nil {

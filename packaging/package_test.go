@@ -78,6 +78,32 @@ func debianRoot(t *testing.T, include ...string) string {
 	return root
 }
 
+// asRoot skips the test outside CI when it does not run as root (what it
+// does needs root), and fails it in CI.
+func asRoot(t *testing.T, what string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("the package test %s and must run as root in CI", what)
+	}
+	t.Skipf("the package test %s: run it as root", what)
+}
+
+// installDeb copies deb into root and installs it there with dpkg.
+func installDeb(t *testing.T, root, deb string) string {
+	t.Helper()
+	data, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tmp", "mfabridge.deb"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return chroot(t, root, "dpkg", "-i", "/tmp/mfabridge.deb")
+}
+
 func chroot(t *testing.T, root string, args ...string) string {
 	t.Helper()
 	return run(t, ".", "chroot", append([]string{root}, args...)...)
@@ -97,12 +123,7 @@ func stat(t *testing.T, root, path string) (mode os.FileMode, uid, gid int) {
 // 12 root, checks its files, user and modes, upgrades it with a changed
 // configuration, and removes and purges it.
 func TestDebInstallsIntoCleanDebian(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the package test uses chroot and must run as root in CI")
-		}
-		t.Skip("the package test uses chroot: run it as root")
-	}
+	asRoot(t, "uses chroot")
 	need(t, "debootstrap", "debootstrap")
 	need(t, "dpkg-deb", "dpkg")
 	first := buildDeb(t, "0.1.0~test1")
@@ -111,14 +132,7 @@ func TestDebInstallsIntoCleanDebian(t *testing.T) {
 
 	install := func(deb string) string {
 		t.Helper()
-		data, err := os.ReadFile(deb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, "tmp", "mfabridge.deb"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return chroot(t, root, "dpkg", "-i", "/tmp/mfabridge.deb")
+		return installDeb(t, root, deb)
 	}
 	out := install(first)
 	if !strings.Contains(out, "edit /etc/mfabridge/radius.conf") {

@@ -128,24 +128,12 @@ secret = "a-long-random-shared-secret-0123"
 // journal has warnings at warning priority and the rest below; and a
 // reload with an invalid file fails visibly while the service runs on.
 func TestUnitUnderBootedSystemd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the booted package test uses systemd-nspawn and must run as root in CI")
-		}
-		t.Skip("the booted package test uses systemd-nspawn: run it as root")
-	}
+	asRoot(t, "boots a container with systemd-nspawn")
 	need(t, "systemd-nspawn", "systemd-container")
 	need(t, "nsenter", "util-linux")
 	deb := buildDeb(t, "0.1.0~boot1")
 	root := debianRoot(t, "systemd", "systemd-sysv", "dbus", "curl")
-	data, err := os.ReadFile(deb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "tmp", "mfabridge.deb"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	chroot(t, root, "dpkg", "-i", "/tmp/mfabridge.deb")
+	installDeb(t, root, deb)
 	c := boot(t, root)
 
 	// The shipped configuration still holds its placeholders.
