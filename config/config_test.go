@@ -236,6 +236,7 @@ users = ["alice"]
 name = "corp"
 url = "https://abc1234.id.cyberark.cloud"
 timeout = "3s"
+max_connections = 32
 
 [[client]]
 name = "vpn"
@@ -250,7 +251,7 @@ provider = "lab"
 	if !ok || lc.Password != "lab-password" || lc.Factor != loadtest.FactorPush || lc.PushAfter != 2*time.Second || len(lc.Users) != 1 {
 		t.Fatalf("loadtest settings: %+v", cfg.Provider[0].Settings)
 	}
-	if cc, ok := cfg.Provider[1].Settings.(*cyberark.Config); !ok || cc.Timeout != 3*time.Second || cfg.Provider[1].Type != "cyberark" {
+	if cc, ok := cfg.Provider[1].Settings.(*cyberark.Config); !ok || cc.Timeout != 3*time.Second || cc.MaxConnections != 32 || cfg.Provider[1].Type != "cyberark" {
 		t.Fatalf("default type: %s %+v", cfg.Provider[1].Type, cfg.Provider[1].Settings)
 	}
 }

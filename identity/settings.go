@@ -29,6 +29,9 @@ type Env struct {
 	Logger logrus.FieldLogger
 	// Observe, when set, is told of every call to the tenant (metrics).
 	Observe func(call string, status int, d time.Duration)
+	// OnConnection, when set, is told of each connection to the tenant
+	// opened (+1) and closed (-1).
+	OnConnection func(delta int)
 }
 
 // RoleSettings are Settings that can say whether the roles or groups of a

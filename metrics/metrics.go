@@ -35,6 +35,7 @@ type Metrics struct {
 	upstream *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
 	up       *prometheus.GaugeVec
+	conns    *prometheus.GaugeVec
 	logins   *prometheus.HistogramVec
 	src      func() Source
 
@@ -125,9 +126,13 @@ func New(version string, src func() Source) *Metrics {
 	m.shared = counter("mfabridge_shared_reply_cache_errors_total", "Failed calls to the shared reply cache on Redis.")
 	m.panics = counter("mfabridge_panics_total", "Request handlers that panicked (recovered).")
 	m.nudges = counter("mfabridge_read_nudges_total", "Times the reader was woken to read packets the kernel held (one CPU).")
+	m.conns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mfabridge_upstream_connections",
+		Help: "Connections open to each identity provider's tenant (bounded by the provider's max_connections).",
+	}, []string{"provider"})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mfabridge_build_info", Help: "mfabridge's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
-	m.reg.MustRegister(m.upstream, m.reloads, m.up, m.logins, info, &collector{m: m},
+	m.reg.MustRegister(m.upstream, m.reloads, m.up, m.logins, m.conns, info, &collector{m: m},
 		m.auth, m.replies, m.drops, m.retrans, m.accounting, m.challenges, m.switched, m.status, m.shared, m.panics, m.nudges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -175,6 +180,12 @@ func (m *Metrics) Panicked() { m.panics.Inc() }
 
 // ReadNudged counts a wake-up of the reader.
 func (m *Metrics) ReadNudged() { m.nudges.Inc() }
+
+// UpstreamConnections records a connection to a provider's tenant opened
+// (+1) or closed (-1).
+func (m *Metrics) UpstreamConnections(provider string, delta int) {
+	m.conns.WithLabelValues(provider).Add(float64(delta))
+}
 
 // ObserveUpstream records one call to an identity provider.
 func (m *Metrics) ObserveUpstream(provider, call string, status int, d time.Duration) {

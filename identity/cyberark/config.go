@@ -92,6 +92,13 @@ type Config struct {
 	Now func() time.Time `toml:"-"`
 	// Observe, when set, is told of every HTTP call (for metrics).
 	Observe func(op string, status int, d time.Duration) `toml:"-"`
+	// MaxConnections bounds the connections to the tenant at once; calls
+	// beyond it wait for one. Default 256. A tenant that speaks HTTP/2
+	// carries many calls on each.
+	MaxConnections int `toml:"max_connections"`
+	// OnConnection, when set, is told of each connection to the tenant
+	// opened (+1) and closed (-1).
+	OnConnection func(delta int) `toml:"-"`
 }
 
 // Validate reports every problem of c at once.
@@ -126,6 +133,9 @@ func (c *Config) Validate() error {
 	if c.Timeout < 0 || c.PollInterval < 0 || c.Retries < 0 {
 		errs = append(errs, errors.New("timeout, poll_interval and retries must not be negative"))
 	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, errors.New("max_connections: must not be negative (0: the default, 256)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -135,6 +145,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Name == "" {
 		c.Name = "cyberark"
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 256
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
@@ -173,7 +186,7 @@ func (c Config) Open() (identity.Provider, error) {
 // New opens the provider of a [[provider]] block (identity.Settings).
 func (c *Config) New(env identity.Env) (identity.Provider, error) {
 	o := *c
-	o.Name, o.Logger, o.Observe = env.Name, env.Logger, env.Observe
+	o.Name, o.Logger, o.Observe, o.OnConnection = env.Name, env.Logger, env.Observe, env.OnConnection
 	return o.open()
 }
 
@@ -195,7 +208,7 @@ func (c Config) open() (*provider, error) {
 	hc := c.HTTPClient
 	if hc == nil {
 		var err error
-		if hc, err = upstream.HTTPClient(c.CAFile, upstream.IdlePerHost); err != nil {
+		if hc, err = upstream.NewHTTPClient(upstream.ClientOptions{CAFile: c.CAFile, MaxIdlePerHost: upstream.IdlePerHost, MaxConnsPerHost: c.MaxConnections, OnConnection: c.OnConnection}); err != nil {
 			return nil, err
 		}
 	}

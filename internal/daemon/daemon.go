@@ -97,18 +97,28 @@ func journalStream() bool {
 	return err == nil && ok
 }
 
-// Observer is told of every call to an identity provider (for metrics).
-type Observer func(provider, call string, status int, d time.Duration)
+// Observer is told of the identity providers' traffic (for metrics); a
+// nil field, or a nil *Observer, is told nothing.
+type Observer struct {
+	// Call is told of every call to an identity provider.
+	Call func(provider, call string, status int, d time.Duration)
+	// Connections is told of each connection to a provider's tenant
+	// opened (+1) and closed (-1).
+	Connections func(provider string, delta int)
+}
 
 // OpenProviders opens every [[provider]] of cfg.
-func OpenProviders(cfg *config.Config, log *logrus.Logger, observe Observer) (map[string]identity.Provider, error) {
+func OpenProviders(cfg *config.Config, log *logrus.Logger, observe *Observer) (map[string]identity.Provider, error) {
 	out := map[string]identity.Provider{}
 	for i := range cfg.Provider {
 		p := &cfg.Provider[i]
 		env := identity.Env{Name: p.Name, Logger: log}
-		if observe != nil {
-			name := p.Name
-			env.Observe = func(op string, status int, d time.Duration) { observe(name, op, status, d) }
+		name := p.Name
+		if observe != nil && observe.Call != nil {
+			env.Observe = func(op string, status int, d time.Duration) { observe.Call(name, op, status, d) }
+		}
+		if observe != nil && observe.Connections != nil {
+			env.OnConnection = func(delta int) { observe.Connections(name, delta) }
 		}
 		prov, err := p.Settings.New(env)
 		if err != nil {
@@ -123,13 +133,13 @@ var _ bridge.Observer = (*metrics.Metrics)(nil)
 
 // NewServer opens the providers and the session store of cfg and returns
 // the RADIUS server. It logs the configuration's warnings.
-func NewServer(cfg *config.Config, log *logrus.Logger, observe Observer) (*bridge.Server, error) {
+func NewServer(cfg *config.Config, log *logrus.Logger, observe *Observer) (*bridge.Server, error) {
 	return NewObservedServer(cfg, log, observe, nil)
 }
 
 // NewObservedServer is NewServer with obs told of what the server does
 // (for metrics).
-func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe Observer, obs bridge.Observer) (*bridge.Server, error) {
+func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe *Observer, obs bridge.Observer) (*bridge.Server, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}

@@ -61,7 +61,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 		return srv
 	})
-	srv, err = NewObservedServer(cfg, log, m.ObserveUpstream, m)
+	watch := &Observer{Call: m.ObserveUpstream, Connections: m.UpstreamConnections}
+	srv, err = NewObservedServer(cfg, log, watch, m)
 	if err != nil {
 		return err
 	}
@@ -282,7 +283,7 @@ func reload(srv *bridge.Server, path string, log *logrus.Logger, m *metrics.Metr
 		log.WithError(err).Error("configuration not reloaded: the file has problems; the old configuration stays in force")
 		return
 	}
-	providers, err := OpenProviders(cfg, log, m.ObserveUpstream)
+	providers, err := OpenProviders(cfg, log, &Observer{Call: m.ObserveUpstream, Connections: m.UpstreamConnections})
 	if err == nil {
 		var restart []string
 		restart, err = srv.Reload(cfg, providers)

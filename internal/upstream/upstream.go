@@ -4,13 +4,17 @@
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"time"
 )
 
 // RootCAs reads a PEM bundle of CAs to trust instead of the system's.
@@ -40,18 +44,62 @@ const IdlePerHost = 256
 // with no bound across hosts (net/http's default of 100 in all would close
 // connections to a busy tenant below maxIdlePerHost).
 func HTTPClient(caFile string, maxIdlePerHost int) (*http.Client, error) {
+	return NewHTTPClient(ClientOptions{CAFile: caFile, MaxIdlePerHost: maxIdlePerHost})
+}
+
+// ClientOptions are the settings of NewHTTPClient.
+type ClientOptions struct {
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	CAFile string
+	// MaxIdlePerHost is how many idle connections to a host are kept.
+	MaxIdlePerHost int
+	// MaxConnsPerHost bounds the connections to a host at once; calls
+	// beyond it wait for one (0: no bound). A tenant that speaks HTTP/2
+	// carries many calls on each.
+	MaxConnsPerHost int
+	// OnConnection, when set, is told of each connection opened (+1) and
+	// closed (-1), for a gauge.
+	OnConnection func(delta int)
+}
+
+// NewHTTPClient returns a client as HTTPClient does, with o's bounds.
+func NewHTTPClient(o ClientOptions) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 0
-	tr.MaxIdleConnsPerHost = maxIdlePerHost
+	tr.MaxIdleConnsPerHost = o.MaxIdlePerHost
+	tr.MaxConnsPerHost = o.MaxConnsPerHost
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pool, err := RootCAs(caFile)
+	if o.CAFile != "" {
+		pool, err := RootCAs(o.CAFile)
 		if err != nil {
 			return nil, err
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	if o.OnConnection != nil {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			o.OnConnection(1)
+			return &countedConn{Conn: c, closed: func() { o.OnConnection(-1) }}, nil
+		}
+	}
 	return &http.Client{Transport: tr}, nil
+}
+
+// countedConn tells of its close once.
+type countedConn struct {
+	net.Conn
+	once   sync.Once
+	closed func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.closed)
+	return c.Conn.Close()
 }
 
 // Direct sends requests straight through c's transport: no redirect is

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -67,5 +69,49 @@ func TestRetry(t *testing.T) {
 	var in *Interrupted
 	if !errors.As(err, &in) || !errors.Is(err, context.DeadlineExceeded) || in.Last != fail {
 		t.Errorf("ended during a wait: %v", err)
+	}
+}
+
+// TestConnectionsAreBoundedAndCounted: with MaxConnsPerHost 2, five calls
+// at once reach the host on two connections at the most, and every
+// connection opened is told and, once closed, told again.
+func TestConnectionsAreBoundedAndCounted(t *testing.T) {
+	var inside, most atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inside.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		inside.Add(-1)
+	}))
+	defer srv.Close()
+	var open atomic.Int64
+	c, err := NewHTTPClient(ClientOptions{MaxIdlePerHost: 2, MaxConnsPerHost: 2, OnConnection: func(d int) { open.Add(int64(d)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, err := c.Get(srv.URL); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := open.Load(); n != 2 {
+		t.Errorf("%d connections open for five calls, want 2", n)
+	}
+	close(release)
+	wg.Wait()
+	if m := most.Load(); m > 2 {
+		t.Errorf("%d calls at the host at once, want at most 2", m)
+	}
+	c.CloseIdleConnections()
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d connections counted open after closing them all", n)
 	}
 }
