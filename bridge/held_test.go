@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -55,16 +56,19 @@ func TestHeldPushesLeaveTheSlots(t *testing.T) {
 	}
 	held := map[byte]sent{}
 	for i := range 5 {
+		// One at a time: with two slots, one is kept for conversations
+		// that go on, and a burst of new logins would be dropped for
+		// their NAS to send again.
 		req, raw := request(t, testSecret, true, papBuild(fmt.Sprintf("user%d", i), "pw", withID(byte(10+i))))
 		n.send(raw)
 		held[req.Identifier] = sent{req, raw}
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for ts.srv.Held() < 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d held, want 5 (in flight %d)", ts.srv.Held(), ts.srv.InFlight())
+		deadline := time.Now().Add(3 * time.Second)
+		for ts.srv.Held() < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d held, want %d (in flight %d)", ts.srv.Held(), i+1, ts.srv.InFlight())
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	// Another user's login: answered though five pushes are held and
 	// there are two slots.
@@ -96,5 +100,61 @@ func TestHeldPushesLeaveTheSlots(t *testing.T) {
 	}
 	if ts.srv.Held() != 0 || ts.srv.InFlight() != 0 {
 		t.Fatalf("after: %d held, %d in flight", ts.srv.Held(), ts.srv.InFlight())
+	}
+}
+
+// TestHeldPushesAreRecordsNotGoroutines: two hundred pushes held at once
+// cost no goroutine each (a held request is a record and a timer), and
+// are all answered when approved.
+func TestHeldPushesAreRecordsNotGoroutines(t *testing.T) {
+	approved := make(chan struct{})
+	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Channel: identity.ChannelApp}
+	pending := func(txn identity.Txn) identity.Step {
+		m := push
+		return identity.Step{Status: identity.Waiting, Current: &m, Pending: true, PollInterval: 200 * time.Millisecond, Txn: txn}
+	}
+	p := &identitytest.Scripted{
+		OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
+			return pending(identity.Txn{Provider: "scripted", Data: []byte(req.User)}), nil
+		},
+		OnAdvance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+			select {
+			case <-approved:
+				return identity.Step{Status: identity.Accepted}, nil
+			default:
+				return pending(txn), nil
+			}
+		},
+	}
+	ts := startServer(t, p, func(c *config.Config) {
+		c.Clients[0].NASWait = config.Duration{Duration: 10 * time.Second}
+	})
+	n := newNAS(t, ts)
+	before := runtime.NumGoroutine()
+	const held = 200
+	for i := range held {
+		_, raw := request(t, testSecret, true, papBuild(fmt.Sprintf("user%d", i), "pw", func(p *radius.Packet) { p.Identifier = byte(i) }))
+		n.send(raw)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.srv.Held() < held {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d held, want %d", ts.srv.Held(), held)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a couple of polls each
+	if g := runtime.NumGoroutine() - before; g > 20 {
+		t.Errorf("%d more goroutines with %d pushes held, want a handful (the workers), none per push", g, held)
+	}
+	close(approved)
+	for range held {
+		b := n.recv(3 * time.Second)
+		if b == nil {
+			t.Fatal("a held push was not answered")
+		}
+		if radius.Code(b[0]) != radius.CodeAccessAccept {
+			t.Fatalf("reply %v", radius.Code(b[0]))
+		}
 	}
 }

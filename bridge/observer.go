@@ -87,6 +87,12 @@ func (os observers) PushSwitched() {
 	}
 }
 
+func (os observers) Polled(provider, result string) {
+	for _, o := range os {
+		o.Polled(provider, result)
+	}
+}
+
 func (os observers) StatusServer() {
 	for _, o := range os {
 		o.StatusServer()
@@ -148,6 +154,7 @@ func (c *tally) Retransmission(result string)                { c.add("retransmis
 func (c *tally) Challenged()                                 { c.add("challenge") }
 func (c *tally) PushSwitched()                               { c.add("push:switched_to_challenge") }
 func (c *tally) StatusServer()                               { c.add("status_server") }
+func (c *tally) Polled(_, result string)                     { c.add("poll:" + result) }
 func (c *tally) Accounting(status string)                    { c.add("accounting:" + status) }
 func (c *tally) SharedReplyFailed()                          { c.add("shared_replies:error") }
 func (c *tally) Panicked()                                   { c.add("panic") }

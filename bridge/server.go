@@ -355,7 +355,7 @@ func (s *Server) Drain(grace time.Duration) int {
 		return 0
 	case <-t.C:
 	}
-	left := int(s.busy.Load())
+	left := int(s.busy.Load() + s.held.Load())
 	s.log.WithField("requests", left).Warn("stop: requests still in flight after the grace period are cut off")
 	s.abort()
 	<-done
@@ -369,9 +369,11 @@ func (s *Server) InFlight() int { return int(s.busy.Load()) }
 // Held is the number of requests held while a push or call is approved.
 func (s *Server) Held() int { return int(s.held.Load()) }
 
-// holds moves a request held for a push from the requests being worked on
-// (server.max_in_flight) to the held ones (server.max_held), so that a
-// morning's pushes do not take the slots other users' logins need.
+// holds counts the requests held while a push is approved against
+// server.max_held. A held request is parked (a record and a timer, see
+// conversation/park.go): its worker has gone back to the pool and its
+// slot of server.max_in_flight is free, so that a morning's pushes do not
+// take the slots other users' logins need.
 type holds struct{ s *Server }
 
 func (h holds) Hold() bool {
@@ -379,14 +381,10 @@ func (h holds) Hold() bool {
 		h.s.held.Add(-1)
 		return false
 	}
-	h.s.busy.Add(-1)
 	return true
 }
 
-func (h holds) Release() {
-	h.s.busy.Add(1)
-	h.s.held.Add(-1)
-}
+func (h holds) Release() { h.s.held.Add(-1) }
 
 // Sessions is the number of conversations waiting at a challenge.
 func (s *Server) Sessions() int { return s.store.Len() }

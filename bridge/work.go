@@ -17,14 +17,31 @@ import (
 	"github.com/mfabridge/mfabridge/internal/lease"
 )
 
-// work answers one Access-Request in its own goroutine.
+// work answers one Access-Request in its own goroutine. A request held
+// for a push is parked: work returns, its slot is free, and the rest of
+// it (answer) runs when the push is decided.
 func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key replycache.Key, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry, received time.Time) {
-	var reply *radius.Packet
+	// done runs the steps that end a request, however it ends: they pile
+	// up as work goes (last in, first run, as defers would).
+	var done []func()
+	finish := func() {
+		for i := len(done) - 1; i >= 0; i-- {
+			done[i]()
+		}
+	}
+	parked := false
+	responding := false // Respond runs, counted in s.inFlight for Later
 	defer func() {
+		if responding {
+			s.inFlight.Done() // Respond panicked
+		}
 		if r := recover(); r != nil {
 			s.obs.Panicked()
 			log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("request handler panicked; the request gets no answer")
 			_ = s.dedup.Finish(ctx, key, req.Authenticator, nil)
+		}
+		if !parked {
+			finish()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
@@ -53,10 +70,11 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 		}
 	}
 	if s.shared != nil {
-		defer s.shared.Hold(key)()
+		done = append(done, s.shared.Hold(key))
 	}
 	// A request that repeats a login under way (pam_radius_auth failing
 	// over, a NAS renumbering) waits for that login's answer.
+	var reply *radius.Packet
 	endJoin := func() {}
 	if jk, ok := joinKey(client, req); ok {
 		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.Remote)
@@ -74,7 +92,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			return
 		}
 		if s.joins.rdb != nil {
-			defer lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk)()
+			done = append(done, lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk))
 		}
 		ended := false
 		endJoin = func() {
@@ -90,21 +108,39 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 				}
 			}
 		}
-		defer endJoin() // a panic's path
+		done = append(done, func() { endJoin() }) // a panic's path
 	}
-	answer, err := st.engine.Respond(ctx, conversation.Request{Packet: req, Client: client, Log: log, Received: received})
-	reply = answer.Packet
-	var failure *conversation.Failure
-	if errors.As(err, &failure) {
-		reply = s.upstreamFailed(req, client, st.cfg, failure)
+	answer := func(a conversation.Reply, err error) {
+		reply = a.Packet
+		var failure *conversation.Failure
+		if errors.As(err, &failure) {
+			reply = s.upstreamFailed(req, client, st.cfg, failure)
+		}
+		// Those waiting get the answer before the NAS does: a request that
+		// arrives once the answer is out is a new login, never a join.
+		endJoin()
+		a.Sent(reply)
+		if reply == nil {
+			s.finish(key, req.Authenticator, nil, log)
+			return
+		}
+		s.reply(conn, addr, key, req, reply, log, received)
 	}
-	// Those waiting get the answer before the NAS does: a request that
-	// arrives once the answer is out is a new login, never a join.
-	endJoin()
-	answer.Sent(reply)
-	if reply == nil {
-		s.finish(key, req.Authenticator, nil, log)
+	// A parked request is still in flight for Drain: it is answered (or
+	// cut off) before the server stops.
+	s.inFlight.Add(1)
+	responding = true
+	later := func(a conversation.Reply, err error) {
+		defer s.inFlight.Done()
+		defer finish()
+		answer(a, err)
+	}
+	a, err := st.engine.Respond(ctx, conversation.Request{Packet: req, Client: client, Log: log, Received: received, Later: later, HoldContext: s.base})
+	responding = false
+	if errors.Is(err, conversation.ErrParked) {
+		parked = true
 		return
 	}
-	s.reply(conn, addr, key, req, reply, log, received)
+	s.inFlight.Done()
+	answer(a, err)
 }

@@ -321,6 +321,10 @@ type Provider struct {
 	// Type names the provider's type in the registry; default
 	// providers.Default.
 	Type string `toml:"type"`
+	// PollRate bounds the polls of held pushes sent to this provider's
+	// tenant, all held pushes together, per second (poll_rate). Default
+	// DefaultPollRate.
+	PollRate int `toml:"poll_rate"`
 	// Settings are the type's own keys, decoded into its settings.
 	Settings identity.Settings `toml:"-"`
 
@@ -352,6 +356,12 @@ const (
 	PushWait     = "wait"
 	PushPrompt   = "prompt"
 )
+
+// DefaultPollRate is a provider's poll_rate when radius.conf sets none:
+// the polls a second that all of its held pushes may send to the tenant
+// together. With n pushes held at once, each is polled about every
+// n/poll_rate seconds (and never more often than the tenant's interval).
+const DefaultPollRate = 500
 
 // DefaultNASWait is the NAS's time for one request when radius.conf names
 // neither nas_wait nor nas_type: within what radsecproxy, radtest and

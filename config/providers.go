@@ -38,6 +38,17 @@ func (c *Config) decodeProviders(col *collector, blocks []map[string]any, dir st
 			}
 			*f.v = s
 		}
+		p.PollRate = DefaultPollRate
+		if v, ok := b["poll_rate"]; ok {
+			switch n, isInt := v.(int64); {
+			case !isInt:
+				col.add(key+".poll_rate", "%s where a whole number of polls a second is expected", tomlType(v))
+			case n < 1 || n > 1_000_000:
+				col.add(key+".poll_rate", "%d is outside 1 to 1000000 polls a second", n)
+			default:
+				p.PollRate = int(n)
+			}
+		}
 		newSettings, ok := providers.Types[p.Type]
 		if !ok {
 			col.add(key+".type", "%q is not a provider type; use one of %s", p.Type, quoted(providers.Names()))
@@ -47,7 +58,7 @@ func (c *Config) decodeProviders(col *collector, blocks []map[string]any, dir st
 		settings := newSettings()
 		rest := make(map[string]any, len(b))
 		for k, v := range b {
-			if k != "name" && k != "type" {
+			if k != "name" && k != "type" && k != "poll_rate" {
 				rest[k] = v
 			}
 		}

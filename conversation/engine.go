@@ -35,6 +35,10 @@ type Observer interface {
 	// PushSwitched: a held push was answered with a challenge, as the
 	// NAS's time ran out.
 	PushSwitched()
+	// Polled: a held push's poll of the provider's tenant was sent
+	// (PollSent), or waited for poll_rate (PollDeferred) or for the
+	// tenant's slow-down (PollPaused).
+	Polled(provider, result string)
 }
 
 // Holder accounts for requests held while a push or call is approved: a
@@ -60,6 +64,9 @@ type Deps struct {
 	Holds Holder
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+
+	// polls are the poll queues of held pushes, by provider name.
+	polls sync.Map
 
 	storeMu    sync.Mutex
 	storeAsked time.Time
@@ -111,6 +118,14 @@ type Request struct {
 	Log *logrus.Entry
 	// Received is when the kernel received it (zero: unknown).
 	Received time.Time
+	// Later, when set, takes the answer of a request held for a push:
+	// Respond then returns ErrParked at once instead of waiting, and
+	// Later is called from another goroutine when the push is decided.
+	Later func(Reply, error)
+	// HoldContext, when set, is the context a held request's polls run
+	// under instead of the request's (which ends when Respond returns);
+	// the request's deadline still applies.
+	HoldContext context.Context
 }
 
 // Reply is Respond's answer.
@@ -149,12 +164,51 @@ func (f *Failure) Error() string { return "upstream failure: " + f.Err.Error() }
 func (f *Failure) Unwrap() error { return f.Err }
 
 // Respond answers req. A *Failure says that it could not be decided; the
-// caller answers the NAS as the client's upstream_failure says.
+// caller answers the NAS as the client's upstream_failure says. A request
+// held for a push returns ErrParked when req.Later is set (the answer goes
+// there); without Later, Respond waits for the answer.
 func (e *Engine) Respond(ctx context.Context, req Request) (Reply, error) {
-	t := &turn{e: e, ctx: ctx, client: req.Client, req: req.Packet, log: req.Log, start: e.now(), received: req.Received}
-	p := t.respond(ctx)
-	if t.failure != nil {
-		return Reply{t: t}, t.failure
+	t := &turn{e: e, ctx: ctx, client: req.Client, req: req.Packet, log: req.Log, start: e.now(), received: req.Received, later: req.Later, parkCtx: req.HoldContext}
+	var (
+		done   chan struct{}
+		out    Reply
+		outErr error
+	)
+	if t.later == nil {
+		done = make(chan struct{})
+		t.later = func(r Reply, err error) { out, outErr = r, err; close(done) }
 	}
-	return Reply{Packet: p, t: t}, nil
+	p := t.respond(ctx)
+	if t.parkedNow {
+		t.held.arm()
+		if done == nil {
+			return Reply{}, ErrParked
+		}
+		<-done
+		return out, outErr
+	}
+	t.unhold()
+	return t.result(p)
+}
+
+// result is the turn's answer: the reply, or its failure.
+func (ex *turn) result(p *radius.Packet) (Reply, error) {
+	if ex.failure != nil {
+		return Reply{t: ex}, ex.failure
+	}
+	return Reply{Packet: p, t: ex}, nil
+}
+
+// deliver hands a parked turn's answer to its caller.
+func (ex *turn) deliver(p *radius.Packet) {
+	ex.unhold()
+	ex.later(ex.result(p))
+}
+
+// unhold stops counting the turn against server.max_held.
+func (ex *turn) unhold() {
+	if ex.holding {
+		ex.holding = false
+		ex.e.Holds.Release()
+	}
 }

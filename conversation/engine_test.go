@@ -24,6 +24,7 @@ type recorder struct {
 	mu       sync.Mutex
 	outcomes []string
 	switched int
+	polls    map[string]int
 }
 
 func (r *recorder) Authenticated(nas, outcome string) {
@@ -33,6 +34,11 @@ func (r *recorder) Authenticated(nas, outcome string) {
 }
 func (r *recorder) LoginFinished(string, string, time.Duration) {}
 func (r *recorder) Challenged()                                 {}
+func (r *recorder) Polled(_, result string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.polls[result]++
+}
 func (r *recorder) PushSwitched() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -47,7 +53,7 @@ func newEngine(p identity.Provider, mutate func(*config.Client)) (*Engine, *reco
 		mutate(&cfg.Clients[0])
 	}
 	cfg.SetDefaults()
-	rec := &recorder{}
+	rec := &recorder{polls: map[string]int{}}
 	return &Engine{
 		Deps:      &Deps{Store: session.NewMemory(100, time.Minute), Throttle: throttle.NewMemory(throttle.Settings{}.WithDefaults(), 100, nil), Observer: rec},
 		Config:    cfg,

@@ -33,6 +33,7 @@ func (nopObserver) Authenticated(string, string)                {}
 func (nopObserver) LoginFinished(string, string, time.Duration) {}
 func (nopObserver) Challenged()                                 {}
 func (nopObserver) PushSwitched()                               {}
+func (nopObserver) Polled(string, string)                       {}
 
 // FuzzConversationInput answers a waiting conversation (menu or code
 // prompt) with arbitrary user input and User-Name. Nothing panics, and only

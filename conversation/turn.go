@@ -45,6 +45,21 @@ type turn struct {
 	// which the admin allowed; its log line is a warning.
 	lessThanMFA bool
 	inline      *inlineFactor // a factor typed after the password
+
+	// A push being held (see park.go): holding says that it counts
+	// against server.max_held; holdUntil is when it must be decided,
+	// nasBound that holdUntil is the NAS's time, not push_wait.
+	holding   bool
+	pushSent  time.Time
+	holdUntil time.Time
+	nasBound  bool
+	// later takes the reply of a parked turn; parkCtx is the context
+	// its polls run under (nil: the request's); held is its record, and
+	// parkedNow says that the turn's last drive parked it.
+	later     func(Reply, error)
+	parkCtx   context.Context
+	held      *parked
+	parkedNow bool
 }
 
 // respond returns the reply to ex.req, or nil to send none.
@@ -240,11 +255,6 @@ func pick(choices []identity.Mechanism, input string) (identity.Mechanism, bool)
 // take on its own: starting the only mechanism on offer, and holding a
 // push while it is polled.
 func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radius.Packet {
-	var (
-		holdUntil time.Time
-		pushSent  time.Time
-		nasBound  bool // holdUntil is the NAS's time, not push_wait
-	)
 	for {
 		if err != nil {
 			return ex.upstreamFailure(err)
@@ -324,7 +334,7 @@ func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radiu
 		// from when it was sent, and never past the NAS's own time
 		// (nas_wait from when the request arrived, less a margin for the
 		// way back), so that the NAS is always answered in time.
-		if holdUntil.IsZero() {
+		if ex.holdUntil.IsZero() {
 			// A held request waits, it does no work: it leaves the
 			// requests being worked on for the held ones, which have a
 			// bound of their own. Past it the user is asked to approve,
@@ -339,12 +349,12 @@ func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radiu
 					ex.log.Warn("too many requests held for a push (server.max_held): rejected")
 					return ex.finish(radius.CodeAccessReject, ex.e.Config.Texts.Busy, "too_many_held", "")
 				}
-				defer h.Release()
+				ex.holding = true
 			}
-			pushSent = ex.e.now()
-			holdUntil = ex.e.now().Add(ex.client.PushWait.Duration)
-			if nas := ex.nasDeadline(); nas.Before(holdUntil) {
-				holdUntil, nasBound = nas, true
+			ex.pushSent = ex.e.now()
+			ex.holdUntil = ex.e.now().Add(ex.client.PushWait.Duration)
+			if nas := ex.nasDeadline(); nas.Before(ex.holdUntil) {
+				ex.holdUntil, ex.nasBound = nas, true
 			}
 		}
 		wait := step.PollInterval
@@ -355,21 +365,21 @@ func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radiu
 		// A push that has waited a while is polled less often: most are
 		// approved in seconds, and a morning's held pushes should not poll
 		// the tenant at the pace of the first seconds.
-		switch held := now.Sub(pushSent); {
+		switch held := now.Sub(ex.pushSent); {
 		case held > 20*time.Second:
 			wait = max(wait, 3*time.Second)
 		case held > 10*time.Second:
 			wait = max(wait, 2*time.Second)
 		}
-		if !now.Before(holdUntil) {
-			if nasBound && !held && ex.client.Push == config.PushAdaptive {
+		if !now.Before(ex.holdUntil) {
+			if ex.nasBound && !held && ex.client.Push == config.PushAdaptive {
 				// Switch once to a challenge on the same push: the user
 				// approves, then presses Enter; no second push.
 				ex.log.WithField("nas_wait", ex.client.NASWait.Duration).Info("push not approved within the NAS's time: asking the user to approve, then press Enter")
 				ex.e.Observer.PushSwitched()
 				return ex.approve(step, "")
 			}
-			if nasBound {
+			if ex.nasBound {
 				ex.log.WithField("nas_wait", ex.client.NASWait.Duration).Info("push or call not approved within the NAS's time (nas_wait); rejected before the NAS gives up")
 				return ex.finish(radius.CodeAccessReject, ex.e.Config.Texts.ApproveTimeout, "timeout", "")
 			}
@@ -378,15 +388,9 @@ func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radiu
 			return ex.finish(radius.CodeAccessReject, ex.e.Config.Texts.ApproveTimeout, "timeout", "")
 		}
 		// The last poll goes at the deadline itself, not an interval early.
-		wait = min(wait, holdUntil.Sub(now))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ex.upstreamFailure(ctx.Err())
-		case <-t.C:
-		}
-		step, err = ex.prov.Advance(ctx, step.Txn, identity.Input{Action: identity.Poll})
+		// Until then the request is parked: a record and a timer.
+		ex.park(step, min(wait, ex.holdUntil.Sub(now)), ex.holdUntil)
+		return nil
 	}
 }
 

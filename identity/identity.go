@@ -191,6 +191,11 @@ type Step struct {
 	Display string
 	// PollInterval is how often the provider may be polled while Pending.
 	PollInterval time.Duration
+	// SlowDown, on a Waiting step answering a poll, says that the tenant
+	// rate-limited the poll (HTTP 429): the limit is the tenant's, so every
+	// held push of this provider waits PollInterval before its next poll,
+	// not only this one.
+	SlowDown bool
 
 	// Txn is what the provider needs to go on; set whenever Status is
 	// Waiting.

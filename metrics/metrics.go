@@ -39,7 +39,7 @@ type Metrics struct {
 	logins   *prometheus.HistogramVec
 	src      func() Source
 
-	auth, replies, drops, retrans, accounting            *prometheus.CounterVec
+	auth, replies, drops, retrans, accounting, polls     *prometheus.CounterVec
 	challenges, switched, status, shared, panics, nudges prometheus.Counter
 
 	mu     sync.Mutex
@@ -120,6 +120,7 @@ func New(version string, src func() Source) *Metrics {
 	m.drops = counterVec("mfabridge_dropped_packets_total", "Packets dropped, by reason.", "reason")
 	m.retrans = counterVec("mfabridge_retransmissions_total", "Retransmissions absorbed (never sent to the provider), and how many of them got the cached reply or joined the request in flight.", "result")
 	m.accounting = counterVec("mfabridge_accounting_requests_total", "Accounting-Requests answered, by Acct-Status-Type.", "status")
+	m.polls = counterVec("mfabridge_push_polls_total", "Polls of held pushes, by provider and result: sent to the tenant, deferred (waited for the provider's poll_rate) or paused (waited while the tenant asked every poll to slow down).", "provider", "result")
 	m.challenges = counter("mfabridge_challenges_total", "Access-Challenges sent.")
 	m.switched = counter("mfabridge_push_switched_to_challenge_total", "Held pushes answered with a challenge because the NAS's time (nas_wait) ran out.")
 	m.status = counter("mfabridge_status_server_total", "Status-Server requests answered.")
@@ -133,7 +134,7 @@ func New(version string, src func() Source) *Metrics {
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mfabridge_build_info", Help: "mfabridge's version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.upstream, m.reloads, m.up, m.logins, m.conns, info, &collector{m: m},
-		m.auth, m.replies, m.drops, m.retrans, m.accounting, m.challenges, m.switched, m.status, m.shared, m.panics, m.nudges,
+		m.auth, m.replies, m.drops, m.retrans, m.accounting, m.polls, m.challenges, m.switched, m.status, m.shared, m.panics, m.nudges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -168,6 +169,9 @@ func (m *Metrics) Challenged() { m.challenges.Inc() }
 
 // PushSwitched counts a held push answered with a challenge.
 func (m *Metrics) PushSwitched() { m.switched.Inc() }
+
+// Polled counts a held push's poll: sent, deferred or paused.
+func (m *Metrics) Polled(provider, result string) { m.polls.WithLabelValues(provider, result).Inc() }
 
 // StatusServer counts an answered Status-Server.
 func (m *Metrics) StatusServer() { m.status.Inc() }

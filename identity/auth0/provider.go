@@ -345,7 +345,11 @@ func (p *provider) poll(ctx context.Context, st *state) (identity.Step, error) {
 			st.Interval = ra
 		}
 		p.log.WithField("interval", time.Duration(st.Interval)*time.Millisecond).Debug("Auth0 asked to poll more slowly")
-		return p.waiting(st, true), nil
+		step := p.waiting(st, true)
+		// A 429 is a rate limit (slow_down, a 400, is this
+		// transaction's pace): every held push of this tenant waits.
+		step.SlowDown = ae.status == http.StatusTooManyRequests
+		return step, nil
 	}
 	return p.mfaRejection(ae), nil
 }

@@ -439,7 +439,7 @@ func (p *provider) Advance(ctx context.Context, txn identity.Txn, in identity.In
 			// than fail the login.
 			nm, _ := neutral(*m)
 			p.log.WithField("op", "Poll").Debug("the tenant rate-limited a poll (429): polling more slowly")
-			return identity.Step{Status: identity.Waiting, Current: &nm, Pending: true, PollInterval: rateLimitedPoll, Txn: p.txn(st)}, nil
+			return identity.Step{Status: identity.Waiting, Current: &nm, Pending: true, PollInterval: rateLimitedPoll, SlowDown: true, Txn: p.txn(st)}, nil
 		}
 		if err != nil {
 			return identity.Step{}, err

@@ -1,0 +1,283 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"layeh.com/radius"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+)
+
+// park.go holds requests while their push or call is approved. A held
+// request is a record and a timer, not a goroutine: between two polls it
+// costs the turn it belongs to and nothing runs for it. When its timer
+// fires, the request asks its provider's poll queue for a turn (the polls
+// of every held push of one provider share a budget, poll_rate, and pause
+// together when the tenant rate-limits one), polls in the timer's own
+// goroutine, and either parks again or ends with the reply, handed to
+// Request.Later.
+
+// ErrParked is Respond's error when the request is held for a push and
+// its answer will come through Request.Later.
+var ErrParked = errors.New("conversation: request held until its push is decided")
+
+// Poll results, as Observer.Polled is told of them.
+const (
+	PollSent     = "sent"     // a poll went to the tenant
+	PollDeferred = "deferred" // a poll waited for the provider's poll_rate
+	PollPaused   = "paused"   // a poll waited for the tenant's slow-down
+)
+
+// pollQueue spreads the polls of one provider's held pushes: at most
+// poll_rate a second all together, and none while the tenant asked every
+// poll to wait (a 429).
+//
+// Batching is not possible: neither CyberArk's AdvanceAuthentication nor
+// Auth0's OOB grant polls more than one transaction in a call.
+type pollQueue struct {
+	mu     sync.Mutex
+	limit  *rate.Limiter
+	rate   int
+	resume time.Time // no poll before this (the tenant's slow-down)
+}
+
+// queue returns the poll queue of the provider named name, at its
+// configured rate.
+func (d *Deps) queue(name string, perSecond int) *pollQueue {
+	if perSecond <= 0 {
+		perSecond = config.DefaultPollRate
+	}
+	v, ok := d.polls.Load(name)
+	if !ok {
+		v, _ = d.polls.LoadOrStore(name, &pollQueue{})
+	}
+	q := v.(*pollQueue)
+	q.mu.Lock()
+	if q.rate != perSecond {
+		// A tenth of a second's polls may go at once: polls that fall due
+		// together (pushes sent in the same moment) are spread over it.
+		burst := max(1, perSecond/10)
+		if q.limit == nil {
+			q.limit = rate.NewLimiter(rate.Limit(perSecond), burst)
+		} else {
+			q.limit.SetLimit(rate.Limit(perSecond))
+			q.limit.SetBurst(burst)
+		}
+		q.rate = perSecond
+	}
+	q.mu.Unlock()
+	return q
+}
+
+// admit decides when a poll due now may go. It returns 0 and true to poll
+// now; a wait and true when a poll is reserved for now+wait (it goes then
+// without asking again); a wait and false when no poll fits before last,
+// the time the request must be decided by (it is then decided at last
+// without one). why says what held it back.
+func (q *pollQueue) admit(now, last time.Time) (wait time.Duration, poll bool, why string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if now.Before(q.resume) {
+		// Every held push resumes after the pause, spread over a second
+		// so that they do not all poll in the same moment.
+		wait = q.resume.Sub(now) + rand.N(time.Second)
+		if !now.Add(wait).Before(last) {
+			return last.Sub(now), false, PollPaused
+		}
+		return wait, false, PollPaused
+	}
+	r := q.limit.ReserveN(now, 1)
+	if !r.OK() {
+		return last.Sub(now), false, PollDeferred
+	}
+	wait = r.DelayFrom(now)
+	if wait == 0 {
+		return 0, true, PollSent
+	}
+	if now.Add(wait).After(last) {
+		r.CancelAt(now)
+		return last.Sub(now), false, PollDeferred
+	}
+	return wait, true, PollDeferred
+}
+
+// slowDown pauses every poll of the queue for d.
+func (q *pollQueue) slowDown(now time.Time, d time.Duration) {
+	q.mu.Lock()
+	if t := now.Add(d); t.After(q.resume) {
+		q.resume = t
+	}
+	q.mu.Unlock()
+}
+
+// parked is a request held while its push is approved.
+type parked struct {
+	ex   *turn
+	q    *pollQueue
+	step identity.Step // the provider's last answer
+	// ctx ends the hold early (the server stops); deadline is the
+	// request's own bound (server.request_timeout).
+	ctx      context.Context
+	deadline time.Time
+	until    time.Time // holdUntil: decided by then
+	wait     time.Duration
+	timer    *time.Timer
+	unwatch  func() bool
+	ended    bool // run's alone
+
+	mu       sync.Mutex
+	waiting  bool // the timer is set and nothing runs for the request
+	reserved bool // the timer's poll was admitted when it was set
+}
+
+// park holds the turn until its next poll, after wait (never past until).
+// The timer is set by arm, once the caller of drive has seen that the
+// turn parked: from then on the turn is the timer's.
+func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
+	p := ex.held
+	if p == nil {
+		pctx := ex.parkCtx
+		if pctx == nil {
+			pctx = ex.ctx
+		}
+		p = &parked{ex: ex, ctx: pctx, q: ex.e.queue(ex.client.Provider, ex.pollRate())}
+		if dl, ok := ex.ctx.Deadline(); ok {
+			p.deadline = dl
+		}
+		ex.held = p
+	}
+	p.step, p.until, p.wait = step, until, wait
+	ex.parkedNow = true
+}
+
+// arm sets the timer of a request that parked.
+func (p *parked) arm() {
+	p.mu.Lock()
+	p.waiting, p.reserved = true, false
+	if p.timer == nil {
+		p.timer = time.AfterFunc(p.wait, p.fire)
+		p.unwatch = context.AfterFunc(p.ctx, p.cut)
+	} else {
+		p.timer.Reset(p.wait)
+	}
+	p.mu.Unlock()
+}
+
+// pollRate is the poll_rate of the turn's provider.
+func (ex *turn) pollRate() int {
+	for i := range ex.e.Config.Provider {
+		if ex.e.Config.Provider[i].Name == ex.client.Provider {
+			return ex.e.Config.Provider[i].PollRate
+		}
+	}
+	return 0
+}
+
+// cut ends the hold at once when its context ends.
+func (p *parked) cut() {
+	p.mu.Lock()
+	run := p.waiting
+	if run {
+		// A timer firing meanwhile finds nothing waiting.
+		p.timer.Stop()
+		p.waiting = false
+	}
+	p.mu.Unlock()
+	if run {
+		p.run()
+	}
+}
+
+// fire is the timer's: the poll is due.
+func (p *parked) fire() {
+	p.mu.Lock()
+	run := p.waiting
+	p.waiting = false
+	p.mu.Unlock()
+	if run {
+		p.run()
+	}
+}
+
+// rearm sets the timer again without polling (the poll waits for the
+// queue).
+func (p *parked) rearm(wait time.Duration, reserved bool) {
+	p.mu.Lock()
+	p.waiting, p.reserved = true, reserved
+	p.timer.Reset(wait)
+	p.mu.Unlock()
+}
+
+// run polls (or decides without a poll) and moves the request on.
+func (p *parked) run() {
+	ex := p.ex
+	defer func() {
+		if r := recover(); r != nil {
+			ex.log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("a held request's poll panicked; the request is answered as an upstream failure")
+			ex.parkedNow = false
+			p.end(ex.upstreamFailure(fmt.Errorf("internal error: %v", r)))
+		}
+	}()
+	if err := p.ctx.Err(); err != nil {
+		ex.parkedNow = false
+		p.end(ex.upstreamFailure(err))
+		return
+	}
+	now := ex.e.now()
+	if !p.deadline.IsZero() && !now.Before(p.deadline) {
+		ex.parkedNow = false
+		p.end(ex.upstreamFailure(context.DeadlineExceeded))
+		return
+	}
+	poll := p.reserved
+	if !poll {
+		wait, ok, why := p.q.admit(now, p.until)
+		if why != PollSent {
+			ex.e.Observer.Polled(ex.client.Provider, why)
+		}
+		if wait > 0 {
+			p.rearm(wait, ok)
+			return
+		}
+		poll = ok
+	}
+	ctx, cancel := p.ctx, context.CancelFunc(func() {})
+	if !p.deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(p.ctx, p.deadline)
+	}
+	defer cancel()
+	ex.ctx = ctx
+	step, err := p.step, error(nil)
+	if poll {
+		ex.e.Observer.Polled(ex.client.Provider, PollSent)
+		step, err = ex.prov.Advance(ctx, p.step.Txn, identity.Input{Action: identity.Poll})
+		if err == nil && step.SlowDown && step.PollInterval > 0 {
+			p.q.slowDown(ex.e.now(), step.PollInterval)
+		}
+	}
+	ex.parkedNow = false
+	reply := ex.drive(ctx, step, err)
+	if ex.parkedNow {
+		p.arm()
+		return
+	}
+	p.end(reply)
+}
+
+// end stops holding the request and hands its answer on.
+func (p *parked) end(reply *radius.Packet) {
+	if p.ended {
+		return // a panic in the caller's Later: it had its answer
+	}
+	p.ended = true
+	p.unwatch()
+	p.ex.deliver(reply)
+}

@@ -1,0 +1,219 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"layeh.com/radius"
+
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/identity/identitytest"
+)
+
+// tenantOfPushes is a provider whose users' pushes are approved
+// approveAfter after they were sent (by the bubble's clock), and which
+// records when each poll came. slowDownAt, when set, answers the first
+// poll at or after it with a rate limit (SlowDown for pause).
+type tenantOfPushes struct {
+	*identitytest.Scripted
+	mu    sync.Mutex
+	sent  map[string]time.Time
+	polls []time.Time
+}
+
+func newTenantOfPushes(approveAfter, slowDownAt, pause time.Duration) *tenantOfPushes {
+	tn := &tenantOfPushes{sent: map[string]time.Time{}}
+	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Channel: identity.ChannelApp}
+	began := time.Now()
+	slowed := false
+	waiting := func(txn identity.Txn) identity.Step {
+		m := push
+		return identity.Step{Status: identity.Waiting, Current: &m, Pending: true, PollInterval: time.Second, Txn: txn}
+	}
+	tn.Scripted = &identitytest.Scripted{
+		OnStart: func(_ context.Context, r identity.Request) (identity.Step, error) {
+			tn.mu.Lock()
+			defer tn.mu.Unlock()
+			tn.sent[r.User] = time.Now()
+			return waiting(identity.Txn{Provider: "scripted", Data: []byte(r.User)}), nil
+		},
+		OnAdvance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
+			tn.mu.Lock()
+			defer tn.mu.Unlock()
+			if in.Action != identity.Poll {
+				return identity.Step{Status: identity.Rejected, Why: identity.WhyFailed}, nil
+			}
+			tn.polls = append(tn.polls, time.Now())
+			if slowDownAt > 0 && !slowed && time.Since(began) >= slowDownAt {
+				slowed = true
+				s := waiting(txn)
+				s.SlowDown, s.PollInterval = true, pause
+				return s, nil
+			}
+			if time.Since(tn.sent[string(txn.Data)]) >= approveAfter {
+				return identity.Step{Status: identity.Accepted}, nil
+			}
+			return waiting(txn), nil
+		},
+	}
+	return tn
+}
+
+// holdAll starts n users' logins, each held for its push, and returns
+// their answers once all have come.
+func holdAll(t *testing.T, e *Engine, n int) []radius.Code {
+	t.Helper()
+	codes := make([]radius.Code, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		later := func(a Reply, err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Errorf("user %d: %v", i, err)
+				return
+			}
+			codes[i] = a.Packet.Code
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), e.Config.Server.RequestTimeout.Duration)
+		defer cancel()
+		_, err := e.Respond(ctx, Request{Packet: papRequest(fmt.Sprintf("user%d", i), "pw", nil), Client: &e.Config.Clients[0], Log: logrus.NewEntry(quiet), Later: later, HoldContext: context.Background()})
+		if err != ErrParked {
+			t.Fatalf("user %d: Respond: %v, want ErrParked", i, err)
+		}
+	}
+	wg.Wait()
+	return codes
+}
+
+// TestPollRateBoundsTheTenantsPolls: a hundred pushes held at once, a
+// poll_rate of 10: the tenant never sees more than the rate (and its
+// tenth of a second of burst) in any second, every push is still polled
+// and accepted within the NAS's time, and a held push is a record and a
+// timer, not a goroutine.
+func TestPollRateBoundsTheTenantsPolls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTenantOfPushes(3*time.Second, 0, 0)
+		e, rec := newEngine(tn, func(c *config.Client) {
+			c.NASWait = config.Duration{Duration: 29 * time.Second}
+			c.PushWait = config.Duration{Duration: 28 * time.Second}
+		})
+		e.Config.Provider[0].PollRate = 10
+		const n = 100
+		before := runtime.NumGoroutine()
+		var codes []radius.Code
+		done := make(chan struct{})
+		go func() { codes = holdAll(t, e, n); close(done) }()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if g := runtime.NumGoroutine() - before; g > 5 {
+			t.Errorf("%d goroutines while %d pushes are held, want none for them", g, n)
+		}
+		<-done
+		for i, c := range codes {
+			if c != radius.CodeAccessAccept {
+				t.Fatalf("user %d: %v, want an Accept", i, c)
+			}
+		}
+		polls := append([]time.Time(nil), tn.polls...)
+		sort.Slice(polls, func(i, j int) bool { return polls[i].Before(polls[j]) })
+		for i := range polls {
+			j := i
+			for j < len(polls) && polls[j].Sub(polls[i]) < time.Second {
+				j++
+			}
+			if j-i > 11 {
+				t.Fatalf("%d polls within a second from %v, want at most 11 (poll_rate 10, burst 1)", j-i, polls[i])
+			}
+		}
+		if len(polls) < n {
+			t.Errorf("%d polls for %d pushes", len(polls), n)
+		}
+		if rec.polls[PollDeferred] == 0 {
+			t.Errorf("no poll was deferred: %v", rec.polls)
+		}
+	})
+}
+
+// TestTenantRateLimitPausesEveryHeldPush: when the tenant answers one
+// poll with a rate limit, no held push of that tenant polls for the time
+// it asked, and all are still answered.
+func TestTenantRateLimitPausesEveryHeldPush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const pause = 5 * time.Second
+		tn := newTenantOfPushes(8*time.Second, 2*time.Second, pause)
+		e, rec := newEngine(tn, func(c *config.Client) {
+			c.NASWait = config.Duration{Duration: 29 * time.Second}
+			c.PushWait = config.Duration{Duration: 28 * time.Second}
+		})
+		codes := holdAll(t, e, 20)
+		for i, c := range codes {
+			if c != radius.CodeAccessAccept {
+				t.Fatalf("user %d: %v, want an Accept", i, c)
+			}
+		}
+		var limited time.Time
+		// Find the rate-limited poll: the first at or after 2 s from the
+		// first Start.
+		start := time.Time{}
+		for _, s := range tn.sent {
+			if start.IsZero() || s.Before(start) {
+				start = s
+			}
+		}
+		for _, p := range tn.polls {
+			if p.Sub(start) >= 2*time.Second {
+				limited = p
+				break
+			}
+		}
+		for _, p := range tn.polls {
+			if p.After(limited) && p.Sub(limited) < pause {
+				t.Fatalf("a poll %v after the tenant asked every poll to wait %v", p.Sub(limited), pause)
+			}
+		}
+		if rec.polls[PollPaused] == 0 {
+			t.Errorf("no poll was paused: %v", rec.polls)
+		}
+	})
+}
+
+// TestServerStopEndsHeldPushes: when the hold's context ends (the server
+// stops after its grace period), a parked request is answered at once as
+// an upstream failure, never left waiting.
+func TestServerStopEndsHeldPushes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTenantOfPushes(time.Hour, 0, 0)
+		e, _ := newEngine(tn, func(c *config.Client) {
+			c.NASWait = config.Duration{Duration: 29 * time.Second}
+			c.PushWait = config.Duration{Duration: 28 * time.Second}
+		})
+		base, stop := context.WithCancel(context.Background())
+		got := make(chan error, 1)
+		began := time.Now()
+		_, err := e.Respond(context.Background(), Request{Packet: papRequest("alice", "pw", nil), Client: &e.Config.Clients[0], Log: logrus.NewEntry(quiet),
+			Later: func(_ Reply, err error) { got <- err }, HoldContext: base})
+		if err != ErrParked {
+			t.Fatalf("Respond: %v", err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		stop()
+		err = <-got
+		var f *Failure
+		if !errors.As(err, &f) {
+			t.Fatalf("answer %v, want a *Failure", err)
+		}
+		if took := time.Since(began); took != 1500*time.Millisecond {
+			t.Errorf("answered %v after the start, want at the stop (1.5s)", took)
+		}
+	})
+}
