@@ -63,7 +63,8 @@ func TestHeldPushesLeaveTheSlots(t *testing.T) {
 		n.send(raw)
 		held[req.Identifier] = sent{req, raw}
 		deadline := time.Now().Add(3 * time.Second)
-		for ts.srv.Held() < i+1 {
+		// Held, and parked: its worker has gone back (its slot free).
+		for ts.srv.Held() < i+1 || ts.srv.InFlight() > 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d held, want %d (in flight %d)", ts.srv.Held(), i+1, ts.srv.InFlight())
 			}

@@ -19,16 +19,9 @@ import (
 
 // work answers one Access-Request in its own goroutine. A request held
 // for a push is parked: work returns, its slot is free, and the rest of
-// it (answer) runs when the push is decided.
+// it (answering.answer) runs when the push is decided.
 func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, key replycache.Key, client *config.Client, req *radius.Packet, st *serverState, log *logrus.Entry, received time.Time) {
-	// done runs the steps that end a request, however it ends: they pile
-	// up as work goes (last in, first run, as defers would).
-	var done []func()
-	finish := func() {
-		for i := len(done) - 1; i >= 0; i-- {
-			done[i]()
-		}
-	}
+	w := &answering{s: s, conn: conn, addr: addr, key: key, client: client, req: req, st: st, received: received}
 	parked := false
 	responding := false // Respond runs, counted in s.inFlight for Later
 	defer func() {
@@ -41,7 +34,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			_ = s.dedup.Finish(ctx, key, req.Authenticator, nil)
 		}
 		if !parked {
-			finish()
+			w.end()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
@@ -68,14 +61,10 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			}
 			return
 		}
-	}
-	if s.shared != nil {
-		done = append(done, s.shared.Hold(key))
+		w.sharedHold = s.shared.Hold(key)
 	}
 	// A request that repeats a login under way (pam_radius_auth failing
 	// over, a NAS renumbering) waits for that login's answer.
-	var reply *radius.Packet
-	endJoin := func() {}
 	if jk, ok := joinKey(client, req); ok {
 		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.Remote)
 		if err != nil && ctx.Err() == nil {
@@ -92,55 +81,97 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			return
 		}
 		if s.joins.rdb != nil {
-			done = append(done, lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk))
+			w.leaseStop = lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk)
 		}
-		ended := false
-		endJoin = func() {
-			if !ended {
-				ended = true
-				if s.joins.end(jk, key.Remote, reply) && reply != nil {
-					// The NAS asked again from the same address under a new
-					// Identifier: that request gets this answer; this one,
-					// which the NAS gave up, gets none (a late answer to
-					// it ends pam_radius_auth 2.0's login).
-					log.Debug("the NAS repeated this login under a new Identifier: answered there, not here")
-					reply = nil
-				}
-			}
-		}
-		done = append(done, func() { endJoin() }) // a panic's path
-	}
-	answer := func(a conversation.Reply, err error) {
-		reply = a.Packet
-		var failure *conversation.Failure
-		if errors.As(err, &failure) {
-			reply = s.upstreamFailed(req, client, st.cfg, failure)
-		}
-		// Those waiting get the answer before the NAS does: a request that
-		// arrives once the answer is out is a new login, never a join.
-		endJoin()
-		a.Sent(reply)
-		if reply == nil {
-			s.finish(key, req.Authenticator, nil, log)
-			return
-		}
-		s.reply(conn, addr, key, req, reply, log, received)
+		w.join = jk
 	}
 	// A parked request is still in flight for Drain: it is answered (or
 	// cut off) before the server stops.
 	s.inFlight.Add(1)
 	responding = true
-	later := func(a conversation.Reply, err error) {
-		defer s.inFlight.Done()
-		defer finish()
-		answer(a, err)
-	}
-	a, err := st.engine.Respond(ctx, conversation.Request{Packet: req, Client: client, Log: log, Received: received, Later: later, HoldContext: s.base})
+	a, err := st.engine.Respond(ctx, conversation.Request{Packet: req, Client: client, Log: log, Received: received, Later: w.later, HoldContext: s.base})
 	responding = false
 	if errors.Is(err, conversation.ErrParked) {
 		parked = true
 		return
 	}
 	s.inFlight.Done()
-	answer(a, err)
+	w.answer(a, err)
+}
+
+// answering is a request being answered: what its reply needs, now or
+// when its push is decided. One record, so that a parked request costs
+// little.
+type answering struct {
+	s        *Server
+	conn     net.PacketConn
+	addr     net.Addr
+	key      replycache.Key
+	client   *config.Client
+	req      *radius.Packet
+	st       *serverState
+	received time.Time
+
+	sharedHold func() // ends the shared reply cache's in-flight mark
+	leaseStop  func() // ends the lease on the login across instances
+	join       string // the login it leads ("": none, or ended)
+	reply      *radius.Packet
+}
+
+// later takes the answer of a parked request.
+func (w *answering) later(a conversation.Reply, err error) {
+	defer w.s.inFlight.Done()
+	defer w.end()
+	w.answer(a, err)
+}
+
+// answer sends the reply (or none) for the answer Respond gave.
+func (w *answering) answer(a conversation.Reply, err error) {
+	log := a.Log() // the login's entry: this request's fields and the user
+	if log == nil {
+		log = w.s.log.WithFields(logrus.Fields{"src": w.addr.String(), "nas": w.client.Name})
+	}
+	w.reply = a.Packet
+	var failure *conversation.Failure
+	if errors.As(err, &failure) {
+		w.reply = w.s.upstreamFailed(w.req, w.client, w.st.cfg, failure)
+	}
+	// Those waiting get the answer before the NAS does: a request that
+	// arrives once the answer is out is a new login, never a join.
+	w.endJoin(log)
+	a.Sent(w.reply)
+	if w.reply == nil {
+		w.s.finish(w.key, w.req.Authenticator, nil, log)
+		return
+	}
+	w.s.reply(w.conn, w.addr, w.key, w.req, w.reply, log, w.received)
+}
+
+// endJoin hands the login's answer to the requests that joined it, once.
+func (w *answering) endJoin(log logrus.FieldLogger) {
+	if w.join == "" {
+		return
+	}
+	jk := w.join
+	w.join = ""
+	if w.s.joins.end(jk, w.key.Remote, w.reply) && w.reply != nil {
+		// The NAS asked again from the same address under a new
+		// Identifier: that request gets this answer; this one, which the
+		// NAS gave up, gets none (a late answer to it ends pam_radius_auth
+		// 2.0's login).
+		log.Debug("the NAS repeated this login under a new Identifier: answered there, not here")
+		w.reply = nil
+	}
+}
+
+// end lets go of what the request held, however it ended (a panic's path
+// included).
+func (w *answering) end() {
+	w.endJoin(w.s.log)
+	if w.leaseStop != nil {
+		w.leaseStop()
+	}
+	if w.sharedHold != nil {
+		w.sharedHold()
+	}
 }

@@ -135,6 +135,15 @@ type Reply struct {
 	t      *turn
 }
 
+// Log is the request's log entry with the login's fields (user...); nil
+// for a Reply that did not come from Respond.
+func (r Reply) Log() *logrus.Entry {
+	if r.t == nil {
+		return nil
+	}
+	return r.t.log
+}
+
 // Sent tells the live traces following the request what was sent in the
 // end (nil: nothing).
 func (r Reply) Sent(p *radius.Packet) {

@@ -118,6 +118,9 @@ func (q *pollQueue) slowDown(now time.Time, d time.Duration) {
 	q.mu.Unlock()
 }
 
+// lateSlot is how late a reserved poll may go.
+const lateSlot = 50 * time.Millisecond
+
 // parked is a request held while its push is approved.
 type parked struct {
 	ex   *turn
@@ -134,8 +137,9 @@ type parked struct {
 	ended    bool // run's alone
 
 	mu       sync.Mutex
-	waiting  bool // the timer is set and nothing runs for the request
-	reserved bool // the timer's poll was admitted when it was set
+	waiting  bool      // the timer is set and nothing runs for the request
+	reserved bool      // the timer's poll was admitted when it was set,
+	slot     time.Time // for this time
 }
 
 // park holds the turn until its next poll, after wait (never past until).
@@ -155,6 +159,10 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 		ex.held = p
 	}
 	p.step, p.until, p.wait = step, until, wait
+	// The request's context ends when its caller returns; a poll runs
+	// under one made from p.ctx and the deadline (and the parked turn
+	// no longer keeps the request's).
+	ex.ctx = p.ctx
 	ex.parkedNow = true
 }
 
@@ -212,6 +220,7 @@ func (p *parked) fire() {
 func (p *parked) rearm(wait time.Duration, reserved bool) {
 	p.mu.Lock()
 	p.waiting, p.reserved = true, reserved
+	p.slot = p.ex.e.now().Add(wait)
 	p.timer.Reset(wait)
 	p.mu.Unlock()
 }
@@ -237,7 +246,10 @@ func (p *parked) run() {
 		p.end(ex.upstreamFailure(context.DeadlineExceeded))
 		return
 	}
-	poll := p.reserved
+	// A reserved poll goes without asking again, unless its timer fired
+	// late (the process was stalled): then the slot has passed, and the
+	// polls that fell due meanwhile must not all go at once.
+	poll := p.reserved && now.Sub(p.slot) < lateSlot
 	if !poll {
 		wait, ok, why := p.q.admit(now, p.until)
 		if why != PollSent {

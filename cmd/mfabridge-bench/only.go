@@ -118,13 +118,35 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	case "storm":
-		for _, n := range []int{1000, 4000} {
-			st, err := measureStorm(ctx, n, 5*time.Second, 100*time.Millisecond)
+		for _, set := range storms {
+			if stormUsers > 0 && set.users != stormUsers {
+				continue
+			}
+			st, err := measureStorm(ctx, set)
 			if err != nil {
 				return err
 			}
 			fmt.Printf("%+v\n", st)
 		}
+		return nil
+	case "sweeps":
+		r := &report{workers: workers, sweepDuration: dur / 2}
+		var err error
+		if r.nasSweep, err = nasSweep(ctx, r.sweepDuration, workers); err != nil {
+			return err
+		}
+		if r.pendingSweep, err = pendingSweep(ctx, r.sweepDuration, workers); err != nil {
+			return err
+		}
+		r.sweepSection(func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
+		return nil
+	case "little":
+		r := &report{sweepDuration: dur / 2}
+		var err error
+		if r.little, err = latencySweep(ctx, dur); err != nil {
+			return err
+		}
+		r.littleSection(func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
 		return nil
 	case "tls":
 		r := &report{}
@@ -143,5 +165,5 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	}
-	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor, storm or memory", part)
+	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor, storm, sweeps, little or memory", part)
 }

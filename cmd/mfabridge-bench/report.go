@@ -26,7 +26,7 @@ func (r *report) write(path string) error {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	p("# Benchmarks")
 	p("")
-	p("Written by `make bench` (`go run ./cmd/mfabridge-bench %s`) on %s. `go run ./cmd/mfabridge-bench -only http|curve|memory|pap-half|tls` measures one part, with profiles, while working on it.", r.args, time.Now().UTC().Format("2006-01-02"))
+	p("Written by `make bench` (`go run ./cmd/mfabridge-bench %s`) on %s. `go run ./cmd/mfabridge-bench -only http|curve|memory|pap-half|tls|floor|storm|sweeps` measures one part, with profiles, while working on it.", r.args, time.Now().UTC().Format("2006-01-02"))
 	p("")
 	pinned := "both share the machine's cores"
 	if os.Getenv("MFB_PINNED") != "" {
@@ -37,10 +37,12 @@ func (r *report) write(path string) error {
 	r.targets(p)
 	r.throughput(p)
 	r.stormSection(p)
+	r.littleSection(p)
 	r.costSection(p)
 	r.latencyCurve(p, path)
 	r.halfLoad(p)
 	r.memorySection(p)
+	r.sweepSection(p)
 	r.soakSection(p)
 	r.goBenchmarks(p)
 	r.changes(p)
@@ -166,19 +168,17 @@ func (r *report) stormSection(p func(string, ...any)) {
 	}
 	p("## Push storm")
 	p("")
-	p("Many users log in with a push at once and approve it after %v; the emulated CyberArk tenant runs over HTTPS with +%v a call; each user's NAS sends once and waits 20 s (no retransmission: what the first send gets). Meanwhile, other users log in with a code at 20 a second; their p99 is set against the same logins on the idle server just before. The server keeps its defaults (`max_held` 10,000 held pushes, apart from the requests being worked on) but `max_in_flight = 4096` and `nas_wait` 10 s (a push not approved by 9 s gets \"approve, then press Enter\"). `go run ./cmd/mfabridge-bench -only storm` runs this part alone.", r.storms[0].approveAfter, r.storms[0].latency)
+	p("Many users log in with a push; their logins arrive evenly over the time given (all at once where it says 0s), and each push is approved a fixed time after it was sent (the emulated tenant approves it). The emulated CyberArk tenant runs over HTTPS with HTTP/2, +%v a call, in the load generator's process. Each user's NAS sends once and waits (no retransmission: what the first send gets). Meanwhile, other users log in with a code at 20 a second; their p99 over the whole storm is set against the same logins on the idle server just before. The server runs with `max_in_flight = 4096`, the provider's `max_connections = %d` and the `poll_rate` and client `nas_wait` in the table (`push_wait` a second less); `max_held` is raised to the number of users where that is above its default. Memory per held push is measured once every login has arrived and before any push is approved, after a GC that returns free memory to the kernel. `go run ./cmd/mfabridge-bench -only storm [-storm-users N]` runs this part alone.", r.storms[0].latency, r.storms[0].connections)
 	p("")
-	p("| Users | Accepted on the first send | \"Approve, then press Enter\" | Rejected | No answer | Accept p50 | Accept p99 | Held at the peak | Goroutines per held push | RSS per held push | Polls to the tenant per second | TCP connections to the tenant | Code logins' p99 during / idle |")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	p("| Users | Arriving over | Approved after | nas_wait | Accepted on the first send | \"Approve, then press Enter\" | Rejected | No answer | Accept p50 / p99 (from the send) | Held at the peak | Goroutines per held push | Heap / RSS per held push | Polls a second: mean / busiest second (poll_rate) | Connections to the tenant | Code logins' p99 during / idle (lost) | Server CPU |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, st := range r.storms {
-		during := "no code login answered"
-		if st.codeP99 > 0 {
-			during = fmt.Sprintf("%s / %s", ms(st.codeP99), ms(st.codeIdleP99))
-		}
-		p("| %d | %d | %d | %d | %d | %.2f s | %.2f s | %d | %.1f | %.0f KiB | %.0f | %d | %s |", st.users, st.firstSend, st.challenged, st.rejected, st.lost, st.p50.Seconds(), st.p99.Seconds(), st.heldAtPeak, st.goroutinesPerHeld, st.bytesPerHeld/1024, st.pollsPerSecond, st.tenantConns, during)
+		p("| %d | %v | %v | %v | %d | %d | %d | %d | %.1f s / %.1f s | %d | %.3f | %.1f KiB / %.1f KiB | %.0f / %.0f (%d) | %d | %s / %s (%d) | %.1f s |", st.users, st.spread, st.approveAfter, st.nasWait,
+			st.firstSend, st.challenged, st.rejected, st.lost, st.p50.Seconds(), st.p99.Seconds(), st.heldAtPeak, st.goroutinesPerHeld,
+			st.heapPerHeld/1024, st.bytesPerHeld/1024, st.pollsPerSecond, st.maxPollsPerSecond, st.pollRate, st.tenantConns, ms(st.codeP99), ms(st.codeIdleP99), st.codeLost, st.cpu.Seconds())
 	}
 	p("")
-	p("A held push waits apart from the requests being worked on (`max_held`, not `max_in_flight`), so other users' logins are not held up behind it; past `max_held` a push is answered with \"approve, then press Enter\", never dropped. It still costs a goroutine and its stack, a connection to the tenant for each call in flight (HTTP/1.1 here; a tenant that speaks HTTP/2 gets one connection for many), and a poll every second or so: the open part of the \"morning storm\" issue (parked requests as records and timers, a polling scheduler, bounded connections).")
+	p("A held push is parked: a record and a timer, not a goroutine, and not one of `max_in_flight`'s slots, so other users' logins are not held up behind it; past `max_held` a push is answered with \"approve, then press Enter\", never dropped. Its polls go through the provider's queue: all held pushes together send at most `poll_rate` polls a second (a tenth of a second's worth may go at once), each push at most at the tenant's interval, so with many held at once each is polled about every held/`poll_rate` seconds and an approved push waits for its turn (the Accept p50 above). The tenant's calls share at most `max_connections` connections; over HTTP/2 a few carry them all.")
 	p("")
 }
 

@@ -26,6 +26,7 @@ func runAll(args []string) error {
 	latency := fs.Duration("latency", 5*time.Millisecond, "added to every call to the emulated tenant")
 	million := fs.Bool("million", true, "also fill 1,000,000 pending conversations (takes a minute)")
 	soak := fs.Duration("soak", time.Minute, "length of the soak at half load (the issue asks for 10m)")
+	fs.IntVar(&stormUsers, "storm-users", 0, "with -only storm: run only the storm of this many users")
 	only := fs.String("only", "", "measure one part and print it instead of writing the report: http (the emulated tenant over HTTP and HTTPS, with CPU profiles), curve (latency against offered load), memory (per pending conversation)")
 	_ = fs.Parse(args)
 	if *only != "" {
@@ -124,11 +125,11 @@ func runAll(args []string) error {
 
 	// 3c. Push storms: many users approving at once, against the
 	// emulated tenant at +100 ms a call.
-	for _, n := range []int{1000, 4000} {
-		step("push storm of %d users", n)
-		st, err := measureStorm(ctx, n, 5*time.Second, 100*time.Millisecond)
+	for _, set := range storms {
+		step("push storm of %d users", set.users)
+		st, err := measureStorm(ctx, set)
 		if err != nil {
-			r.notes = append(r.notes, fmt.Sprintf("the push storm of %d users was not measured: %v", n, err))
+			r.notes = append(r.notes, fmt.Sprintf("the push storm of %d users was not measured: %v", set.users, err))
 			continue
 		}
 		r.storms = append(r.storms, st)
@@ -221,6 +222,22 @@ func runAll(args []string) error {
 		return err
 	}
 	r.memory = mem
+
+	// 6c. Sweeps: NAS entries and pending conversations.
+	r.sweepDuration = *dur / 2
+	step("NAS-count sweep")
+	if r.nasSweep, err = nasSweep(ctx, r.sweepDuration, *workers); err != nil {
+		r.notes = append(r.notes, "the NAS-count sweep was not finished: "+err.Error())
+	}
+	step("pending-count sweep")
+	if r.pendingSweep, err = pendingSweep(ctx, r.sweepDuration, *workers); err != nil {
+		r.notes = append(r.notes, "the pending-count sweep was not finished: "+err.Error())
+	}
+
+	step("latency sweep (Little's law)")
+	if r.little, err = latencySweep(ctx, *dur); err != nil {
+		r.notes = append(r.notes, "the latency sweep was not finished: "+err.Error())
+	}
 
 	step("writing %s", *out)
 	return r.write(*out)
@@ -364,8 +381,13 @@ func fill(ctx context.Context, workers int, million, menu bool) ([]memPoint, err
 // generator's core), with latency added to each login call, and returns
 // the server flags that point a bench server at it.
 func tenant(plain bool, latency time.Duration) (*cyberarktest.Tenant, []string, error) {
+	return tenantOf(1000, plain, latency)
+}
+
+// tenantOf is tenant with n users (user0...).
+func tenantOf(n int, plain bool, latency time.Duration) (*cyberarktest.Tenant, []string, error) {
 	var users []cyberarktest.User
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < n; i++ {
 		users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
 	}
 	tn := cyberarktest.New(cyberarktest.Options{Users: users, PlainHTTP: plain})
@@ -416,6 +438,9 @@ type report struct {
 	papTLS                  measured // PAP over RADIUS/TLS, in-memory provider
 	floor                   measured // PAP at 20 requests a second
 	storms                  []storm
+	nasSweep, pendingSweep  []sweepRow
+	little                  []littleRow
+	sweepDuration           time.Duration
 	handshakesPerCPUSecond  float64 // TLS handshakes the server completes
 	bytesPerTLSConn         float64 // RSS per open, idle TLS connection
 	curve                   []point

@@ -47,6 +47,7 @@ func serverConfig(provider, factor, extra string) (*config.Config, error) {
 listen = ["127.0.0.1:0"]
 max_in_flight = 4096
 reject_delay = "0s"
+request_timeout = "2m"
 [sessions]
 ttl = "1h"
 max = 2000000
@@ -83,6 +84,11 @@ func runServer(args []string) error {
 	menu := fs.Bool("menu", false, "offer the mechanisms as a menu (otherwise the client prefers a code, as most are set up)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile here while serving")
 	allocs := fs.String("memprofile", "", "write the profile of allocations here when done")
+	maxConns := fs.Int("max-connections", 1024, "http: the provider's max_connections")
+	pollRate := fs.Int("poll-rate", config.DefaultPollRate, "the provider's poll_rate")
+	maxHeld := fs.Int("max-held", 10000, "server.max_held")
+	nasWait := fs.Duration("nas-wait", 0, "the client's nas_wait (0: its default)")
+	clients := fs.Int("clients", 1, "[[client]] entries: the bench's own and this many less one others (half single addresses, half /24 prefixes)")
 	_ = fs.Parse(args)
 
 	log := logrus.New()
@@ -95,10 +101,23 @@ func runServer(args []string) error {
 	if *mode == "inproc" {
 		factor = loadtest.FactorNone
 	}
-	cfg, err := serverConfig("bench", factor, prefer)
+	extra := prefer
+	if *nasWait > 0 {
+		extra += fmt.Sprintf("\nnas_wait = %q\npush_wait = %q", nasWait.String(), (*nasWait - time.Second).String())
+	}
+	for i := 1; i < *clients; i++ {
+		addr := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+		if i%2 == 0 {
+			addr = fmt.Sprintf("11.%d.%d.0/24", i>>8&255, i&255)
+		}
+		extra += fmt.Sprintf("\n[[client]]\nname = \"nas%d\"\naddress = [%q]\nsecret = \"other-secret-%d\"\n", i, addr, i)
+	}
+	cfg, err := serverConfig("bench", factor, extra)
 	if err != nil {
 		return err
 	}
+	cfg.Provider[0].PollRate = *pollRate
+	cfg.Server.MaxHeld = *maxHeld
 	var prov identity.Provider
 	switch *mode {
 	case "inproc", "inproc-mfa":
@@ -119,7 +138,7 @@ func runServer(args []string) error {
 			return err
 		}
 	case "http":
-		hc, err := upstream.HTTPClient(*caFile, 1024)
+		hc, err := upstream.NewHTTPClient(upstream.ClientOptions{CAFile: *caFile, MaxIdlePerHost: 1024, MaxConnsPerHost: *maxConns})
 		if err != nil {
 			return err
 		}
@@ -154,6 +173,9 @@ func runServer(args []string) error {
 			_ = srv.ServeStream(context.Background(), tl, bridge.StreamOptions{TLS: true, MaxConnections: 100000, MaxPerClient: 100000})
 		}()
 	}
+	http.HandleFunc("/counts", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(srv.Counts())
+	})
 	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

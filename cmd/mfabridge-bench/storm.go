@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"layeh.com/radius"
@@ -22,141 +21,260 @@ import (
 	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
 
-// storm is one push storm: n users whose pushes are approved after a
-// delay, all at once, against the emulated tenant over HTTPS.
+// storm is one push storm: users whose logins arrive over spread, each
+// push approved approveAfter after it was sent, against the emulated
+// tenant over HTTPS (HTTP/2) at +latency a call.
 type storm struct {
-	users                                 int
-	approveAfter, latency                 time.Duration
+	stormSetup
 	firstSend, challenged, rejected, lost int
 	p50, p99                              time.Duration
-	goroutinesPerHeld                     float64
-	bytesPerHeld                          float64
 	heldAtPeak                            int64
-	pollsPerSecond                        float64
+	goroutinesPerHeld                     float64
+	bytesPerHeld, heapPerHeld             float64
+	pollsPerSecond, maxPollsPerSecond     float64
 	tenantConns                           int
 	codeP99, codeIdleP99                  time.Duration
+	codeLost                              int
+	cpu                                   time.Duration
 }
 
-// measureStorm runs a push storm of n users, with other users' code
-// logins going on at a low rate during it, and the same code logins on
-// the idle server before it for comparison.
-func measureStorm(ctx context.Context, n int, approveAfter, latency time.Duration) (storm, error) {
-	s := storm{users: n, approveAfter: approveAfter, latency: latency}
+// stormSetup is what a storm is run with.
+type stormSetup struct {
+	users                 int
+	spread, approveAfter  time.Duration
+	latency, nasWait      time.Duration
+	pollRate, connections int
+}
+
+// storms are the push storms make bench runs.
+var storms = []stormSetup{
+	{users: 1000, spread: 0, approveAfter: 5 * time.Second, latency: 100 * time.Millisecond, nasWait: 10 * time.Second, pollRate: 500, connections: 64},
+	{users: 4000, spread: 0, approveAfter: 5 * time.Second, latency: 100 * time.Millisecond, nasWait: 10 * time.Second, pollRate: 500, connections: 64},
+	{users: 50000, spread: 50 * time.Second, approveAfter: 55 * time.Second, latency: 100 * time.Millisecond, nasWait: 90 * time.Second, pollRate: 2000, connections: 64},
+}
+
+// stormUsers, when set, picks the one storm -only storm runs.
+var stormUsers int
+
+// measureStorm runs a push storm, with other users' code logins going on
+// at a low rate during it, and the same code logins on the idle server
+// before it for comparison.
+func measureStorm(ctx context.Context, set stormSetup) (storm, error) {
+	s := storm{stormSetup: set}
 	var users []cyberarktest.User
 	for i := 0; i < 1000; i++ {
 		users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
 	}
-	for i := 0; i < n; i++ {
-		users = append(users, cyberarktest.User{Name: fmt.Sprintf("push%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.Push}, AutoApprove: approveAfter})
+	for i := 0; i < set.users; i++ {
+		users = append(users, cyberarktest.User{Name: fmt.Sprintf("push%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.Push}, AutoApprove: set.approveAfter})
 	}
 	tn := cyberarktest.New(cyberarktest.Options{Users: users})
 	defer tn.Close()
 	for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
-		tn.Inject(path, cyberarktest.Fault{Delay: latency})
+		tn.Inject(path, cyberarktest.Fault{Delay: set.latency})
 	}
 	ca := filepath.Join(os.TempDir(), "mfabridge-bench-storm-tenant.pem")
 	if err := os.WriteFile(ca, tn.Certificate(), 0o600); err != nil {
 		return s, err
 	}
 	defer os.Remove(ca)
-	c, err := startChild("storm", "-mode", "http", "-tenant", tn.URL, "-ca", ca)
+	c, err := startChild("storm", "-mode", "http", "-tenant", tn.URL, "-ca", ca,
+		"-max-connections", strconv.Itoa(set.connections), "-poll-rate", strconv.Itoa(set.pollRate),
+		"-max-held", strconv.Itoa(max(10000, set.users)), "-nas-wait", set.nasWait.String())
 	if err != nil {
 		return s, err
 	}
 	defer c.stop()
-	code := func(d time.Duration) (time.Duration, error) {
-		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: 4, Rate: 20, Duration: d, WithMA: true, Timeout: 30 * time.Second})
-		return m.Quantile("request", .99), err
+	code := func(d time.Duration) (loadgen.Result, error) {
+		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: 32, Rate: 20, Duration: d, WithMA: true, Timeout: 30 * time.Second})
+		return m.Result, err
 	}
-	if s.codeIdleP99, err = code(3 * time.Second); err != nil {
+	idle, err := code(3 * time.Second)
+	if err != nil {
 		return s, err
 	}
+	s.codeIdleP99 = idle.Quantile("request", .99)
 	c.gc()
 	base := c.stats()
 	polls0 := tn.Count("/Security/AdvanceAuthentication", "Poll")
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		latencies []time.Duration
-		first     atomic.Int64
-		challenge atomic.Int64
-		rejected  atomic.Int64
-	)
+	cpu0, _ := loadgen.CPUTime(c.pid)
+
+	// Other users' code logins for the whole storm.
+	window := set.spread + set.approveAfter
+	codes := make(chan loadgen.Result, 1)
+	go func() { r, _ := code(window); codes <- r }()
+
+	// The server's cost per held push, its polls and its connections to
+	// the tenant, sampled as the storm goes.
 	began := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(user string) {
-			defer wg.Done()
-			t0 := time.Now()
-			codeOf, err := pushLogin(c.addr, user, 20*time.Second)
-			if err != nil {
-				return // lost: no answer to the first send
+	sampling, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		lastPolls, lastAt := polls0, time.Now()
+		measured := false
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sampling:
+				return
+			case <-tick.C:
 			}
-			switch codeOf {
-			case radius.CodeAccessAccept:
-				first.Add(1)
-				mu.Lock()
-				latencies = append(latencies, time.Since(t0))
-				mu.Unlock()
-			case radius.CodeAccessChallenge: // "approve, then press Enter"
-				challenge.Add(1)
-			default:
-				rejected.Add(1)
+			st := c.stats()
+			s.heldAtPeak = max(s.heldAtPeak, st["held"])
+			if !measured && time.Since(began) >= set.spread+set.approveAfter/2 {
+				// Every login has arrived and no push is approved yet:
+				// what each held push costs, after a GC that returns
+				// free memory (garbage is not what a push holds).
+				measured = true
+				c.gc()
+				if path := os.Getenv("MFABRIDGE_BENCH_STORM_HEAP"); path != "" {
+					c.saveProfile("heap", path) // to see what a held push holds
+				}
+				st = c.stats()
+				if held := st["held"]; held > 0 {
+					s.goroutinesPerHeld = float64(st["goroutines"]-base["goroutines"]) / float64(held)
+					s.bytesPerHeld = float64(st["rss"]-base["rss"]) / float64(held)
+					s.heapPerHeld = float64(st["heap_inuse"]-base["heap_inuse"]) / float64(held)
+				}
 			}
-		}(fmt.Sprintf("push%d", i))
+			s.tenantConns = max(s.tenantConns, connectionsTo(c.pid, tn.URL))
+			if now := time.Now(); now.Sub(lastAt) >= time.Second {
+				p := tn.Count("/Security/AdvanceAuthentication", "Poll")
+				s.maxPollsPerSecond = max(s.maxPollsPerSecond, float64(p-lastPolls)/now.Sub(lastAt).Seconds())
+				lastPolls, lastAt = p, now
+			}
+		}
+	}()
+
+	results, err := pushLogins(c.addr, set.users, set.spread, set.nasWait+5*time.Second)
+	close(sampling)
+	<-sampled
+	if err != nil {
+		return s, err
 	}
-	// While the pushes are held: the server's cost per held push, its
-	// connections to the tenant, and other users' code logins.
-	time.Sleep(approveAfter / 2)
-	peak := c.stats()
-	s.heldAtPeak = peak["held"] + peak["in_flight"]
-	if s.heldAtPeak > 0 {
-		s.goroutinesPerHeld = float64(peak["goroutines"]-base["goroutines"]) / float64(s.heldAtPeak)
-		s.bytesPerHeld = float64(peak["rss"]-base["rss"]) / float64(s.heldAtPeak)
-	}
-	s.tenantConns = connectionsTo(c.pid, tn.URL)
-	s.codeP99, _ = code(approveAfter / 2)
-	wg.Wait()
 	took := time.Since(began)
+	cpu1, _ := loadgen.CPUTime(c.pid)
+	s.cpu = cpu1 - cpu0
 	s.pollsPerSecond = float64(tn.Count("/Security/AdvanceAuthentication", "Poll")-polls0) / took.Seconds()
-	s.firstSend, s.challenged, s.rejected = int(first.Load()), int(challenge.Load()), int(rejected.Load())
-	s.lost = n - s.firstSend - s.challenged - s.rejected
+	var latencies []time.Duration
+	for _, r := range results {
+		switch r.code {
+		case radius.CodeAccessAccept:
+			s.firstSend++
+			latencies = append(latencies, r.took)
+		case radius.CodeAccessChallenge: // "approve, then press Enter"
+			s.challenged++
+		case 0:
+			s.lost++
+		default:
+			s.rejected++
+		}
+	}
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	if len(latencies) > 0 {
 		s.p50, s.p99 = latencies[len(latencies)/2], latencies[len(latencies)*99/100]
 	}
+	if os.Getenv("MFABRIDGE_BENCH_STORM_COUNTS") != "" {
+		fmt.Fprintln(os.Stderr, "server counts:", c.get("counts"))
+	}
+	during := <-codes
+	s.codeP99 = during.Quantile("request", .99)
+	s.codeLost = int(during.Timeouts + during.Failures)
 	return s, nil
 }
 
-// pushLogin sends one Access-Request and waits for its answer, with no
-// retransmission: what a NAS gets for its first send.
-func pushLogin(addr, user string, wait time.Duration) (radius.Code, error) {
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		return 0, err
+// pushResult is what one user's NAS got for its first send (code 0:
+// nothing).
+type pushResult struct {
+	code radius.Code
+	took time.Duration
+}
+
+// pushLogins sends n users' Access-Requests, evenly over spread, each
+// once (no retransmission: what a NAS gets for its first send), from a
+// socket for every 256 users (one Identifier each), and waits up to wait
+// after the last for their answers.
+func pushLogins(addr string, n int, spread, wait time.Duration) ([]pushResult, error) {
+	results := make([]pushResult, n)
+	sent := make([]time.Time, n)
+	var (
+		conns []*net.UDPConn
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+	)
+	for i := 0; i < n; i += 256 {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		u := conn.(*net.UDPConn)
+		_ = u.SetReadBuffer(4 << 20)
+		conns = append(conns, u)
+		wg.Add(1)
+		go func(first int) {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for {
+				k, err := u.Read(buf)
+				if err != nil {
+					return
+				}
+				at := time.Now()
+				if k < 20 || first+int(buf[1]) >= n {
+					continue
+				}
+				i := first + int(buf[1])
+				mu.Lock()
+				if results[i].code == 0 {
+					results[i] = pushResult{code: radius.Code(buf[0]), took: at.Sub(sent[i])}
+				}
+				mu.Unlock()
+			}
+		}(i)
 	}
-	defer conn.Close()
-	p := radius.New(radius.CodeAccessRequest, []byte(benchSecret))
-	_ = rfc2865.UserName_SetString(p, user)
-	_ = rfc2865.UserPassword_SetString(p, benchPassword)
-	wire, err := msgauth.Encode(p)
-	if err != nil {
-		return 0, err
+	began := time.Now()
+	for i := 0; i < n; i++ {
+		if spread > 0 {
+			if d := time.Until(began.Add(spread * time.Duration(i) / time.Duration(n))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		p := radius.New(radius.CodeAccessRequest, []byte(benchSecret))
+		p.Identifier = byte(i % 256)
+		_ = rfc2865.UserName_SetString(p, fmt.Sprintf("push%d", i))
+		_ = rfc2865.UserPassword_SetString(p, benchPassword)
+		wire, err := msgauth.Encode(p)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		sent[i] = time.Now()
+		mu.Unlock()
+		if _, err := conns[i/256].Write(wire); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := conn.Write(wire); err != nil {
-		return 0, err
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		answered := 0
+		for _, r := range results {
+			if r.code != 0 {
+				answered++
+			}
+		}
+		mu.Unlock()
+		if answered == n {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return 0, err
+	for _, c := range conns {
+		c.Close()
 	}
-	r, err := radius.Parse(buf[:n], []byte(benchSecret))
-	if err != nil {
-		return 0, err
-	}
-	return r.Code, nil
+	wg.Wait()
+	return results, nil
 }
 
 // connectionsTo counts pid's established TCP connections to the tenant at

@@ -523,15 +523,6 @@ func neutral(m mechanism) (identity.Mechanism, bool) {
 	if m.Enrolled != nil && !*m.Enrolled {
 		return identity.Mechanism{}, false
 	}
-	kinds := map[string]identity.Kind{
-		"UP":    identity.KindPassword,
-		"OATH":  identity.KindCode,
-		"SQ":    identity.KindQuestion,
-		"SMS":   identity.KindOOBCode,
-		"EMAIL": identity.KindOOBCode,
-		"OTP":   identity.KindPush,
-		"PF":    identity.KindPhone,
-	}
 	kind, ok := kinds[m.Name]
 	if !ok {
 		return identity.Mechanism{}, false
@@ -561,7 +552,20 @@ func neutral(m mechanism) (identity.Mechanism, bool) {
 	if label == "" {
 		label = m.Name
 	}
-	return identity.Mechanism{ID: m.MechanismID, Kind: kind, Name: m.Name, Label: label, Prompt: prompt, Channel: channels[m.Name]}, true
+	// Copies: m's texts may be slices of a whole transaction's decoded
+	// state, which a held push would otherwise keep alive.
+	return identity.Mechanism{ID: strings.Clone(m.MechanismID), Kind: kind, Name: strings.Clone(m.Name), Label: strings.Clone(label), Prompt: strings.Clone(prompt), Channel: channels[m.Name]}, true
+}
+
+// kinds are the kinds of the tenant's mechanism names.
+var kinds = map[string]identity.Kind{
+	"UP":    identity.KindPassword,
+	"OATH":  identity.KindCode,
+	"SQ":    identity.KindQuestion,
+	"SMS":   identity.KindOOBCode,
+	"EMAIL": identity.KindOOBCode,
+	"OTP":   identity.KindPush,
+	"PF":    identity.KindPhone,
 }
 
 // channels are the tenant's mechanism names that say how they reach the

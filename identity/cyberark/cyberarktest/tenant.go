@@ -97,6 +97,9 @@ type Options struct {
 	Now func() time.Time
 	// PlainHTTP serves http:// instead of https://.
 	PlainHTTP bool
+	// HTTP1 serves HTTPS with HTTP/1.1 only; by default the tenant also
+	// offers HTTP/2 (ALPN h2), so that a client that can use it does.
+	HTTP1 bool
 
 	// Answer shapes the references allow, so that a provider can be tested
 	// against each (identity-api.md A.2):
@@ -195,6 +198,7 @@ func New(opts Options) *Tenant {
 		if opts.PlainHTTP {
 			s.Start()
 		} else {
+			s.EnableHTTP2 = !opts.HTTP1
 			s.StartTLS()
 		}
 		return s
