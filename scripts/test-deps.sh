@@ -13,6 +13,8 @@ missing=()
 # compares with it.
 command -v freeradius >/dev/null 2>&1 || missing+=(freeradius)
 command -v radclient >/dev/null 2>&1 || missing+=(freeradius-utils)
+# make bench compares mfabridge's HTTP path with FreeRADIUS + rlm_rest.
+[ -e /usr/lib/freeradius/rlm_rest.so ] || missing+=(freeradius-rest)
 command -v pamtester >/dev/null 2>&1 || missing+=(pamtester)
 command -v ocserv >/dev/null 2>&1 || missing+=(ocserv)
 command -v openconnect >/dev/null 2>&1 || missing+=(openconnect)

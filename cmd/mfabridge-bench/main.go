@@ -211,12 +211,19 @@ func load(ctx context.Context, pid int, l loadgen.Load) (measured, error) {
 
 // freeRADIUS runs FreeRADIUS with the files module and one DEFAULT user.
 type freeRADIUS struct {
-	cmd  *exec.Cmd
-	dir  string
-	addr string
+	cmd    *exec.Cmd
+	dir    string
+	addr   string
+	output *strings.Builder
 }
 
 func startFreeRADIUS(port int) (*freeRADIUS, error) {
+	return startFreeRADIUSWith(port, "  files\n  pap\n", " authenticate {\n  Auth-Type PAP {\n   pap\n  }\n }\n", nil)
+}
+
+// startFreeRADIUSWith runs FreeRADIUS with authorize and the rest of a
+// virtual server of its own, and mods (name: text) enabled.
+func startFreeRADIUSWith(port int, authorize, rest string, mods map[string]string) (*freeRADIUS, error) {
 	bin, err := exec.LookPath("freeradius")
 	if err != nil {
 		return nil, err
@@ -230,9 +237,14 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 	if out, err := exec.Command("cp", "-a", "/etc/freeradius/3.0/.", dir).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("copying /etc/freeradius/3.0: %v: %s", err, out)
 	}
-	authorize := filepath.Join(dir, "mods-config/files/authorize")
-	old, _ := os.ReadFile(authorize)
-	_ = os.WriteFile(authorize, append([]byte("DEFAULT Cleartext-Password := \"pw\"\n"), old...), 0o644)
+	users := filepath.Join(dir, "mods-config/files/authorize")
+	old, _ := os.ReadFile(users)
+	_ = os.WriteFile(users, append([]byte("DEFAULT Cleartext-Password := \"pw\"\n"), old...), 0o644)
+	for name, text := range mods {
+		if err := os.WriteFile(filepath.Join(dir, "mods-enabled", name), []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	// Room for every request it keeps for cleanup_delay (5 s) at the rates
 	// measured here: the default of 16384 makes it drop requests above
 	// about 3,000 a second.
@@ -245,7 +257,7 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 		os.Remove(s)
 	}
 	os.Remove(filepath.Join(dir, "mods-enabled/eap"))
-	site := fmt.Sprintf("server bench {\n listen {\n  type = auth\n  ipaddr = 127.0.0.1\n  port = %d\n }\n authorize {\n  files\n  pap\n }\n authenticate {\n  Auth-Type PAP {\n   pap\n  }\n }\n post-auth {\n }\n}\n", port)
+	site := fmt.Sprintf("server bench {\n listen {\n  type = auth\n  ipaddr = 127.0.0.1\n  port = %d\n }\n authorize {\n%s }\n%s post-auth {\n }\n}\n", port, authorize, rest)
 	_ = os.WriteFile(filepath.Join(dir, "sites-enabled/bench"), []byte(site), 0o644)
 	cmd := onServerCPU(bin, "-f", "-d", dir, "-l", "stdout")
 	var output strings.Builder
@@ -253,13 +265,13 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	fr := &freeRADIUS{cmd: cmd, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	fr := &freeRADIUS{cmd: cmd, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port), output: &output}
 	// Wait until it answers.
 	for i := 0; i < 50; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		r, _ := loadgen.Run(ctx, loadgen.Load{Addr: fr.addr, Secret: benchSecret, Password: benchPassword, Workers: 1, Duration: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, Count: 1})
 		cancel()
-		if r.Logins > 0 {
+		if r.Packets > 0 { // answered: a PAP Accept, or a REST login's challenge
 			return fr, nil
 		}
 		time.Sleep(200 * time.Millisecond) // refused at once while it starts
@@ -271,6 +283,9 @@ func startFreeRADIUS(port int) (*freeRADIUS, error) {
 func (f *freeRADIUS) stop() {
 	_ = f.cmd.Process.Kill()
 	_ = f.cmd.Wait()
+	if path := os.Getenv("MFABRIDGE_BENCH_FREERADIUS_LOG"); path != "" {
+		_ = os.WriteFile(path, []byte(f.output.String()), 0o644) // what it said, to see why it failed
+	}
 	os.RemoveAll(f.dir)
 }
 

@@ -140,6 +140,27 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		r.sweepSection(func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
 		return nil
+	case "redis":
+		r := &report{workers: workers, sweepDuration: dur / 2}
+		var err error
+		if r.redis, err = redisBeside(ctx, r.sweepDuration, workers); err != nil {
+			return err
+		}
+		r.redisSection(func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
+		return nil
+	case "rest":
+		fr, mfb, frCalls, mfbCalls, err := restPeer(ctx, dur, workers, latency)
+		if err != nil {
+			return err
+		}
+		for _, row := range []struct {
+			name  string
+			m     measured
+			calls float64
+		}{{"FreeRADIUS + rlm_rest", fr, frCalls}, {"mfabridge", mfb, mfbCalls}} {
+			fmt.Printf("%s: %.0f logins/s, %.1f tenant calls a login, %.0f µs of CPU a login, %d failures, %d timeouts\n", row.name, row.m.LoginsPerSecond(), row.calls, 1e6*row.m.CPU.Seconds()/float64(max(row.m.Logins, 1)), row.m.Failures, row.m.Timeouts)
+		}
+		return nil
 	case "little":
 		r := &report{sweepDuration: dur / 2}
 		var err error
@@ -165,5 +186,5 @@ func runOnly(part string, dur time.Duration, workers int, latency time.Duration)
 		}
 		return nil
 	}
-	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor, storm, sweeps, little or memory", part)
+	return fmt.Errorf("-only %q: use http, curve, pap-half, tls, floor, storm, sweeps, redis, rest, little or memory", part)
 }

@@ -234,6 +234,16 @@ func runAll(args []string) error {
 		r.notes = append(r.notes, "the pending-count sweep was not finished: "+err.Error())
 	}
 
+	step("FreeRADIUS + rlm_rest beside mfabridge against the emulated tenant")
+	if r.restFR, r.restMFB, r.restCalls[0], r.restCalls[1], err = restPeer(ctx, *dur, *workers, *latency); err != nil {
+		r.notes = append(r.notes, "FreeRADIUS + rlm_rest was not measured: "+err.Error())
+	}
+
+	step("Redis beside memory")
+	if r.redis, err = redisBeside(ctx, r.sweepDuration, *workers); err != nil {
+		r.notes = append(r.notes, "Redis was not measured: "+err.Error())
+	}
+
 	step("latency sweep (Little's law)")
 	if r.little, err = latencySweep(ctx, *dur); err != nil {
 		r.notes = append(r.notes, "the latency sweep was not finished: "+err.Error())
@@ -381,16 +391,17 @@ func fill(ctx context.Context, workers int, million, menu bool) ([]memPoint, err
 // generator's core), with latency added to each login call, and returns
 // the server flags that point a bench server at it.
 func tenant(plain bool, latency time.Duration) (*cyberarktest.Tenant, []string, error) {
-	return tenantOf(1000, plain, latency)
+	return tenantOf(1000, plain, latency, cyberarktest.Options{})
 }
 
-// tenantOf is tenant with n users (user0...).
-func tenantOf(n int, plain bool, latency time.Duration) (*cyberarktest.Tenant, []string, error) {
+// tenantOf is tenant with n users (user0...) and opts.
+func tenantOf(n int, plain bool, latency time.Duration, opts cyberarktest.Options) (*cyberarktest.Tenant, []string, error) {
 	var users []cyberarktest.User
 	for i := 0; i < n; i++ {
 		users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
 	}
-	tn := cyberarktest.New(cyberarktest.Options{Users: users, PlainHTTP: plain})
+	opts.Users, opts.PlainHTTP = users, plain
+	tn := cyberarktest.New(opts)
 	if latency > 0 {
 		for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
 			tn.Inject(path, cyberarktest.Fault{Delay: latency})
@@ -398,8 +409,10 @@ func tenantOf(n int, plain bool, latency time.Duration) (*cyberarktest.Tenant, [
 	}
 	args := []string{"-mode", "http", "-tenant", tn.URL}
 	if !plain {
+		// A public certificate, readable by FreeRADIUS once it has
+		// dropped its privileges (the rlm_rest peer).
 		ca := filepath.Join(os.TempDir(), "mfabridge-bench-tenant.pem")
-		if err := os.WriteFile(ca, tn.Certificate(), 0o600); err != nil {
+		if err := os.WriteFile(ca, tn.Certificate(), 0o644); err != nil {
 			tn.Close()
 			return nil, nil, err
 		}
@@ -440,6 +453,9 @@ type report struct {
 	storms                  []storm
 	nasSweep, pendingSweep  []sweepRow
 	little                  []littleRow
+	redis                   []redisRow
+	restFR, restMFB         measured // complete logins against one tenant: FreeRADIUS + rlm_rest, mfabridge
+	restCalls               [2]float64
 	sweepDuration           time.Duration
 	handshakesPerCPUSecond  float64 // TLS handshakes the server completes
 	bytesPerTLSConn         float64 // RSS per open, idle TLS connection

@@ -30,6 +30,7 @@ import (
 	"github.com/mfabridge/mfabridge/identity/cyberark"
 	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 	"github.com/mfabridge/mfabridge/identity/loadtest"
+	"github.com/mfabridge/mfabridge/internal/daemon"
 	"github.com/mfabridge/mfabridge/internal/totp"
 	"github.com/mfabridge/mfabridge/internal/upstream"
 )
@@ -41,7 +42,11 @@ const (
 )
 
 // serverConfig is the bridge configuration of a bench server.
-func serverConfig(provider, factor, extra string) (*config.Config, error) {
+func serverConfig(provider, factor, extra, redisAddr string) (*config.Config, error) {
+	store := ""
+	if redisAddr != "" {
+		store = fmt.Sprintf("store = \"redis\"\n[redis]\naddress = [%q]\n", redisAddr)
+	}
 	src := fmt.Sprintf(`
 [server]
 listen = ["127.0.0.1:0"]
@@ -51,7 +56,7 @@ request_timeout = "2m"
 [sessions]
 ttl = "1h"
 max = 2000000
-[lockout]
+%s[lockout]
 attempts = 0
 [log]
 level = "error"
@@ -66,7 +71,7 @@ address = ["127.0.0.0/8"]
 secret = %q
 rate_limit = 0
 %s
-`, provider, loadtest.TypeName, benchPassword, factor, benchSecret, extra)
+`, store, provider, loadtest.TypeName, benchPassword, factor, benchSecret, extra)
 	return config.Parse("bench.conf", src)
 }
 
@@ -88,6 +93,7 @@ func runServer(args []string) error {
 	pollRate := fs.Int("poll-rate", config.DefaultPollRate, "the provider's poll_rate")
 	maxHeld := fs.Int("max-held", 10000, "server.max_held")
 	nasWait := fs.Duration("nas-wait", 0, "the client's nas_wait (0: its default)")
+	redisAddr := fs.String("redis", "", "keep conversations, failed logins and replies on the Redis at this address (sessions.store = \"redis\")")
 	clients := fs.Int("clients", 1, "[[client]] entries: the bench's own and this many less one others (half single addresses, half /24 prefixes)")
 	_ = fs.Parse(args)
 
@@ -112,7 +118,7 @@ func runServer(args []string) error {
 		}
 		extra += fmt.Sprintf("\n[[client]]\nname = \"nas%d\"\naddress = [%q]\nsecret = \"other-secret-%d\"\n", i, addr, i)
 	}
-	cfg, err := serverConfig("bench", factor, extra)
+	cfg, err := serverConfig("bench", factor, extra, *redisAddr)
 	if err != nil {
 		return err
 	}
@@ -151,8 +157,14 @@ func runServer(args []string) error {
 		return fmt.Errorf("unknown mode %q", *mode)
 	}
 	lat := newLatencies()
-	srv, err := bridge.New(bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log,
-		OnReply: func(_ radius.Code, took time.Duration) { lat.add(took) }})
+	o := bridge.Options{Config: cfg, Providers: map[string]identity.Provider{"bench": prov}, Logger: log,
+		OnReply: func(_ radius.Code, took time.Duration) { lat.add(took) }}
+	if *redisAddr != "" {
+		if err := daemon.UseRedis(cfg, log, &o); err != nil {
+			return err
+		}
+	}
+	srv, err := bridge.New(o)
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/mfabridge/mfabridge/cmd/mfabridge-bench/loadgen"
+	"github.com/mfabridge/mfabridge/identity/cyberark/cyberarktest"
 )
 
 // sweepRow is one point of a sweep: the throughput with n of something
@@ -14,8 +18,6 @@ import (
 type sweepRow struct {
 	n int
 	m measured
-	// rss is the server's RSS growth at the point, for the pending sweep.
-	rss int64
 }
 
 // nasCounts and pendingCounts are the points of the sweeps.
@@ -52,8 +54,6 @@ func pendingSweep(ctx context.Context, dur time.Duration, workers int) ([]sweepR
 		return nil, err
 	}
 	defer c.stop()
-	c.gc()
-	start := c.stats()
 	var (
 		out    []sweepRow
 		filled int
@@ -70,8 +70,7 @@ func pendingSweep(ctx context.Context, dur time.Duration, workers int) ([]sweepR
 		if err != nil {
 			return out, err
 		}
-		s := c.stats()
-		out = append(out, sweepRow{n: int(s["sessions"]), m: m, rss: s["rss"] - start["rss"]})
+		out = append(out, sweepRow{n: int(c.stats()["sessions"]), m: m})
 	}
 	return out, nil
 }
@@ -108,11 +107,13 @@ func (r *report) sweepSection(p func(string, ...any)) {
 	if len(r.pendingSweep) > 0 {
 		p("Complete MFA logins (in-memory provider, %d clients, %v each) on one server while more and more conversations wait at a code prompt, each holding a real CyberArk login's transaction (filled between the points; measured after the filling replies left the reply cache and a GC).", r.workers, r.sweepDuration)
 		p("")
-		p("| Pending conversations | Logins/s | Requests per CPU-second | Against the first | RSS growth | RSS per pending conversation |")
-		p("|---|---|---|---|---|---|")
+		p("| Pending conversations | Logins/s | Requests per CPU-second | Against the first |")
+		p("|---|---|---|---|")
 		for _, row := range r.pendingSweep {
-			p("| %d | %.0f | %.0f | %.2f× | %.1f MiB | %.0f B |", row.n, row.m.LoginsPerSecond(), row.m.PerCPUSecond(), row.m.PerCPUSecond()/r.pendingSweep[0].m.PerCPUSecond(), float64(row.rss)/(1<<20), float64(row.rss)/float64(max(row.n, 1)))
+			p("| %d | %.0f | %.0f | %.2f× |", row.n, row.m.LoginsPerSecond(), row.m.PerCPUSecond(), row.m.PerCPUSecond()/r.pendingSweep[0].m.PerCPUSecond())
 		}
+		p("")
+		p("(Memory per pending conversation is measured apart, under Memory.)")
 		p("")
 	}
 }
@@ -135,7 +136,7 @@ func (r littleRow) ideal() float64 { return float64(r.clients) / (4 * r.latency.
 func latencySweep(ctx context.Context, dur time.Duration) ([]littleRow, error) {
 	var out []littleRow
 	for _, lat := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
-		tn, args, err := tenantOf(5000, false, lat)
+		tn, args, err := tenantOf(5000, false, lat, cyberarktest.Options{})
 		if err != nil {
 			return out, err
 		}
@@ -175,4 +176,262 @@ func (r *report) littleSection(p func(string, ...any)) {
 		p("| +%v | %d | %.0f | %.0f | %.2f | %.0f%% | %s | %d |", row.latency, row.clients, row.m.LoginsPerSecond(), row.ideal(), row.m.LoginsPerSecond()/row.ideal(), 100*row.m.CPU.Seconds()/row.m.Elapsed.Seconds(), ms(row.m.Quantile("request", .99)), row.m.Timeouts+row.m.Failures)
 	}
 	p("")
+}
+
+// redisRow is complete MFA logins with one session store.
+type redisRow struct {
+	store string
+	m     measured
+}
+
+// redisBeside measures complete MFA logins (in-memory provider) with the
+// conversations in memory and on Redis (redis-server on the load
+// generator's core; its own CPU is not counted), back to back.
+func redisBeside(ctx context.Context, dur time.Duration, workers int) ([]redisRow, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server is not installed (apt-get install redis-server): %w", err)
+	}
+	port := freePort()
+	rs := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := rs.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = rs.Process.Kill(); _ = rs.Wait() }()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("redis-server did not listen on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var out []redisRow
+	for _, store := range []string{"memory", "redis"} {
+		args := []string{"-mode", "inproc-mfa"}
+		if store == "redis" {
+			args = append(args, "-redis", addr)
+		}
+		c, err := startChild("store-"+store, args...)
+		if err != nil {
+			return out, err
+		}
+		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true})
+		c.stop()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, redisRow{store: store, m: m})
+	}
+	if os.Getenv("MFABRIDGE_BENCH_REDIS_STATS") != "" {
+		// The commands Redis served, to count them per request.
+		b, _ := exec.Command("redis-cli", "-p", strconv.Itoa(port), "info", "commandstats").Output()
+		fmt.Fprintf(os.Stderr, "%s\n", b)
+	}
+	return out, nil
+}
+
+func (r *report) redisSection(p func(string, ...any)) {
+	if len(r.redis) < 2 {
+		return
+	}
+	p("## Redis beside memory")
+	p("")
+	p("Complete MFA logins (in-memory provider, %d clients, %v each) with `sessions.store = \"memory\"` and `\"redis\"` (redis-server 7 on the load generator's core; `share_replies` on, its default: conversations, failed-login counts and the reply cache on Redis), back to back. CPU is mfabridge's own.", r.workers, r.sweepDuration)
+	p("")
+	p("| Store | Logins/s | Requests per CPU-second | Against memory | p50 | p99 | Lost |")
+	p("|---|---|---|---|---|---|---|")
+	for _, row := range r.redis {
+		p("| %s | %.0f | %.0f | %.2f× | %s | %s | %d |", row.store, row.m.LoginsPerSecond(), row.m.PerCPUSecond(), row.m.PerCPUSecond()/r.redis[0].m.PerCPUSecond(), ms(row.m.Quantile("request", .5)), ms(row.m.Quantile("request", .99)), row.m.Timeouts+row.m.Failures)
+	}
+	p("")
+}
+
+// startFreeRADIUSRest runs FreeRADIUS 3 with rlm_rest doing a CyberArk
+// login against the emulated tenant at tenantURL (its certificate in
+// caFile), with the calls mfabridge makes for the same login: on the
+// first Access-Request StartAuthentication and the password
+// (AdvanceAuthentication), then StartOOB for the code's mechanism (the
+// tenant offers OATH as StartTextOob), answered with an Access-Challenge whose State
+// carries the tenant's session and the code's mechanism (the last
+// MechanismId of StartAuthentication's answer: the users have a password
+// and an OATH code); on the second
+// the code (AdvanceAuthentication), Access-Accept when the tenant says
+// LoginSuccess. rlm_rest decodes no CyberArk JSON: the bodies are read
+// with regular expressions (force_to = plain), which is less work than
+// mfabridge's decoding, not more.
+func startFreeRADIUSRest(port int, tenantURL, caFile string) (*freeRADIUS, error) {
+	if _, err := os.Stat("/usr/lib/freeradius/rlm_rest.so"); err != nil {
+		return nil, fmt.Errorf("rlm_rest is not installed (apt-get install freeradius-rest): %w", err)
+	}
+	mod := func(name, data string) string {
+		return fmt.Sprintf(`rest %s {
+	tls {
+		ca_info_file = %q
+		check_cert = yes
+		check_cert_cn = no
+	}
+	connect_uri = %q
+	connect_timeout = 4.0
+	authorize {
+		uri = "${..connect_uri}/Security/%%{Tmp-String-3}"
+		method = 'post'
+		body = 'json'
+		data = '%s'
+		force_to = 'plain'
+		tls = ${..tls}
+	}
+	pool {
+		start = 0
+		min = 0
+		max = 256
+		spare = 64
+		uses = 0
+		retry_delay = 1
+		lifetime = 0
+		idle_timeout = 60
+	}
+}
+`, name, caFile, tenantURL, data)
+	}
+	mods := map[string]string{
+		"rest_start":  mod("rest_start", `{"User":"%{User-Name}","Version":"1.0"}`),
+		"rest_oob":    mod("rest_oob", `{"Action":"StartOOB","MechanismId":"%{Tmp-String-2}","SessionId":"%{Tmp-String-0}","TenantId":"ABC1234"}`),
+		"rest_answer": mod("rest_answer", `{"Action":"Answer","Answer":"%{User-Password}","MechanismId":"%{Tmp-String-1}","PersistentLogin":false,"SessionId":"%{Tmp-String-0}","TenantId":"ABC1234"}`),
+	}
+	authorize := `  if (!&State) {
+   update request {
+    Tmp-String-3 := "StartAuthentication"
+   }
+   update control {
+    REST-HTTP-Header := "X-IDAP-NATIVE-CLIENT: true"
+   }
+   rest_start
+   if (&reply:REST-HTTP-Body =~ /"SessionId":"([^"]+)"/) {
+    update request {
+     Tmp-String-0 := "%{1}"
+    }
+   }
+   if (&reply:REST-HTTP-Body =~ /"MechanismId":"([^"]+)".*"MechanismId":"([^"]+)"/) {
+    update request {
+     Tmp-String-1 := "%{1}"
+     Tmp-String-2 := "%{2}"
+    }
+   }
+   update request {
+    Tmp-String-3 := "AdvanceAuthentication"
+   }
+   update reply {
+    REST-HTTP-Body !* ANY
+   }
+   update control {
+    REST-HTTP-Header := "X-IDAP-NATIVE-CLIENT: true"
+   }
+   rest_answer
+   if (&reply:REST-HTTP-Body =~ /"Summary":"StartNextChallenge"/) {
+    update reply {
+     REST-HTTP-Body !* ANY
+    }
+    update control {
+     REST-HTTP-Header := "X-IDAP-NATIVE-CLIENT: true"
+    }
+    rest_oob
+    update reply {
+     State := "%{request:Tmp-String-0}.%{request:Tmp-String-2}"
+     Reply-Message := "Code"
+     REST-HTTP-Body !* ANY
+    }
+    challenge
+   }
+   reject
+  }
+  if ("%{string:State}" =~ /^([^.]+)\.(.+)$/) {
+   update request {
+    Tmp-String-0 := "%{1}"
+    Tmp-String-1 := "%{2}"
+    Tmp-String-3 := "AdvanceAuthentication"
+   }
+   update control {
+    REST-HTTP-Header := "X-IDAP-NATIVE-CLIENT: true"
+   }
+   rest_answer
+   if (&reply:REST-HTTP-Body =~ /"Summary":"LoginSuccess"/) {
+    update reply {
+     REST-HTTP-Body !* ANY
+    }
+    accept
+   }
+  }
+  reject
+`
+	return startFreeRADIUSWith(port, authorize, "", mods)
+}
+
+// restPeer measures complete MFA logins (password, challenge, code) with
+// FreeRADIUS + rlm_rest and with mfabridge, both against one emulated
+// CyberArk tenant over HTTPS at +latency a call, back to back, and counts
+// the tenant's calls per login for each.
+func restPeer(ctx context.Context, dur time.Duration, workers int, latency time.Duration) (fr, mfb measured, frCalls, mfbCalls float64, err error) {
+	// rlm_rest keeps no cookies: the tenant does not bind a login to its
+	// cookie for either (mfabridge sends it all the same).
+	tn, args, err := tenantOf(1000, false, latency, cyberarktest.Options{Cookieless: true})
+	if err != nil {
+		return fr, mfb, 0, 0, err
+	}
+	defer tn.Close()
+	calls := func() int { return len(tn.Calls()) }
+	lg := loadgen.Load{Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: workers, Duration: dur, Timeout: 10 * time.Second}
+	f, err := startFreeRADIUSRest(freePort(), tn.URL, args[len(args)-1])
+	if err != nil {
+		return fr, mfb, 0, 0, err
+	}
+	n0 := calls()
+	lg.Addr = f.addr
+	fr, err = load(ctx, f.cmd.Process.Pid, lg)
+	f.stop()
+	if err != nil {
+		return fr, mfb, 0, 0, err
+	}
+	frCalls = float64(calls()-n0) / float64(max(fr.Logins, 1))
+	c, err := startChild("rest-peer-mfabridge", args...)
+	if err != nil {
+		return fr, mfb, 0, 0, err
+	}
+	defer c.stop()
+	n0 = calls()
+	lg.Addr, lg.WithMA = c.addr, true
+	mfb, err = load(ctx, c.pid, lg)
+	mfbCalls = float64(calls()-n0) / float64(max(mfb.Logins, 1))
+	return fr, mfb, frCalls, mfbCalls, err
+}
+
+func (r *report) restSection(p func(string, ...any)) {
+	if r.restFR.Logins == 0 || r.restMFB.Logins == 0 {
+		return
+	}
+	p("## The HTTP path against FreeRADIUS + rlm_rest")
+	p("")
+	p("Complete MFA logins (password, challenge, OATH code) against one emulated CyberArk tenant over HTTPS at +%v a call, %d clients, %v each, back to back: FreeRADIUS 3.2 with rlm_rest (libcurl) making the calls mfabridge makes (StartAuthentication, the password, StartOOB, the code), and mfabridge. rlm_rest reads the tenant's answers with regular expressions in unlang (`force_to = plain`) where mfabridge decodes them; it keeps no cookies, so the tenant runs without binding a login to its cookie for both. Both servers are pinned to the same core; CPU is each server's own.", r.latency, r.workers, r.duration)
+	p("")
+	p("| Server | Logins/s | Tenant calls a login | CPU per login | Failures | Timeouts |")
+	p("|---|---|---|---|---|---|")
+	for i, row := range []struct {
+		name string
+		m    measured
+	}{{"FreeRADIUS 3.2 + rlm_rest", r.restFR}, {"mfabridge", r.restMFB}} {
+		p("| %s | %.0f | %.1f | %.0f µs | %d | %d |", row.name, row.m.LoginsPerSecond(), r.restCalls[i], 1e6*row.m.CPU.Seconds()/float64(row.m.Logins), row.m.Failures, row.m.Timeouts)
+	}
+	p("")
+}
+
+// restRatio is mfabridge's CPU per complete login over HTTP against
+// FreeRADIUS + rlm_rest's.
+func (r *report) restRatio() float64 {
+	if r.restFR.Logins == 0 || r.restMFB.Logins == 0 {
+		return 0
+	}
+	return (r.restMFB.CPU.Seconds() / float64(r.restMFB.Logins)) / (r.restFR.CPU.Seconds() / float64(r.restFR.Logins))
 }

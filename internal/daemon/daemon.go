@@ -149,41 +149,51 @@ func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe *Observer
 	}
 	o := bridge.Options{Config: cfg, Providers: providers, Logger: log, Observer: obs}
 	if cfg.Sessions.Store == "redis" {
-		redis.SetLogger(redisLogger{log})
-		rdb, err := NewRedis(&cfg.Redis)
-		if err != nil {
+		if err := UseRedis(cfg, log, &o); err != nil {
 			return nil, err
 		}
-		shared := session.NewRedis(rdb, cfg.Redis.KeyPrefix, cfg.Sessions.Max)
-		o.Store = shared
-		if cfg.Redis.Fallback == "memory" {
-			o.Store = &session.Fallback{
-				Shared: shared,
-				Local:  session.NewMemory(cfg.Sessions.Max, 10*time.Second),
-				OnFallback: func(err error) {
-					log.WithError(err).Warn("Redis not reachable: conversation kept in this instance's memory (redis.fallback = \"memory\")")
-				},
-			}
-		}
-		// Failed logins are counted on Redis too, so that guesses spread
-		// over instances count together; in memory while it is down.
-		var warned atomic.Int64
-		o.Throttle = &throttle.Fallback{
-			Shared: throttle.NewRedis(rdb, cfg.Redis.KeyPrefix, bridge.ThrottleSettings(cfg), nil),
-			Local:  throttle.NewMemory(bridge.ThrottleSettings(cfg), 300000, nil),
-			OnError: func(err error) {
-				// At most one line in 10 s while Redis is down.
-				if now, last := time.Now().UnixNano(), warned.Load(); now-last > int64(10*time.Second) && warned.CompareAndSwap(last, now) {
-					log.WithError(err).Warn("Redis not reachable: failed logins counted in this instance only")
-				}
-			},
-		}
-		if *cfg.Redis.ShareReplies {
-			o.SharedReplies, o.SharedRepliesPrefix = rdb, cfg.Redis.KeyPrefix
-		}
-		log.WithField("address", cfg.Redis.Address).Info("sessions are shared on Redis")
 	}
 	return bridge.New(o)
+}
+
+// UseRedis sets o to keep conversations, failed-login counts and (with
+// redis.share_replies) replies on the [redis] of cfg, as sessions.store =
+// "redis" asks.
+func UseRedis(cfg *config.Config, log *logrus.Logger, o *bridge.Options) error {
+	redis.SetLogger(redisLogger{log})
+	rdb, err := NewRedis(&cfg.Redis)
+	if err != nil {
+		return err
+	}
+	shared := session.NewRedis(rdb, cfg.Redis.KeyPrefix, cfg.Sessions.Max)
+	o.Store = shared
+	if cfg.Redis.Fallback == "memory" {
+		o.Store = &session.Fallback{
+			Shared: shared,
+			Local:  session.NewMemory(cfg.Sessions.Max, 10*time.Second),
+			OnFallback: func(err error) {
+				log.WithError(err).Warn("Redis not reachable: conversation kept in this instance's memory (redis.fallback = \"memory\")")
+			},
+		}
+	}
+	// Failed logins are counted on Redis too, so that guesses spread
+	// over instances count together; in memory while it is down.
+	var warned atomic.Int64
+	o.Throttle = &throttle.Fallback{
+		Shared: throttle.NewRedis(rdb, cfg.Redis.KeyPrefix, bridge.ThrottleSettings(cfg), nil),
+		Local:  throttle.NewMemory(bridge.ThrottleSettings(cfg), 300000, nil),
+		OnError: func(err error) {
+			// At most one line in 10 s while Redis is down.
+			if now, last := time.Now().UnixNano(), warned.Load(); now-last > int64(10*time.Second) && warned.CompareAndSwap(last, now) {
+				log.WithError(err).Warn("Redis not reachable: failed logins counted in this instance only")
+			}
+		},
+	}
+	if *cfg.Redis.ShareReplies {
+		o.SharedReplies, o.SharedRepliesPrefix = rdb, cfg.Redis.KeyPrefix
+	}
+	log.WithField("address", cfg.Redis.Address).Info("sessions are shared on Redis")
+	return nil
 }
 
 // NewRedis returns a client for the [redis] settings: a single server,

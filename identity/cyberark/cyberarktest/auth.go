@@ -262,7 +262,7 @@ func (t *Tenant) advanceAuthentication(w http.ResponseWriter, r *http.Request, b
 		writeFailure(w)
 		return
 	}
-	if c, err := r.Cookie(loginCookie); err != nil || c.Value != s.cookie {
+	if c, err := r.Cookie(loginCookie); !t.opts.Cookieless && (err != nil || c.Value != s.cookie) {
 		// The login is bound to the cookie jar of its StartAuthentication.
 		t.failLocked(w, s)
 		return

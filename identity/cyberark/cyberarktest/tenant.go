@@ -97,6 +97,11 @@ type Options struct {
 	Now func() time.Time
 	// PlainHTTP serves http:// instead of https://.
 	PlainHTTP bool
+	// Cookieless does not bind a login to the cookie of its
+	// StartAuthentication (the reference has the binding as likely, seen
+	// in practice, not as confirmed): for clients without a cookie jar,
+	// such as FreeRADIUS's rlm_rest in make bench.
+	Cookieless bool
 	// HTTP1 serves HTTPS with HTTP/1.1 only; by default the tenant also
 	// offers HTTP/2 (ALPN h2), so that a client that can use it does.
 	HTTP1 bool
