@@ -157,7 +157,7 @@ func (r *report) soakFlat() (bool, string) {
 func (r *report) throughput(p func(string, ...any)) {
 	p("## Throughput")
 	p("")
-	p("%d concurrent clients (%d with the tenant over HTTP, whose calls take 4 × %v), %v each run, in this order: FreeRADIUS, mfabridge over HTTP and HTTPS, then mfabridge with the in-memory provider; the ratios below compare runs made a minute or two apart. Every mfabridge request carries Message-Authenticator and gets one in its reply. FreeRADIUS 3 runs its packaged configuration with the `files` module and one user, and `max_requests` raised to 1,048,576 (its default of 16,384 requests kept for `cleanup_delay` makes it drop requests above about 3,000 a second).", r.workers, r.workers*4, r.latency, r.duration)
+	p("%d concurrent clients (%d with the tenant over HTTP, whose calls take 4 × %v), %v each run, in this order: FreeRADIUS, mfabridge over HTTP and HTTPS, then mfabridge with the in-memory provider; the ratios below compare runs made a minute or two apart. Every mfabridge request carries Message-Authenticator and gets one in its reply. FreeRADIUS 3 runs its packaged configuration with the `files` module and one user, and `max_requests` raised to 1,048,576 (its default of 16,384 requests kept for `cleanup_delay` makes it drop requests above about 3,000 a second). Neither writes a line per login: FreeRADIUS's packaged `auth = no`, mfabridge's `[log] level = \"error\"` (its default, `info`, writes one: the row so marked measures it). The tenant over HTTPS speaks HTTP/2.", r.workers, r.workers*4, r.latency, r.duration)
 	p("")
 	p("| Server | Exchange | Logins/s | Requests/s | Server CPU | Requests per CPU-second | p50 | p99 | Failures | Timeouts |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
@@ -168,6 +168,9 @@ func (r *report) throughput(p func(string, ...any)) {
 		row("FreeRADIUS, files module", "PAP", *r.freeradius)
 	}
 	row("mfabridge, in-memory provider", "PAP", r.pap)
+	if r.papInfo.Packets > 0 {
+		row("mfabridge, in-memory provider, a log line per login (level info)", "PAP", r.papInfo)
+	}
 	if r.papTLS.Packets > 0 {
 		row("mfabridge over RADIUS/TLS, in-memory provider", "PAP", r.papTLS)
 	}
@@ -199,12 +202,12 @@ func (r *report) stormSection(p func(string, ...any)) {
 	p("")
 	p("Many users log in with a push; their logins arrive evenly over the time given (all at once where it says 0s), and each push is approved a fixed time after it was sent (the emulated tenant approves it). The emulated CyberArk tenant runs over HTTPS with HTTP/2, +%v a call, in the load generator's process. Each user's NAS sends once and waits (no retransmission: what the first send gets). Meanwhile, other users log in with a code at 20 a second; their p99 over the whole storm is set against the same logins on the idle server just before. The server runs with `max_in_flight = 4096`, the provider's `max_connections = %d` and the `poll_rate` and client `nas_wait` in the table (`push_wait` a second less); `max_held` is raised to the number of users where that is above its default. Memory per held push is measured once every login has arrived and before any push is approved, after a GC that returns free memory to the kernel. `go run ./cmd/mfabridge-bench -only storm [-storm-users N]` runs this part alone.", r.storms[0].latency, r.storms[0].connections)
 	p("")
-	p("| Users | Arriving over | Approved after | nas_wait | Accepted on the first send | \"Approve, then press Enter\" | Rejected | No answer | Accept p50 / p99 (from the send) | Held at the peak | Goroutines per held push | Heap / RSS per held push | Polls a second: mean / busiest second (poll_rate) | Connections to the tenant | Code logins' p99 during / idle (lost) | Server CPU |")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	p("| Users | Arriving over | Approved after | nas_wait | Accepted on the first send | \"Approve, then press Enter\" | Rejected | No answer | Accept p50 / p99 (from the send) | Held at the peak | Goroutines per held push | Heap / RSS per held push | Polls a second: mean / busiest second (poll_rate) | Connections to the tenant: established (opened and not yet closed, by the server's count) | Code logins' p99 during / idle (lost) | Server CPU | Generator and tenant's core busy |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, st := range r.storms {
-		p("| %d | %v | %v | %v | %d | %d | %d | %d | %.1f s / %.1f s | %d | %.3f | %.1f KiB / %.1f KiB | %.0f / %.0f (%d) | %d | %s / %s (%d) | %.1f s |", st.users, st.spread, st.approveAfter, st.nasWait,
+		p("| %d | %v | %v | %v | %d | %d | %d | %d | %.1f s / %.1f s | %d | %.3f | %.1f KiB / %.1f KiB | %.0f / %.0f (%d) | %d (%d) | %s / %s (%d) | %.1f s | %.0f%% |", st.users, st.spread, st.approveAfter, st.nasWait,
 			st.firstSend, st.challenged, st.rejected, st.lost, st.p50.Seconds(), st.p99.Seconds(), st.heldAtPeak, st.goroutinesPerHeld,
-			st.heapPerHeld/1024, st.bytesPerHeld/1024, st.pollsPerSecond, st.maxPollsPerSecond, st.pollRate, st.tenantConns, ms(st.codeP99), ms(st.codeIdleP99), st.codeLost, st.cpu.Seconds())
+			st.heapPerHeld/1024, st.bytesPerHeld/1024, st.pollsPerSecond, st.maxPollsPerSecond, st.pollRate, st.tenantConns, st.tenantConnsOwn, ms(st.codeP99), ms(st.codeIdleP99), st.codeLost, st.cpu.Seconds(), 100*st.tenantCore)
 	}
 	p("")
 	p("A held push is parked: a record and a timer, not a goroutine, and not one of `max_in_flight`'s slots, so other users' logins are not held up behind it; past `max_held` a push is answered with \"approve, then press Enter\", never dropped. Its polls go through the provider's queue: all held pushes together send at most `poll_rate` polls a second (a tenth of a second's worth may go at once), each push at most at the tenant's interval, so with many held at once each is polled about every held/`poll_rate` seconds and an approved push waits for its turn (the Accept p50 above). The tenant's calls share at most `max_connections` connections; over HTTP/2 a few carry them all.")

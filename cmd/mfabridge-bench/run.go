@@ -103,6 +103,15 @@ func runAll(args []string) error {
 	}
 	r.pap = m
 	c.stop()
+	// The same with the daemon's default log level, info: a line per
+	// login (formatted, then thrown away here).
+	step("mfabridge PAP, a log line per login")
+	if c, err = startChild("inproc-info", "-mode", "inproc", "-log-level", "info"); err == nil {
+		if im, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: *workers, Duration: *dur, WithMA: true}); err == nil {
+			r.papInfo = im
+		}
+		c.stop()
+	}
 	// The floor: what a lightly loaded server costs (20 requests a second,
 	// as a small site's morning), on a fresh server: the one above would
 	// still be giving back its run's replies and memory.
@@ -400,7 +409,7 @@ func tenantOf(n int, plain bool, latency time.Duration, opts cyberarktest.Option
 	for i := 0; i < n; i++ {
 		users = append(users, cyberarktest.User{Name: fmt.Sprintf("user%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.OATH}, OATHSecret: oathSecret})
 	}
-	opts.Users, opts.PlainHTTP = users, plain
+	opts.Users, opts.PlainHTTP, opts.CountOnly = users, plain, true
 	tn := cyberarktest.New(opts)
 	if latency > 0 {
 		for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
@@ -449,6 +458,7 @@ type report struct {
 	pap, mfaInproc, mfaHTTP measured
 	mfaHTTPS                measured
 	papTLS                  measured // PAP over RADIUS/TLS, in-memory provider
+	papInfo                 measured // PAP with a log line per login (level info)
 	floor                   measured // PAP at 20 requests a second
 	storms                  []storm
 	nasSweep, pendingSweep  []sweepRow

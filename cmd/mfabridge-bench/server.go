@@ -18,9 +18,9 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"layeh.com/radius"
 
 	"github.com/mfabridge/mfabridge/bridge"
@@ -75,6 +75,10 @@ rate_limit = 0
 	return config.Parse("bench.conf", src)
 }
 
+// tenantConns counts the server's open connections to the tenant, as
+// mfabridge_upstream_connections does.
+var tenantConns atomic.Int64
+
 // runServer is `mfabridge-bench server`: a bridge on a free port, with an
 // in-memory provider (-mode inproc, inproc-mfa) or the emulated CyberArk
 // tenant over loopback HTTPS (-mode http). It prints "LISTEN <addr> DEBUG
@@ -94,11 +98,10 @@ func runServer(args []string) error {
 	maxHeld := fs.Int("max-held", 10000, "server.max_held")
 	nasWait := fs.Duration("nas-wait", 0, "the client's nas_wait (0: its default)")
 	redisAddr := fs.String("redis", "", "keep conversations, failed logins and replies on the Redis at this address (sessions.store = \"redis\")")
+	logLevel := fs.String("log-level", "", "[log] level (default the bench configuration's, error)")
 	clients := fs.Int("clients", 1, "[[client]] entries: the bench's own and this many less one others (half single addresses, half /24 prefixes)")
 	_ = fs.Parse(args)
 
-	log := logrus.New()
-	log.SetOutput(io.Discard)
 	prefer := `prefer = ["code"]`
 	if *menu {
 		prefer = ""
@@ -122,6 +125,12 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Logging as the daemon does, at the configuration's level: "error",
+	// no line per login, as FreeRADIUS's packaged auth = no.
+	if *logLevel != "" {
+		cfg.Log.Level = *logLevel
+	}
+	log := daemon.NewLogger(cfg, io.Discard)
 	cfg.Provider[0].PollRate = *pollRate
 	cfg.Server.MaxHeld = *maxHeld
 	var prov identity.Provider
@@ -144,7 +153,8 @@ func runServer(args []string) error {
 			return err
 		}
 	case "http":
-		hc, err := upstream.NewHTTPClient(upstream.ClientOptions{CAFile: *caFile, MaxIdlePerHost: 1024, MaxConnsPerHost: *maxConns})
+		hc, err := upstream.NewHTTPClient(upstream.ClientOptions{CAFile: *caFile, MaxIdlePerHost: 1024, MaxConnsPerHost: *maxConns,
+			OnConnection: func(d int) { tenantConns.Add(int64(d)) }})
 		if err != nil {
 			return err
 		}
@@ -195,6 +205,7 @@ func runServer(args []string) error {
 		_ = json.NewEncoder(w).Encode(map[string]int64{
 			"goroutines": int64(runtime.NumGoroutine()), "rss": rss, "heap_inuse": int64(ms.HeapInuse),
 			"sessions": int64(srv.Sessions()), "in_flight": int64(srv.InFlight()), "held": int64(srv.Held()),
+			"tenant_conns": tenantConns.Load(),
 		})
 	})
 	var (

@@ -32,10 +32,14 @@ type storm struct {
 	goroutinesPerHeld                     float64
 	bytesPerHeld, heapPerHeld             float64
 	pollsPerSecond, maxPollsPerSecond     float64
-	tenantConns                           int
+	tenantConns                           int // established, from /proc
+	tenantConnsOwn                        int // open, as the server counts them
 	codeP99, codeIdleP99                  time.Duration
 	codeLost                              int
 	cpu                                   time.Duration
+	// tenantCore is how busy the core of the load generator and the
+	// emulated tenant was during the storm (0 to 1).
+	tenantCore float64
 }
 
 // stormSetup is what a storm is run with.
@@ -68,7 +72,7 @@ func measureStorm(ctx context.Context, set stormSetup) (storm, error) {
 	for i := 0; i < set.users; i++ {
 		users = append(users, cyberarktest.User{Name: fmt.Sprintf("push%d", i), Password: benchPassword, Factors: []cyberarktest.Factor{cyberarktest.Push}, AutoApprove: set.approveAfter})
 	}
-	tn := cyberarktest.New(cyberarktest.Options{Users: users})
+	tn := cyberarktest.New(cyberarktest.Options{Users: users, CountOnly: true})
 	defer tn.Close()
 	for _, path := range []string{"/Security/StartAuthentication", "/Security/AdvanceAuthentication"} {
 		tn.Inject(path, cyberarktest.Fault{Delay: set.latency})
@@ -98,6 +102,7 @@ func measureStorm(ctx context.Context, set stormSetup) (storm, error) {
 	base := c.stats()
 	polls0 := tn.Count("/Security/AdvanceAuthentication", "Poll")
 	cpu0, _ := loadgen.CPUTime(c.pid)
+	busy0, total0 := coreTimes("cpu1")
 
 	// Other users' code logins for the whole storm.
 	window := set.spread + set.approveAfter
@@ -139,6 +144,7 @@ func measureStorm(ctx context.Context, set stormSetup) (storm, error) {
 				}
 			}
 			s.tenantConns = max(s.tenantConns, connectionsTo(c.pid, tn.URL))
+			s.tenantConnsOwn = max(s.tenantConnsOwn, int(st["tenant_conns"]))
 			if now := time.Now(); now.Sub(lastAt) >= time.Second {
 				p := tn.Count("/Security/AdvanceAuthentication", "Poll")
 				s.maxPollsPerSecond = max(s.maxPollsPerSecond, float64(p-lastPolls)/now.Sub(lastAt).Seconds())
@@ -156,6 +162,9 @@ func measureStorm(ctx context.Context, set stormSetup) (storm, error) {
 	took := time.Since(began)
 	cpu1, _ := loadgen.CPUTime(c.pid)
 	s.cpu = cpu1 - cpu0
+	if busy1, total1 := coreTimes("cpu1"); total1 > total0 {
+		s.tenantCore = float64(busy1-busy0) / float64(total1-total0)
+	}
 	s.pollsPerSecond = float64(tn.Count("/Security/AdvanceAuthentication", "Poll")-polls0) / took.Seconds()
 	var latencies []time.Duration
 	for _, r := range results {
@@ -271,7 +280,7 @@ func pushLogins(addr string, n int, spread, wait time.Duration) ([]pushResult, e
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, c := range conns {
-		c.Close()
+		_ = c.Close()
 	}
 	wg.Wait()
 	return results, nil
@@ -300,4 +309,27 @@ func connectionsTo(pid int, url string) int {
 		}
 	}
 	return n
+}
+
+// coreTimes reads one core's busy and total time (in ticks) from
+// /proc/stat; zeros where it cannot.
+func coreTimes(cpu string) (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != cpu {
+			continue
+		}
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+	}
+	return busy, total
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,20 +28,33 @@ var (
 )
 
 // nasSweep measures PAP Access-Requests per CPU-second of servers with
-// more and more [[client]] entries (the bench's own among them).
+// more and more [[client]] entries (the bench's own among them). Each
+// point is run twice, the points in one order and then in the other, and
+// keeps its better run: the machine drifts by some 10% over minutes, and
+// one pass in one order would read a drift as a trend.
 func nasSweep(ctx context.Context, dur time.Duration, workers int) ([]sweepRow, error) {
+	best := map[int]measured{}
+	order := append([]int(nil), nasCounts...)
+	for pass := 0; pass < 2; pass++ {
+		for _, n := range order {
+			c, err := startChild(fmt.Sprintf("nas-%d", n), "-mode", "inproc", "-clients", strconv.Itoa(n))
+			if err != nil {
+				return nil, err
+			}
+			m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur, WithMA: true})
+			c.stop()
+			if err != nil {
+				return nil, err
+			}
+			if best[n].Packets == 0 || m.PerCPUSecond() > best[n].PerCPUSecond() {
+				best[n] = m
+			}
+		}
+		slices.Reverse(order)
+	}
 	var out []sweepRow
 	for _, n := range nasCounts {
-		c, err := startChild(fmt.Sprintf("nas-%d", n), "-mode", "inproc", "-clients", strconv.Itoa(n))
-		if err != nil {
-			return out, err
-		}
-		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, Workers: workers, Duration: dur, WithMA: true})
-		c.stop()
-		if err != nil {
-			return out, err
-		}
-		out = append(out, sweepRow{n: n, m: m})
+		out = append(out, sweepRow{n: n, m: best[n]})
 	}
 	return out, nil
 }
@@ -66,9 +80,16 @@ func pendingSweep(ctx context.Context, dur time.Duration, workers int) ([]sweepR
 		// The filling requests' replies leave the reply cache first.
 		time.Sleep(11 * time.Second)
 		c.gc()
-		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true})
-		if err != nil {
-			return out, err
+		// Twice, keeping the better run (the machine drifts).
+		var m measured
+		for range 2 {
+			run, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true})
+			if err != nil {
+				return out, err
+			}
+			if m.Packets == 0 || run.PerCPUSecond() > m.PerCPUSecond() {
+				m = run
+			}
 		}
 		out = append(out, sweepRow{n: int(c.stats()["sessions"]), m: m})
 	}
@@ -95,7 +116,7 @@ func (r *report) sweepSection(p func(string, ...any)) {
 	p("## Work that does not grow with the estate")
 	p("")
 	if len(r.nasSweep) > 0 {
-		p("PAP Access-Requests (in-memory provider, %d clients, %v each) against servers with more `[[client]]` entries: the bench's own (127.0.0.0/8) and the rest half single addresses, half /24 prefixes. A datagram's NAS is found by an exact-address map, then one map per prefix length in use.", r.workers, r.sweepDuration)
+		p("PAP Access-Requests (in-memory provider, %d clients, %v each) against servers with more `[[client]]` entries: the bench's own (127.0.0.0/8) and the rest half single addresses, half /24 prefixes. A datagram's NAS is found by an exact-address map, then one map per prefix length in use. Each point ran twice (the points in one order, then in the other) and shows its better run.", r.workers, r.sweepDuration)
 		p("")
 		p("| `[[client]]` entries | Requests/s | Requests per CPU-second | Against 1 entry |")
 		p("|---|---|---|---|")
@@ -105,7 +126,7 @@ func (r *report) sweepSection(p func(string, ...any)) {
 		p("")
 	}
 	if len(r.pendingSweep) > 0 {
-		p("Complete MFA logins (in-memory provider, %d clients, %v each) on one server while more and more conversations wait at a code prompt, each holding a real CyberArk login's transaction (filled between the points; measured after the filling replies left the reply cache and a GC).", r.workers, r.sweepDuration)
+		p("Complete MFA logins (in-memory provider, %d clients, %v each) on one server while more and more conversations wait at a code prompt, each holding a real CyberArk login's transaction (filled between the points; measured after the filling replies left the reply cache and a GC; each point twice, its better run shown).", r.workers, r.sweepDuration)
 		p("")
 		p("| Pending conversations | Logins/s | Requests per CPU-second | Against the first |")
 		p("|---|---|---|---|")
@@ -382,7 +403,9 @@ func restPeer(ctx context.Context, dur time.Duration, workers int, latency time.
 		return fr, mfb, 0, 0, err
 	}
 	defer tn.Close()
-	calls := func() int { return len(tn.Calls()) }
+	calls := func() int {
+		return tn.Count("/Security/StartAuthentication", "") + tn.Count("/Security/AdvanceAuthentication", "")
+	}
 	lg := loadgen.Load{Secret: benchSecret, Password: benchPassword, MFA: true, Code: currentCode, Workers: workers, Duration: dur, Timeout: 10 * time.Second}
 	f, err := startFreeRADIUSRest(freePort(), tn.URL, args[len(args)-1])
 	if err != nil {
