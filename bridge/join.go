@@ -216,9 +216,15 @@ func (j *joins) end(key, from string, reply *radius.Packet) (superseded bool) {
 	j.release(key, nil, tmpl)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	// The answer stays a few polls long, for the instances waiting on it.
-	_ = j.rdb.Set(ctx, j.prefix+key, "d"+string(tmpl), 4*j.poll+time.Second).Err()
-	if ok, err := j.rdb.SIsMember(ctx, j.prefix+key+":from", from).Result(); err == nil && ok {
+	// One round trip: the answer (it stays a few polls long, for the
+	// instances waiting on it), and whether the NAS asked again elsewhere.
+	var asked *redis.BoolCmd
+	_, _ = j.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, j.prefix+key, "d"+string(tmpl), 4*j.poll+time.Second)
+		asked = p.SIsMember(ctx, j.prefix+key+":from", from)
+		return nil
+	})
+	if ok, err := asked.Result(); err == nil && ok {
 		superseded = true
 	}
 	return superseded

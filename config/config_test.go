@@ -237,6 +237,7 @@ name = "corp"
 url = "https://abc1234.id.cyberark.cloud"
 timeout = "3s"
 max_connections = 32
+poll_rate = 2000
 
 [[client]]
 name = "vpn"
@@ -250,6 +251,9 @@ provider = "lab"
 	lc, ok := cfg.Provider[0].Settings.(*loadtest.Config)
 	if !ok || lc.Password != "lab-password" || lc.Factor != loadtest.FactorPush || lc.PushAfter != 2*time.Second || len(lc.Users) != 1 {
 		t.Fatalf("loadtest settings: %+v", cfg.Provider[0].Settings)
+	}
+	if cfg.Provider[0].PollRate != DefaultPollRate || cfg.Provider[1].PollRate != 2000 {
+		t.Fatalf("poll_rate: %d and %d, want the default %d and 2000", cfg.Provider[0].PollRate, cfg.Provider[1].PollRate, DefaultPollRate)
 	}
 	if cc, ok := cfg.Provider[1].Settings.(*cyberark.Config); !ok || cc.Timeout != 3*time.Second || cc.MaxConnections != 32 || cfg.Provider[1].Type != "cyberark" {
 		t.Fatalf("default type: %s %+v", cfg.Provider[1].Type, cfg.Provider[1].Settings)

@@ -42,9 +42,9 @@ func (c *Config) decodeProviders(col *collector, blocks []map[string]any, dir st
 		if v, ok := b["poll_rate"]; ok {
 			switch n, isInt := v.(int64); {
 			case !isInt:
-				col.add(key+".poll_rate", "%s where a whole number of polls a second is expected", tomlType(v))
+				col.add(key+".poll_rate", "%s where a whole number of polls a second is expected (default %d)", tomlType(v), DefaultPollRate)
 			case n < 1 || n > 1_000_000:
-				col.add(key+".poll_rate", "%d is outside 1 to 1000000 polls a second", n)
+				col.add(key+".poll_rate", "%d is outside 1 to 1000000; set the polls a second your tenant allows for all held pushes (default %d)", n, DefaultPollRate)
 			default:
 				p.PollRate = int(n)
 			}

@@ -112,11 +112,3 @@ func TestBreakdownReadsAProfile(t *testing.T) {
 		t.Error("a missing profile gave no error")
 	}
 }
-
-func TestLoginBudget(t *testing.T) {
-	// FreeRADIUS at 40,000 a CPU-second: a quarter is 10,000 Access-Requests,
-	// 5,000 logins of two, 200 µs each.
-	if got := loginBudget(40000); math.Abs(got-200) > 1e-9 {
-		t.Fatalf("loginBudget(40000) = %.3f, want 200", got)
-	}
-}

@@ -341,6 +341,11 @@ func TestSlowDownAndRateLimit(t *testing.T) {
 		if f.Status != 200 && s.PollInterval != 10*time.Second {
 			t.Errorf("%s: interval %v, want 10s", f.Body, s.PollInterval)
 		}
+		// A 429 is a rate limit: every held push of the tenant waits;
+		// slow_down is this transaction's pace alone.
+		if s.SlowDown != (f.Status == 429) {
+			t.Errorf("%d %s: SlowDown %v", f.Status, f.Body, s.SlowDown)
+		}
 	}
 }
 

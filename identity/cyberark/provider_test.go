@@ -707,8 +707,8 @@ func TestPollRateLimitedWaits(t *testing.T) {
 	s = e.advance(t, s, identity.Input{Action: identity.Choose, MechanismID: choice(t, s, "OTP").ID})
 	e.tn.Inject("/security/advanceauthentication", cyberarktest.Fault{Status: 429, Body: "Too Many Requests", ContentType: "text/plain", Times: 3})
 	s = e.advance(t, s, identity.Input{Action: identity.Poll})
-	if s.Status != identity.Waiting || !s.Pending || s.PollInterval != rateLimitedPoll {
-		t.Fatalf("after a 429: %v pending %v interval %v", s.Status, s.Pending, s.PollInterval)
+	if s.Status != identity.Waiting || !s.Pending || s.PollInterval != rateLimitedPoll || !s.SlowDown {
+		t.Fatalf("after a 429: %v pending %v interval %v slow down %v (the tenant's limit: every held push waits)", s.Status, s.Pending, s.PollInterval, s.SlowDown)
 	}
 	e.tn.Approve("bob")
 	if s = e.advance(t, s, identity.Input{Action: identity.Poll}); s.Status != identity.Accepted {
