@@ -11,10 +11,10 @@ import (
 //
 // It keeps each session in its binary form (Marshal), under the 16 bytes a
 // State of 32 lower-case hex digits stands for (every State mfabridge makes)
-// or, for any other key, under the key itself. A waiting conversation so
-// costs one map slot and one pointer-free byte slice: little memory, and
-// nothing for the garbage collector to trace through, however many
-// conversations are waiting.
+// or, for any other key, under the key itself. The bytes live in a slab
+// (slab.go) and the map's entries hold no pointer: a waiting conversation
+// costs one map slot and one slot of the slab, and the garbage collector
+// has nothing to trace through, however many conversations are waiting.
 type Memory struct {
 	max   int
 	sweep time.Duration
@@ -22,6 +22,8 @@ type Memory struct {
 	mu        sync.Mutex // makes Take's get-and-delete and Create's check-and-add atomic
 	ids       map[[16]byte]memEntry
 	named     map[string]memEntry
+	slab      slab
+	big       map[memKey][]byte // sessions too large for a slot
 	nextSweep time.Time
 	sweeping  atomic.Bool
 	onExpire  atomic.Pointer[func(Session)]
@@ -40,9 +42,52 @@ func (m *Memory) Sweep() {
 	}
 }
 
+// memEntry is a stored session: no pointer, so that the maps holding
+// a million of them are nothing for the collector to scan.
 type memEntry struct {
-	expires int64 // Unix nanoseconds
-	data    []byte
+	expires int64   // Unix nanoseconds
+	ref     slabRef // its bytes in the slab; 0: in big
+	n       int32   // their length
+}
+
+// memKey names a session in big: its id, or its key when it has none.
+type memKey struct {
+	id   [16]byte
+	name string
+}
+
+// dataLocked returns a copy of e's bytes.
+func (m *Memory) dataLocked(k memKey, e memEntry) []byte {
+	if e.ref == 0 {
+		return m.big[k]
+	}
+	return m.slab.get(e.ref, int(e.n))
+}
+
+// dropLocked lets go of e's bytes.
+func (m *Memory) dropLocked(k memKey, e memEntry) {
+	if e.ref == 0 {
+		delete(m.big, k)
+		return
+	}
+	m.slab.release(e.ref, int(e.n))
+}
+
+// storeLocked keeps data and returns its entry.
+func (m *Memory) storeLocked(k memKey, data []byte, expires int64) memEntry {
+	e := memEntry{expires: expires, ref: m.slab.put(data), n: int32(len(data))}
+	if e.ref == 0 {
+		m.big[k] = data
+	}
+	return e
+}
+
+// keyOf is the memKey of a store key.
+func keyOf(key string) memKey {
+	if id, ok := idOf(key); ok {
+		return memKey{id: id}
+	}
+	return memKey{name: key}
 }
 
 var _ Store = (*Memory)(nil)
@@ -50,7 +95,7 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns a store holding at most max sessions. Expired sessions
 // are swept every sweep.
 func NewMemory(max int, sweep time.Duration) *Memory {
-	return &Memory{max: max, sweep: sweep, ids: map[[16]byte]memEntry{}, named: map[string]memEntry{}}
+	return &Memory{max: max, sweep: sweep, ids: map[[16]byte]memEntry{}, named: map[string]memEntry{}, big: map[memKey][]byte{}}
 }
 
 // idOf returns the 16 bytes that key, 32 lower-case hex digits, stands for.
@@ -105,11 +150,13 @@ func (m *Memory) Create(_ context.Context, key string, s Session, ttl time.Durat
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	k := keyOf(key)
 	if e, ok := m.getLocked(key); ok {
 		if e.expires > now.UnixNano() {
 			return ErrExists
 		}
 		m.deleteLocked(key)
+		m.dropLocked(k, e)
 	}
 	limit := m.max
 	if s.Starts() {
@@ -125,7 +172,7 @@ func (m *Memory) Create(_ context.Context, key string, s Session, ttl time.Durat
 		}
 		return ErrFull
 	}
-	m.putLocked(key, memEntry{expires: now.Add(ttl).UnixNano(), data: data})
+	m.putLocked(key, m.storeLocked(k, data, now.Add(ttl).UnixNano()))
 	if now.After(m.nextSweep) && m.sweeping.CompareAndSwap(false, true) {
 		m.nextSweep = now.Add(m.sweep)
 		go m.sweepExpired()
@@ -135,16 +182,20 @@ func (m *Memory) Create(_ context.Context, key string, s Session, ttl time.Durat
 
 // Take returns and removes the session under key.
 func (m *Memory) Take(_ context.Context, key string) (Session, error) {
+	k := keyOf(key)
+	var data []byte
 	m.mu.Lock()
 	e, ok := m.getLocked(key)
 	if ok {
 		m.deleteLocked(key)
+		data = m.dataLocked(k, e)
+		m.dropLocked(k, e)
 	}
 	m.mu.Unlock()
 	if !ok || e.expires <= time.Now().UnixNano() {
 		return Session{}, ErrNotFound
 	}
-	return Unmarshal(e.data)
+	return Unmarshal(data)
 }
 
 // Len returns the number of sessions stored (expired ones count until they
@@ -171,9 +222,11 @@ func (m *Memory) sweepExpired() {
 	for id, e := range m.ids {
 		if e.expires <= now {
 			delete(m.ids, id)
+			k := memKey{id: id}
 			if tell != nil {
-				expired = append(expired, e.data)
+				expired = append(expired, m.dataLocked(k, e))
 			}
+			m.dropLocked(k, e)
 		}
 		if n++; n%sweepChunk == 0 {
 			m.mu.Unlock()
@@ -184,9 +237,11 @@ func (m *Memory) sweepExpired() {
 	for key, e := range m.named {
 		if e.expires <= now {
 			delete(m.named, key)
+			k := memKey{name: key}
 			if tell != nil {
-				expired = append(expired, e.data)
+				expired = append(expired, m.dataLocked(k, e))
 			}
+			m.dropLocked(k, e)
 		}
 	}
 	m.mu.Unlock()
@@ -203,14 +258,14 @@ func (m *Memory) Each(f func(Session)) {
 	now := time.Now().UnixNano()
 	var datas [][]byte
 	m.mu.Lock()
-	for _, e := range m.ids {
+	for id, e := range m.ids {
 		if e.expires > now {
-			datas = append(datas, e.data)
+			datas = append(datas, m.dataLocked(memKey{id: id}, e))
 		}
 	}
-	for _, e := range m.named {
+	for key, e := range m.named {
 		if e.expires > now {
-			datas = append(datas, e.data)
+			datas = append(datas, m.dataLocked(memKey{name: key}, e))
 		}
 	}
 	m.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -82,6 +83,11 @@ func pendingSweep(ctx context.Context, dur time.Duration, workers int) ([]sweepR
 		c.gc()
 		// Twice, keeping the better run (the machine drifts).
 		var m measured
+		if dir := os.Getenv("MFABRIDGE_BENCH_PENDING_PROFILES"); dir != "" {
+			// A CPU profile of part of the first run, to see what a full
+			// store costs.
+			go c.saveProfile("profile?seconds=3", filepath.Join(dir, fmt.Sprintf("pending-%d.pprof", n)))
+		}
 		for range 2 {
 			run, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true})
 			if err != nil {
