@@ -42,9 +42,15 @@ const (
 //
 // Batching is not possible: neither CyberArk's AdvanceAuthentication nor
 // Auth0's OOB grant polls more than one transaction in a call.
+//
+// A tenth of poll_rate is kept for the last poll of a push, at its
+// deadline: the one that decides between an Accept and "approve, then
+// press Enter". Without it, a push whose turn in a long queue falls after
+// its deadline would be switched though its user had approved it.
 type pollQueue struct {
 	mu     sync.Mutex
-	limit  *rate.Limiter
+	limit  *rate.Limiter // polls in turn
+	final  *rate.Limiter // last polls, at a push's deadline
 	rate   int
 	resume time.Time // no poll before this (the tenant's slow-down)
 }
@@ -64,13 +70,18 @@ func (d *Deps) queue(name string, perSecond int) *pollQueue {
 	if q.rate != perSecond {
 		// A tenth of a second's polls may go at once: polls that fall due
 		// together (pushes sent in the same moment) are spread over it.
-		burst := max(1, perSecond/10)
-		if q.limit == nil {
-			q.limit = rate.NewLimiter(rate.Limit(perSecond), burst)
-		} else {
-			q.limit.SetLimit(rate.Limit(perSecond))
-			q.limit.SetBurst(burst)
+		final := perSecond / 10
+		inTurn := perSecond - final
+		set := func(l **rate.Limiter, n int) {
+			if *l == nil {
+				*l = rate.NewLimiter(rate.Limit(n), max(1, n/10))
+				return
+			}
+			(*l).SetLimit(rate.Limit(n))
+			(*l).SetBurst(max(1, n/10))
 		}
+		set(&q.limit, inTurn)
+		set(&q.final, final)
 		q.rate = perSecond
 	}
 	q.mu.Unlock()
@@ -104,6 +115,9 @@ func (q *pollQueue) admit(now, last time.Time) (wait time.Duration, poll bool, w
 	}
 	if now.Add(wait).After(last) {
 		r.CancelAt(now)
+		if !now.Before(last) && q.final.AllowN(now, 1) {
+			return 0, true, PollSent // the last poll, from the reserve
+		}
 		return last.Sub(now), false, PollDeferred
 	}
 	return wait, true, PollDeferred

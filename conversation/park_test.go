@@ -131,8 +131,8 @@ func TestPollRateBoundsTheTenantsPolls(t *testing.T) {
 			for j < len(polls) && polls[j].Sub(polls[i]) < time.Second {
 				j++
 			}
-			if j-i > 11 {
-				t.Fatalf("%d polls within a second from %v, want at most 11 (poll_rate 10, burst 1)", j-i, polls[i])
+			if j-i > 12 {
+				t.Fatalf("%d polls within a second from %v, want at most 12 (poll_rate 10: 9 in turn and 1 for last polls, each with a burst of 1)", j-i, polls[i])
 			}
 		}
 		if len(polls) < n {
@@ -216,4 +216,32 @@ func TestServerStopEndsHeldPushes(t *testing.T) {
 			t.Errorf("answered %v after the start, want at the stop (1.5s)", took)
 		}
 	})
+}
+
+// TestLastPollHasAReserve: when the queue's turns are taken far past a
+// push's deadline, the poll at the deadline still goes, from the tenth of
+// poll_rate kept for last polls, and the reserve is bounded too.
+func TestLastPollHasAReserve(t *testing.T) {
+	d := &Deps{}
+	q := d.queue("p", 100) // 90 in turn, 10 for last polls
+	now := time.Now()
+	last := now.Add(time.Second)
+	for range 500 { // five seconds of turns taken
+		q.admit(now, now.Add(time.Hour))
+	}
+	if wait, poll, _ := q.admit(now, last); poll || wait != time.Second {
+		t.Fatalf("before the deadline with the queue full: wait %v poll %v, want to be decided at the deadline", wait, poll)
+	}
+	if _, poll, _ := q.admit(last, last); !poll {
+		t.Fatal("at the deadline: no last poll from the reserve")
+	}
+	granted := 0
+	for range 20 {
+		if _, poll, _ := q.admit(last, last); poll {
+			granted++
+		}
+	}
+	if granted > 1 {
+		t.Errorf("%d more last polls in the same moment, want the reserve's burst (1) at most", granted)
+	}
 }
