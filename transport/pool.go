@@ -34,6 +34,9 @@ func (p *Pool) Run(f func()) {
 // Workers is how many workers there are, busy or idle.
 func (p *Pool) Workers() int64 { return p.workers.Load() }
 
+// Idle is how many workers wait for a request.
+func (p *Pool) Idle() int64 { return p.idle.Load() }
+
 // maxIdleWorkers bounds the workers kept waiting: a burst (or a slow
 // tenant) may need many at once, the steady flow after it a few.
 const maxIdleWorkers = 64
