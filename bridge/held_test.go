@@ -78,7 +78,14 @@ func TestHeldPushesLeaveTheSlots(t *testing.T) {
 	if r := checkReply(t, req, raw, n.recv(2*time.Second)); r.Code != radius.CodeAccessAccept {
 		t.Fatalf("carol: %v", r.Code)
 	}
-	// A sixth push, past max_held: approve, then press Enter.
+	// A sixth push, past max_held: approve, then press Enter. (Once
+	// carol's worker has let go of its slot: it does just after the
+	// reply goes.)
+	for deadline := time.Now().Add(3 * time.Second); ts.srv.InFlight() > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("carol's request still in flight")
+		}
+	}
 	req, raw = request(t, testSecret, true, papBuild("user5", "pw", withID(2)))
 	n.send(raw)
 	r := checkReply(t, req, raw, n.recv(2*time.Second))
