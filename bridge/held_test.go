@@ -16,22 +16,19 @@ import (
 	"github.com/mfabridge/mfabridge/identity/identitytest"
 )
 
-// TestHeldPushesLeaveTheSlots: requests held while a push is approved do
-// not take server.max_in_flight. With two slots and five pushes held,
-// another user's login is answered at once; past server.max_held, a new
-// push is answered with "approve, then press Enter" on the same push; and
-// the held ones are accepted when approved.
-func TestHeldPushesLeaveTheSlots(t *testing.T) {
-	approved := make(chan struct{})
+// pushesApprovedOn is a provider whose every login sends a push, polled
+// every interval, approved once approved is closed; a login of the user
+// named accepted (if any) is accepted at once.
+func pushesApprovedOn(approved <-chan struct{}, interval time.Duration, accepted string) *identitytest.Scripted {
 	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Channel: identity.ChannelApp}
 	pending := func(txn identity.Txn) identity.Step {
 		m := push
-		return identity.Step{Status: identity.Waiting, Current: &m, Pending: true, PollInterval: 50 * time.Millisecond, Txn: txn}
+		return identity.Step{Status: identity.Waiting, Current: &m, Pending: true, PollInterval: interval, Txn: txn}
 	}
-	p := &identitytest.Scripted{
+	return &identitytest.Scripted{
 		OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
-			if req.User == "carol" {
-				return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: "carol"}}, nil
+			if accepted != "" && req.User == accepted {
+				return identity.Step{Status: identity.Accepted, Identity: &identity.Identity{User: req.User}}, nil
 			}
 			return pending(identity.Txn{Provider: "scripted", Data: []byte(req.User)}), nil
 		},
@@ -44,6 +41,16 @@ func TestHeldPushesLeaveTheSlots(t *testing.T) {
 			}
 		},
 	}
+}
+
+// TestHeldPushesLeaveTheSlots: requests held while a push is approved do
+// not take server.max_in_flight. With two slots and five pushes held,
+// another user's login is answered at once; past server.max_held, a new
+// push is answered with "approve, then press Enter" on the same push; and
+// the held ones are accepted when approved.
+func TestHeldPushesLeaveTheSlots(t *testing.T) {
+	approved := make(chan struct{})
+	p := pushesApprovedOn(approved, 50*time.Millisecond, "carol")
 	ts := startServer(t, p, func(c *config.Config) {
 		c.Server.MaxInFlight, c.Server.MaxHeld = 2, 5
 		c.Clients[0].NASWait = config.Duration{Duration: 10 * time.Second}
@@ -116,24 +123,7 @@ func TestHeldPushesLeaveTheSlots(t *testing.T) {
 // are all answered when approved.
 func TestHeldPushesAreRecordsNotGoroutines(t *testing.T) {
 	approved := make(chan struct{})
-	push := identity.Mechanism{ID: "p", Kind: identity.KindPush, Name: "push", Channel: identity.ChannelApp}
-	pending := func(txn identity.Txn) identity.Step {
-		m := push
-		return identity.Step{Status: identity.Waiting, Current: &m, Pending: true, PollInterval: 200 * time.Millisecond, Txn: txn}
-	}
-	p := &identitytest.Scripted{
-		OnStart: func(_ context.Context, req identity.Request) (identity.Step, error) {
-			return pending(identity.Txn{Provider: "scripted", Data: []byte(req.User)}), nil
-		},
-		OnAdvance: func(_ context.Context, txn identity.Txn, in identity.Input) (identity.Step, error) {
-			select {
-			case <-approved:
-				return identity.Step{Status: identity.Accepted}, nil
-			default:
-				return pending(txn), nil
-			}
-		},
-	}
+	p := pushesApprovedOn(approved, 200*time.Millisecond, "")
 	ts := startServer(t, p, func(c *config.Config) {
 		c.Clients[0].NASWait = config.Duration{Duration: 10 * time.Second}
 	})
