@@ -37,16 +37,6 @@ func RootCAs(caFile string) (*x509.CertPool, error) {
 // dialled (with a TLS handshake) again at the next burst.
 const IdlePerHost = 256
 
-// HTTPClient returns a client with its own connection pool that trusts
-// caFile (or the system's CAs when empty), speaks TLS 1.2 or later, and
-// never follows redirects (a tenant that moves a login says so in its
-// answer). It keeps up to maxIdlePerHost idle connections to each host,
-// with no bound across hosts (net/http's default of 100 in all would close
-// connections to a busy tenant below maxIdlePerHost).
-func HTTPClient(caFile string, maxIdlePerHost int) (*http.Client, error) {
-	return NewHTTPClient(ClientOptions{CAFile: caFile, MaxIdlePerHost: maxIdlePerHost})
-}
-
 // ClientOptions are the settings of NewHTTPClient.
 type ClientOptions struct {
 	// CAFile is a PEM bundle of CAs to trust instead of the system's.
@@ -62,7 +52,13 @@ type ClientOptions struct {
 	OnConnection func(delta int)
 }
 
-// NewHTTPClient returns a client as HTTPClient does, with o's bounds.
+// NewHTTPClient returns a client with its own connection pool that trusts
+// o.CAFile (or the system's CAs when empty) and speaks TLS 1.2 or later.
+// The providers send through its transport (Direct), so no redirect is
+// followed (a tenant that moves a login says so in its answer). It keeps up to o.MaxIdlePerHost idle connections to each host,
+// with no bound across hosts (net/http's default of 100 in all would close
+// connections to a busy tenant below it), and opens at most
+// o.MaxConnsPerHost to a host at once.
 func NewHTTPClient(o ClientOptions) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 0
