@@ -286,14 +286,27 @@ func pushLogins(addr string, n int, spread, wait time.Duration) ([]pushResult, e
 	return results, nil
 }
 
-// connectionsTo counts pid's established TCP connections to the tenant at
-// url (from /proc/<pid>/net/tcp).
+// connectionsTo counts pid's own established TCP connections to the
+// tenant at url: the sockets among its open files (/proc/<pid>/fd) that
+// /proc/<pid>/net/tcp shows established to the tenant's port (that file
+// lists every socket of the network namespace, the tenant's own too).
 func connectionsTo(pid int, url string) int {
 	_, port, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://"))
 	if err != nil {
 		return 0
 	}
 	p, _ := strconv.Atoi(port)
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0
+	}
+	own := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(l, "socket:["); err == nil && ok {
+			own[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
 	f, err := os.Open(fmt.Sprintf("/proc/%d/net/tcp", pid))
 	if err != nil {
 		return 0
@@ -304,7 +317,7 @@ func connectionsTo(pid int, url string) int {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 3 && strings.HasSuffix(fields[2], want) && fields[3] == "01" {
+		if len(fields) > 9 && strings.HasSuffix(fields[2], want) && fields[3] == "01" && own[fields[9]] {
 			n++
 		}
 	}

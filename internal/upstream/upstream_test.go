@@ -2,9 +2,13 @@ package upstream
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,5 +117,86 @@ func TestConnectionsAreBoundedAndCounted(t *testing.T) {
 	c.CloseIdleConnections()
 	if n := open.Load(); n != 0 {
 		t.Errorf("%d connections counted open after closing them all", n)
+	}
+}
+
+// TestConnectionsAreBoundedOverHTTP2: a tenant that speaks HTTP/2 with
+// two streams a connection, and forty calls at once with MaxConnsPerHost
+// 3. net/http alone opens more connections than its bound here (it stops
+// counting a connection whose streams are all in use); NewHTTPClient's
+// dialer holds them to the bound, and the calls beyond what the
+// connections carry wait for a stream instead of failing.
+func TestConnectionsAreBoundedOverHTTP2(t *testing.T) {
+	var inside, most atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			t.Errorf("called over %s, want HTTP/2", r.Proto)
+		}
+		n := inside.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		inside.Add(-1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 2}
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var open, mostOpen atomic.Int64
+	c, err := NewHTTPClient(ClientOptions{CAFile: ca, MaxIdlePerHost: 8, MaxConnsPerHost: 3, OnConnection: func(d int) {
+		n := open.Add(int64(d))
+		for m := mostOpen.Load(); n > m && !mostOpen.CompareAndSwap(m, n); m = mostOpen.Load() {
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 40
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader(`{"Action":"Poll"}`))
+			resp, err := Direct(c).RoundTrip(req)
+			if err != nil {
+				t.Errorf("a call beyond what the connections carry failed: %v", err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "ok" {
+				ok.Add(1)
+			}
+		}()
+	}
+	// Every connection the bound allows is open and full.
+	for deadline := time.Now().Add(10 * time.Second); inside.Load() < 6 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := mostOpen.Load(); n > 3 {
+		t.Errorf("%d connections open at once, want at most 3", n)
+	}
+	close(release)
+	wg.Wait()
+	if n := ok.Load(); n != calls {
+		t.Errorf("%d of %d calls answered", n, calls)
+	}
+	if n := mostOpen.Load(); n > 3 {
+		t.Errorf("%d connections open at once over the calls, want at most 3", n)
+	}
+	if m := most.Load(); m > 6 {
+		t.Errorf("%d calls at the tenant at once, want at most 3 connections × 2 streams", m)
 	}
 }
