@@ -6,12 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"hash"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
@@ -37,7 +36,7 @@ type joins struct {
 	mu    sync.Mutex
 	local map[string]*joinCall
 
-	rdb    redis.UniversalClient // nil: this instance only
+	rdb    rueidis.Client // nil: this instance only
 	prefix string
 	lease  time.Duration
 	poll   time.Duration
@@ -59,7 +58,7 @@ const (
 	joinPoll  = 150 * time.Millisecond
 )
 
-func newJoins(rdb redis.UniversalClient, prefix string) *joins {
+func newJoins(rdb rueidis.Client, prefix string) *joins {
 	return &joins{local: map[string]*joinCall{}, rdb: rdb, prefix: prefix + "joins:", lease: joinLease, poll: joinPoll}
 }
 
@@ -154,21 +153,22 @@ func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, 
 	first := true
 	noted := false
 	for {
-		ok, err := j.rdb.SetNX(ctx, k, "i", j.lease).Result()
-		if err != nil {
+		b := j.rdb.B()
+		err := j.rdb.Do(ctx, b.Set().Key(k).Value("i").Nx().PxMilliseconds(j.lease.Milliseconds()).Build()).Error()
+		if err != nil && !rueidis.IsRedisNil(err) {
 			return joinLead, nil, err
 		}
-		if ok {
+		if err == nil {
 			if noted {
 				// Taken over from an instance that let go: this request is
 				// the one to answer.
-				_ = j.rdb.SRem(ctx, k+":from", from).Err()
+				_ = j.rdb.Do(ctx, b.Srem().Key(k+":from").Member(from).Build()).Error()
 			}
 			return joinLead, nil, nil
 		}
-		v, err := j.rdb.Get(ctx, k).Result()
+		v, err := j.rdb.Do(ctx, b.Get().Key(k).Build()).ToString()
 		switch {
-		case errors.Is(err, redis.Nil):
+		case rueidis.IsRedisNil(err):
 			continue // let go of meanwhile: claim it
 		case err != nil:
 			return joinLead, nil, err
@@ -177,7 +177,7 @@ func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, 
 				// An answer from before this request: a new login, not a
 				// join (an answer is never handed to a request that did
 				// not wait for it).
-				if err := j.rdb.Set(ctx, k, "i", j.lease).Err(); err != nil {
+				if err := j.rdb.Do(ctx, b.Set().Key(k).Value("i").PxMilliseconds(j.lease.Milliseconds()).Build()).Error(); err != nil {
 					return joinLead, nil, err
 				}
 				return joinLead, nil, nil
@@ -188,8 +188,11 @@ func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, 
 		if !noted {
 			// Tell the instance answering it where this request came from.
 			noted = true
-			_ = j.rdb.SAdd(ctx, k+":from", from).Err()
-			_ = j.rdb.PExpire(ctx, k+":from", j.lease*6).Err()
+			for _, r := range j.rdb.DoMulti(ctx,
+				b.Sadd().Key(k+":from").Member(from).Build(),
+				b.Pexpire().Key(k+":from").Milliseconds((j.lease * 6).Milliseconds()).Build()) {
+				_ = r.Error()
+			}
 		}
 		t := time.NewTimer(j.poll)
 		select {
@@ -218,13 +221,11 @@ func (j *joins) end(key, from string, reply *radius.Packet) (superseded bool) {
 	defer cancel()
 	// One round trip: the answer (it stays a few polls long, for the
 	// instances waiting on it), and whether the NAS asked again elsewhere.
-	var asked *redis.BoolCmd
-	_, _ = j.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, j.prefix+key, "d"+string(tmpl), 4*j.poll+time.Second)
-		asked = p.SIsMember(ctx, j.prefix+key+":from", from)
-		return nil
-	})
-	if ok, err := asked.Result(); err == nil && ok {
+	b := j.rdb.B()
+	res := j.rdb.DoMulti(ctx,
+		b.Set().Key(j.prefix+key).Value("d"+string(tmpl)).PxMilliseconds((4*j.poll + time.Second).Milliseconds()).Build(),
+		b.Sismember().Key(j.prefix+key+":from").Member(from).Build())
+	if ok, err := res[1].AsBool(); err == nil && ok {
 		superseded = true
 	}
 	return superseded

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
@@ -42,7 +42,7 @@ func (h *heldPush) Advance(context.Context, identity.Txn, identity.Input) (ident
 
 // startShared starts a bridge whose reply cache and joins are on rdb, as
 // an instance of several sharing one Redis.
-func startShared(t *testing.T, p identity.Provider, rdb redis.UniversalClient, prefix string) *testServer {
+func startShared(t *testing.T, p identity.Provider, rdb rueidis.Client, prefix string) *testServer {
 	t.Helper()
 	return startWith(t, p, nil, func(o *Options) { o.SharedReplies, o.SharedRepliesPrefix = rdb, prefix })
 }
@@ -127,7 +127,8 @@ func TestDeadInstanceLetsGoWithinALease(t *testing.T) {
 	_, raw := request(t, testSecret, true, papBuild("alice", "right", func(p *radius.Packet) { _ = rfc2865.CallingStationID_SetString(p, "192.0.2.7") }))
 	req, _ := radius.Parse(raw, []byte(testSecret))
 	jk, _ := joinKey(&testConfig().Clients[0], req)
-	if err := srv.Client().Set(context.Background(), prefix+"joins:"+jk, "i", joinLease).Err(); err != nil {
+	c := srv.Client()
+	if err := c.Do(context.Background(), c.B().Set().Key(prefix+"joins:"+jk).Value("i").PxMilliseconds(joinLease.Milliseconds()).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()

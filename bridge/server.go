@@ -28,7 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 	"layeh.com/radius"
@@ -63,7 +63,7 @@ type Options struct {
 	// SharedReplies, when set, shares the reply cache with the other
 	// instances on the same Redis, under keys starting with
 	// SharedRepliesPrefix.
-	SharedReplies       redis.UniversalClient
+	SharedReplies       rueidis.Client
 	SharedRepliesPrefix string
 	// Throttle counts failed logins. Default: a throttle.Memory of
 	// Config.Lockout's settings.

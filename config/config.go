@@ -176,8 +176,9 @@ type Redis struct {
 	// Defaults 2s and 1s.
 	DialTimeout Duration `toml:"dial_timeout"`
 	Timeout     Duration `toml:"timeout"`
-	// PoolSize is how many connections to each Redis server an instance
-	// keeps at most. Default 0: go-redis's own (ten per CPU).
+	// PoolSize is how many connections to each Redis server carry the
+	// commands of every request, pipelined (rounded up to a power of two,
+	// at most 256). Default 0: one.
 	PoolSize int `toml:"pool_size"`
 	// Fallback is what happens to new logins while Redis cannot be
 	// reached: "refuse" (default: the client's upstream_failure action)

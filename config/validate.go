@@ -150,8 +150,8 @@ func (c *Config) validate(col *collector) {
 		if c.Redis.Fallback != "refuse" && c.Redis.Fallback != "memory" {
 			col.add("redis.fallback", "%q is not a fallback; use \"refuse\" or \"memory\"", c.Redis.Fallback)
 		}
-		if c.Redis.PoolSize < 0 || c.Redis.PoolSize > 10000 {
-			col.add("redis.pool_size", "%d is outside 0 (go-redis's default, ten per CPU) to 10000", c.Redis.PoolSize)
+		if c.Redis.PoolSize < 0 || c.Redis.PoolSize > 256 {
+			col.add("redis.pool_size", "%d is outside 0 (one connection to each server) to 256; one connection carries every request's commands, pipelined", c.Redis.PoolSize)
 		}
 		if c.Redis.CAFile != "" {
 			if _, err := os.Stat(c.Redis.CAFile); err != nil {

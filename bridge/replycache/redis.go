@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/mfabridge/mfabridge/internal/lease"
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // Redis extends the reply cache to every mfabridge instance on one
@@ -18,7 +19,7 @@ import (
 // loop; when Redis fails, each instance still absorbs its own
 // retransmissions.
 type Redis struct {
-	rdb    redis.UniversalClient
+	rdb    rueidis.Client
 	prefix string
 	ttl    time.Duration // of a reply
 	lease  time.Duration // of a request in flight (see Hold)
@@ -50,7 +51,7 @@ func (r *Redis) failed(err error) error {
 
 // A value is "i" + Request Authenticator while in flight, "d" +
 // Authenticator + reply when answered (no reply: stay silent).
-var beginScript = redis.NewScript(`
+var beginScript = rueidis.NewLuaScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 2, 17) == ARGV[1] then return v end
 redis.call('SET', KEYS[1], 'i' .. ARGV[1], 'PX', ARGV[2])
@@ -60,7 +61,7 @@ return false
 // NewRedis returns a cache on rdb under keys starting with prefix, that
 // keeps replies for ttl and marks a request in flight for lease (renewed
 // by Hold).
-func NewRedis(rdb redis.UniversalClient, prefix string, ttl, lease time.Duration, now func() time.Time) *Redis {
+func NewRedis(rdb rueidis.Client, prefix string, ttl, lease time.Duration, now func() time.Time) *Redis {
 	if now == nil {
 		now = time.Now
 	}
@@ -89,9 +90,9 @@ func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byt
 	// The in-flight mark is a lease the worker renews (keepLeases), so that
 	// a retransmission to another instance is answered again within
 	// seconds when this one dies, not after request_timeout.
-	v, err := beginScript.Run(ctx, r.rdb, []string{key}, string(auth[:]), r.lease.Milliseconds()).Text()
+	v, err := beginScript.Exec(ctx, r.rdb, []string{key}, []string{string(auth[:]), strconv.FormatInt(r.lease.Milliseconds(), 10)}).ToString()
 	switch {
-	case errors.Is(err, redis.Nil):
+	case rueidis.IsRedisNil(err):
 		return New, nil, nil
 	case err != nil:
 		return New, nil, r.failed(err)
@@ -111,12 +112,12 @@ func (r *Redis) Finish(ctx context.Context, k Key, auth [16]byte, reply []byte) 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	return r.failed(r.rdb.Set(ctx, r.key(k), "d"+string(auth[:])+string(reply), r.ttl).Err())
+	return r.failed(r.rdb.Do(ctx, r.rdb.B().Set().Key(r.key(k)).Value("d"+string(auth[:])+string(reply)).PxMilliseconds(max(1, r.ttl.Milliseconds())).Build()).Error())
 }
 
 // forgetScript deletes KEYS[1] if it marks the request of ARGV[1] in
 // flight.
-var forgetScript = redis.NewScript(`
+var forgetScript = rueidis.NewLuaScript(`
 if redis.call('GET', KEYS[1]) == 'i' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `)
@@ -129,5 +130,5 @@ func (r *Redis) Forget(ctx context.Context, k Key, auth [16]byte) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	return r.failed(forgetScript.Run(ctx, r.rdb, []string{r.key(k)}, string(auth[:])).Err())
+	return r.failed(forgetScript.Exec(ctx, r.rdb, []string{r.key(k)}, []string{string(auth[:])}).Error())
 }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // Redis is a Store on Redis (or Valkey) shared by several mfabridge
@@ -16,7 +16,7 @@ import (
 // number. Create and Take are Lua scripts, so each is atomic; Take uses
 // GETDEL, so a State is consumed once across all instances.
 type Redis struct {
-	rdb    redis.UniversalClient
+	rdb    rueidis.Client
 	prefix string
 	index  string
 	max    int
@@ -27,13 +27,13 @@ var _ Store = (*Redis)(nil)
 
 // NewRedis returns a store keeping sessions under keys that start with
 // prefix, at most max of them.
-func NewRedis(rdb redis.UniversalClient, prefix string, max int) *Redis {
+func NewRedis(rdb rueidis.Client, prefix string, max int) *Redis {
 	// The hash tag keeps a session and the index in one Redis Cluster slot.
 	p := prefix + "{sessions}:"
 	return &Redis{rdb: rdb, prefix: p, index: p + "index", max: max, now: time.Now}
 }
 
-var createScript = redis.NewScript(`
+var createScript = rueidis.NewLuaScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
@@ -42,7 +42,7 @@ if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KE
 return 1
 `)
 
-var takeScript = redis.NewScript(`
+var takeScript = rueidis.NewLuaScript(`
 local v = redis.call('GETDEL', KEYS[1])
 if v then redis.call('ZREM', KEYS[2], KEYS[1]) end
 return v
@@ -65,7 +65,8 @@ func (r *Redis) Create(ctx context.Context, key string, s Session, ttl time.Dura
 	if s.Starts() {
 		limit -= Reserve(r.max)
 	}
-	res, err := createScript.Run(ctx, r.rdb, []string{r.prefix + key, r.index}, b, ms, now, limit).Int()
+	res, err := createScript.Exec(ctx, r.rdb, []string{r.prefix + key, r.index},
+		[]string{string(b), strconv.FormatInt(ms, 10), now, strconv.Itoa(limit)}).AsInt64()
 	switch {
 	case err != nil:
 		return unavailable(err)
@@ -79,8 +80,8 @@ func (r *Redis) Create(ctx context.Context, key string, s Session, ttl time.Dura
 
 // Take returns and removes the session under key.
 func (r *Redis) Take(ctx context.Context, key string) (Session, error) {
-	v, err := takeScript.Run(ctx, r.rdb, []string{r.prefix + key, r.index}).Text()
-	if errors.Is(err, redis.Nil) {
+	v, err := takeScript.Exec(ctx, r.rdb, []string{r.prefix + key, r.index}, nil).ToString()
+	if rueidis.IsRedisNil(err) {
 		return Session{}, ErrNotFound
 	}
 	if err != nil {
@@ -91,7 +92,7 @@ func (r *Redis) Take(ctx context.Context, key string) (Session, error) {
 
 // Len returns the number of sessions not yet expired.
 func (r *Redis) Len() int {
-	n, err := r.rdb.ZCount(context.Background(), r.index, strconv.FormatInt(r.now().UnixMilli(), 10), "+inf").Result()
+	n, err := r.rdb.Do(context.Background(), r.rdb.B().Zcount().Key(r.index).Min(strconv.FormatInt(r.now().UnixMilli(), 10)).Max("+inf").Build()).AsInt64()
 	if err != nil {
 		return 0
 	}
@@ -100,7 +101,7 @@ func (r *Redis) Len() int {
 
 // Ping reports whether Redis answers.
 func (r *Redis) Ping(ctx context.Context) error {
-	if err := r.rdb.Ping(ctx).Err(); err != nil {
+	if err := r.rdb.Do(ctx, r.rdb.B().Ping().Build()).Error(); err != nil {
 		return unavailable(err)
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // Redis is a Counter shared by every mfabridge instance on one Redis (or
@@ -19,7 +19,7 @@ import (
 // script, so concurrent failures on several instances are all counted.
 type Redis struct {
 	s      Settings
-	rdb    redis.UniversalClient
+	rdb    rueidis.Client
 	prefix string
 	now    func() time.Time
 }
@@ -28,7 +28,7 @@ var _ Counter = (*Redis)(nil)
 
 // NewRedis returns a counter keeping its entries under prefix. now is the
 // clock (nil: time.Now); instances sharing a Redis should keep time.
-func NewRedis(rdb redis.UniversalClient, prefix string, s Settings, now func() time.Time) *Redis {
+func NewRedis(rdb rueidis.Client, prefix string, s Settings, now func() time.Time) *Redis {
 	if now == nil {
 		now = time.Now
 	}
@@ -52,11 +52,7 @@ func (r *Redis) keys(user string, src Source) []string {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-func fromMS(s any) time.Time {
-	v, ok := s.(string)
-	if !ok {
-		return time.Time{}
-	}
+func fromMS(v string) time.Time {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n == 0 {
 		return time.Time{}
@@ -70,24 +66,25 @@ func (r *Redis) Check(ctx context.Context, user string, src Source) (Verdict, er
 		return Verdict{}, nil
 	}
 	keys := r.keys(user, src)
-	cmds := make([]*redis.SliceCmd, len(keys))
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.HMGet(ctx, k, "f", "s", "l", "p")
-		}
-		return nil
-	})
-	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = r.rdb.B().Hmget().Key(k).Field("f", "s", "l", "p").Build()
 	}
 	entries := make([]*entry, 3)
-	for i, c := range cmds {
-		v := c.Val()
-		if len(v) != 4 || v[1] == nil {
+	for i, res := range r.rdb.DoMulti(ctx, cmds...) {
+		v, err := res.ToArray()
+		if err != nil {
+			return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if len(v) != 4 || v[1].IsNil() {
 			continue
 		}
-		n, _ := strconv.Atoi(fmt.Sprint(v[0]))
-		entries[i] = &entry{failures: n, since: fromMS(v[1]), lockedUntil: fromMS(v[2]), provenUntil: fromMS(v[3])}
+		f := make([]string, 4)
+		for j := range v {
+			f[j], _ = v[j].ToString()
+		}
+		n, _ := strconv.Atoi(f[0])
+		entries[i] = &entry{failures: n, since: fromMS(f[1]), lockedUntil: fromMS(f[2]), provenUntil: fromMS(f[3])}
 	}
 	return r.s.decide(r.now(), entries[1], entries[2], entries[0]), nil
 }
@@ -95,7 +92,7 @@ func (r *Redis) Check(ctx context.Context, user string, src Source) (Verdict, er
 // failScript counts a failure in KEYS[1] (the user), KEYS[2] (the pair)
 // and KEYS[3] (the station, when there is one), locking the pair at
 // ARGV[4] failures and the station at ARGV[5].
-var failScript = redis.NewScript(`
+var failScript = rueidis.NewLuaScript(`
 local now, window, duration = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl = tonumber(ARGV[6])
 local function bump(k)
@@ -122,7 +119,9 @@ func (r *Redis) Fail(ctx context.Context, user string, src Source) error {
 	if r.s.Attempts == 0 {
 		return nil
 	}
-	err := failScript.Run(ctx, r.rdb, r.keys(user, src), ms(r.now()), r.s.Window.Milliseconds(), r.s.Duration.Milliseconds(), r.s.Attempts, r.s.SourceAttempts, r.ttl()).Err()
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	err := failScript.Exec(ctx, r.rdb, r.keys(user, src), []string{i64(ms(r.now())), i64(r.s.Window.Milliseconds()), i64(r.s.Duration.Milliseconds()),
+		strconv.Itoa(r.s.Attempts), strconv.Itoa(r.s.SourceAttempts), i64(r.ttl())}).Error()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -136,31 +135,49 @@ func (r *Redis) Succeed(ctx context.Context, user string, src Source) error {
 	}
 	now := r.now()
 	k := r.prefix + pairKey(user, src)
-	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, k)
-		p.HSet(ctx, k, "f", 0, "s", ms(now), "p", ms(now.Add(r.s.Window)))
-		p.PExpire(ctx, k, time.Duration(r.ttl())*time.Millisecond)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	b := r.rdb.B()
+	for _, res := range r.rdb.DoMulti(ctx,
+		b.Multi().Build(),
+		b.Del().Key(k).Build(),
+		b.Hset().Key(k).FieldValue().FieldValue("f", "0").FieldValue("s", strconv.FormatInt(ms(now), 10)).FieldValue("p", strconv.FormatInt(ms(now.Add(r.s.Window)), 10)).Build(),
+		b.Pexpire().Key(k).Milliseconds(r.ttl()).Build(),
+		b.Exec().Build()) {
+		if err := res.Error(); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	return nil
 }
 
 // Clear forgets the user's counts and locks on every instance.
 func (r *Redis) Clear(ctx context.Context, user string) error {
-	if err := r.rdb.Del(ctx, r.prefix+userKey(user)).Err(); err != nil {
+	if err := r.rdb.Do(ctx, r.rdb.B().Del().Key(r.prefix+userKey(user)).Build()).Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	iter := r.rdb.Scan(ctx, 0, r.prefix+"p\x00"+Canonical(user)+"\x00*", 1000).Iterator()
-	for iter.Next(ctx) {
-		if err := r.rdb.Del(ctx, iter.Val()).Err(); err != nil {
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	return r.scan(ctx, r.prefix+"p\x00"+Canonical(user)+"\x00*", func(k string) error {
+		return r.rdb.Do(ctx, r.rdb.B().Del().Key(k).Build()).Error()
+	})
+}
+
+// scan calls f with each key that matches pattern, on every Redis server
+// (a Cluster's keys are spread over its masters).
+func (r *Redis) scan(ctx context.Context, pattern string, f func(key string) error) error {
+	for _, node := range r.rdb.Nodes() {
+		var cursor uint64
+		for {
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+			for _, k := range e.Elements {
+				if err := f(k); err != nil {
+					return fmt.Errorf("%w: %v", ErrUnavailable, err)
+				}
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				break
+			}
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -219,20 +236,23 @@ func (f *Fallback) Clear(ctx context.Context, user string) error {
 func (r *Redis) List(ctx context.Context) ([]Record, error) {
 	now := r.now()
 	var out []Record
-	iter := r.rdb.Scan(ctx, 0, r.prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		v, err := r.rdb.HMGet(ctx, k, "f", "s", "l").Result()
-		if err != nil || len(v) != 3 || v[1] == nil {
-			continue
+	err := r.scan(ctx, r.prefix+"*", func(k string) error {
+		v, err := r.rdb.Do(ctx, r.rdb.B().Hmget().Key(k).Field("f", "s", "l").Build()).ToArray()
+		if err != nil || len(v) != 3 || v[1].IsNil() {
+			return nil
 		}
-		n, _ := strconv.Atoi(fmt.Sprint(v[0]))
-		if rec, ok := recordOf(strings.TrimPrefix(k, r.prefix), &entry{failures: n, since: fromMS(v[1]), lockedUntil: fromMS(v[2])}, now, r.s); ok {
+		f := make([]string, 3)
+		for j := range v {
+			f[j], _ = v[j].ToString()
+		}
+		n, _ := strconv.Atoi(f[0])
+		if rec, ok := recordOf(strings.TrimPrefix(k, r.prefix), &entry{failures: n, since: fromMS(f[1]), lockedUntil: fromMS(f[2])}, now, r.s); ok {
 			out = append(out, rec)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

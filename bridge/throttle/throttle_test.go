@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/bridge/throttle/throttletest"
 	"github.com/mfabridge/mfabridge/internal/redistest"
@@ -79,7 +77,7 @@ func TestFallbackCountsWhileRedisIsDown(t *testing.T) {
 	srv := redistest.Start(t)
 	var errs int
 	f := &throttle.Fallback{
-		Shared:  throttle.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1}), redistest.Prefix(), throttletest.Settings, nil),
+		Shared:  throttle.NewRedis(srv.Client(), redistest.Prefix(), throttletest.Settings, nil),
 		Local:   throttle.NewMemory(throttletest.Settings, 1000, nil),
 		OnError: func(error) { errs++ },
 	}

@@ -246,7 +246,12 @@ func redisBeside(ctx context.Context, dur time.Duration, workers int) ([]redisRo
 		if err != nil {
 			return out, err
 		}
+		if dir := os.Getenv("MFABRIDGE_BENCH_REDIS_PROFILES"); dir != "" {
+			// A CPU profile of each store's run, to see where Redis's cost is.
+			go c.saveProfile(fmt.Sprintf("profile?seconds=%d", max(1, int(dur.Seconds())-1)), filepath.Join(dir, "redis-"+store+".pb.gz"))
+		}
 		m, err := load(ctx, c.pid, loadgen.Load{Addr: c.addr, Secret: benchSecret, Password: benchPassword, MFA: true, Code: func() string { return "123456" }, Workers: workers, Duration: dur, WithMA: true})
+		time.Sleep(time.Second) // the profile ends within the run
 		c.stop()
 		if err != nil {
 			return out, err

@@ -4,8 +4,6 @@
 package daemon
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"math"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
-	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/mfabridge/mfabridge/bridge"
@@ -22,7 +19,7 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/throttle"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
-	"github.com/mfabridge/mfabridge/internal/upstream"
+	"github.com/mfabridge/mfabridge/internal/redisclient"
 	"github.com/mfabridge/mfabridge/metrics"
 )
 
@@ -81,15 +78,6 @@ func (f secondsFormatter) Format(e *logrus.Entry) ([]byte, error) {
 		e = &c
 	}
 	return f.Formatter.Format(e)
-}
-
-// redisLogger sends go-redis's own messages (a pool that cannot dial, a
-// reconnect) through the daemon's logger, so that they keep the log's
-// format (one JSON object a line) and level.
-type redisLogger struct{ l logrus.FieldLogger }
-
-func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
-	r.l.WithField("component", "redis").Warnf(format, v...)
 }
 
 func journalStream() bool {
@@ -160,8 +148,7 @@ func NewObservedServer(cfg *config.Config, log *logrus.Logger, observe *Observer
 // redis.share_replies) replies on the [redis] of cfg, as sessions.store =
 // "redis" asks.
 func UseRedis(cfg *config.Config, log *logrus.Logger, o *bridge.Options) error {
-	redis.SetLogger(redisLogger{log})
-	rdb, err := NewRedis(&cfg.Redis)
+	rdb, err := redisclient.New(&cfg.Redis)
 	if err != nil {
 		return err
 	}
@@ -194,36 +181,4 @@ func UseRedis(cfg *config.Config, log *logrus.Logger, o *bridge.Options) error {
 	}
 	log.WithField("address", cfg.Redis.Address).Info("sessions are shared on Redis")
 	return nil
-}
-
-// NewRedis returns a client for the [redis] settings: a single server,
-// a Cluster, or Sentinels, as go-redis's universal client decides.
-func NewRedis(r *config.Redis) (redis.UniversalClient, error) {
-	o := &redis.UniversalOptions{
-		Addrs:        r.Address,
-		MasterName:   r.MasterName,
-		Username:     r.Username,
-		Password:     r.Password,
-		DB:           r.DB,
-		DialTimeout:  r.DialTimeout.Duration,
-		PoolSize:     r.PoolSize,
-		ReadTimeout:  r.Timeout.Duration,
-		WriteTimeout: r.Timeout.Duration,
-		// Fail fast when Redis is down: a NAS waits seconds, not minutes,
-		// and mfabridge must answer (or fall back) within that.
-		MaxRetries:    1,
-		DialerRetries: 1,
-	}
-	if r.TLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if r.CAFile != "" {
-			pool, err := upstream.RootCAs(r.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("redis.%w", err)
-			}
-			tc.RootCAs = pool
-		}
-		o.TLSConfig = tc
-	}
-	return redis.NewUniversalClient(o), nil
 }

@@ -5,15 +5,16 @@ package lease
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // renewScript extends the claims among KEYS that are still in flight (their
 // value starts with "i").
-var renewScript = redis.NewScript(`
+var renewScript = rueidis.NewLuaScript(`
 for _, k in ipairs(KEYS) do
   local v = redis.call('GET', k)
   if v and string.sub(v, 1, 1) == 'i' then redis.call('PEXPIRE', k, ARGV[1]) end
@@ -23,7 +24,7 @@ return 1
 
 // Keep renews the in-flight claims under keys every lease/3 until
 // stop is called: an instance that dies lets go of them within a lease.
-func Keep(rdb redis.UniversalClient, lease time.Duration, keys ...string) (stop func()) {
+func Keep(rdb rueidis.Client, lease time.Duration, keys ...string) (stop func()) {
 	if rdb == nil || len(keys) == 0 {
 		return func() {}
 	}
@@ -37,7 +38,7 @@ func Keep(rdb redis.UniversalClient, lease time.Duration, keys ...string) (stop 
 				return
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				_ = renewScript.Run(ctx, rdb, keys, lease.Milliseconds()).Err()
+				_ = renewScript.Exec(ctx, rdb, keys, []string{strconv.FormatInt(lease.Milliseconds(), 10)}).Error()
 				cancel()
 			}
 		}

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/internal/redisclient"
+	"github.com/redis/rueidis"
 )
 
 // Server is a running redis-server.
@@ -67,21 +69,29 @@ func (s *Server) Restart() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	defer c.Close()
 	for i := 0; i < 100; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return
+		if c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{s.Addr}, ForceSingleClient: true, DisableCache: true}); err == nil {
+			err = c.Do(context.Background(), c.B().Ping().Build()).Error()
+			c.Close()
+			if err == nil {
+				return
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatalf("redis-server did not start on %s", s.Addr)
 }
 
-// Client returns a client of the server, closed when the test ends.
-func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	s.t.Cleanup(func() { c.Close() })
+// Client returns a client of the server as mfabridge opens it for
+// [redis] address = [the server] (it connects again after a restart),
+// closed when the test ends.
+func (s *Server) Client() rueidis.Client {
+	s.t.Helper()
+	c, err := redisclient.New(&config.Redis{Address: []string{s.Addr}, DialTimeout: config.Duration{Duration: 2 * time.Second}, Timeout: config.Duration{Duration: time.Second}})
+	if err != nil {
+		s.t.Fatalf("redis client: %v", err)
+	}
+	s.t.Cleanup(c.Close)
 	return c
 }
 
