@@ -15,6 +15,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/config"
+	"github.com/mfabridge/mfabridge/internal/lease"
 	"github.com/mfabridge/mfabridge/radpacket"
 )
 
@@ -40,6 +41,7 @@ type joins struct {
 	prefix string
 	lease  time.Duration
 	poll   time.Duration
+	keeper *lease.Keeper // renews the claims this instance holds
 }
 
 // joinCall is a login being answered.
@@ -59,7 +61,7 @@ const (
 )
 
 func newJoins(rdb rueidis.Client, prefix string) *joins {
-	return &joins{local: map[string]*joinCall{}, rdb: rdb, prefix: prefix + "joins:", lease: joinLease, poll: joinPoll}
+	return &joins{local: map[string]*joinCall{}, rdb: rdb, prefix: prefix + "joins:", lease: joinLease, poll: joinPoll, keeper: lease.NewKeeper(rdb, joinLease)}
 }
 
 // joinKey names the login req belongs to; ok is false for requests that

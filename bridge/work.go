@@ -14,7 +14,6 @@ import (
 	"github.com/mfabridge/mfabridge/bridge/replycache"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/conversation"
-	"github.com/mfabridge/mfabridge/internal/lease"
 )
 
 // work answers one Access-Request in its own goroutine. A request held
@@ -81,7 +80,7 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 			return
 		}
 		if s.joins.rdb != nil {
-			w.leaseStop = lease.Keep(s.joins.rdb, joinLease, s.joins.prefix+jk)
+			w.leaseStop = s.joins.keeper.Keep(s.joins.prefix + jk)
 		}
 		w.join = jk
 	}

@@ -3,7 +3,6 @@ package replycache
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ type Redis struct {
 	prefix string
 	ttl    time.Duration // of a reply
 	lease  time.Duration // of a request in flight (see Hold)
+	keeper *lease.Keeper
 
 	// After a failure, Redis is left alone for a second, so that a dead
 	// Redis costs each request nothing.
@@ -59,24 +59,36 @@ return false
 `)
 
 // NewRedis returns a cache on rdb under keys starting with prefix, that
-// keeps replies for ttl and marks a request in flight for lease (renewed
+// keeps replies for ttl and marks a request in flight for leaseFor (renewed
 // by Hold).
-func NewRedis(rdb rueidis.Client, prefix string, ttl, lease time.Duration, now func() time.Time) *Redis {
+func NewRedis(rdb rueidis.Client, prefix string, ttl, leaseFor time.Duration, now func() time.Time) *Redis {
 	if now == nil {
 		now = time.Now
 	}
-	return &Redis{rdb: rdb, prefix: prefix, ttl: ttl, lease: lease, now: now}
+	return &Redis{rdb: rdb, prefix: prefix, ttl: ttl, lease: leaseFor, keeper: lease.NewKeeper(rdb, leaseFor), now: now}
 }
 
+// key is prefix + "replies:<nas>:<source>:<code>:<id>" (appended, not
+// formatted: it is made for every request).
 func (r *Redis) key(k Key) string {
-	return fmt.Sprintf("%sreplies:%s:%s:%d:%d", r.prefix, k.NAS, k.Remote, k.Code, k.ID)
+	b := make([]byte, 0, len(r.prefix)+len(k.NAS)+len(k.Remote)+18)
+	b = append(b, r.prefix...)
+	b = append(b, "replies:"...)
+	b = append(b, k.NAS...)
+	b = append(b, ':')
+	b = append(b, k.Remote...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(k.Code), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(k.ID), 10)
+	return string(b)
 }
 
 // Hold renews the in-flight mark of k until stop is called, so that a
 // retransmission to another instance is answered again within a lease
 // when this one dies, not after request_timeout.
 func (r *Redis) Hold(k Key) (stop func()) {
-	return lease.Keep(r.rdb, r.lease, r.key(k))
+	return r.keeper.Keep(r.key(k))
 }
 
 // Begin registers a request across instances.
@@ -85,8 +97,8 @@ func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byt
 	if r.resting() {
 		return New, nil, ErrResting
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
+	// A Redis that stops answering fails the call within redis.timeout
+	// (the client's connection deadline), the request's own bound aside.
 	// The in-flight mark is a lease the worker renews (keepLeases), so that
 	// a retransmission to another instance is answered again within
 	// seconds when this one dies, not after request_timeout.
@@ -110,8 +122,7 @@ func (r *Redis) Finish(ctx context.Context, k Key, auth [16]byte, reply []byte) 
 	if r.resting() {
 		return ErrResting
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx) // bounded by redis.timeout
 	return r.failed(r.rdb.Do(ctx, r.rdb.B().Set().Key(r.key(k)).Value("d"+string(auth[:])+string(reply)).PxMilliseconds(max(1, r.ttl.Milliseconds())).Build()).Error())
 }
 
@@ -128,7 +139,6 @@ func (r *Redis) Forget(ctx context.Context, k Key, auth [16]byte) error {
 	if r.resting() {
 		return ErrResting
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx) // bounded by redis.timeout
 	return r.failed(forgetScript.Exec(ctx, r.rdb, []string{r.key(k)}, []string{string(auth[:])}).Error())
 }
