@@ -38,9 +38,9 @@ func New(r *config.Redis) (rueidis.Client, error) {
 		// mfabridge answers (or falls back) while the NAS still waits.
 		ConnWriteTimeout: r.Timeout.Duration,
 		// While several requests wait on Redis, their commands are gathered
-		// for up to 100 µs before a write: fewer system calls for a delay no
+		// for up to 50 µs before a write: fewer system calls for a delay no
 		// NAS notices (a lone request's command goes at once).
-		MaxFlushDelay:     100 * time.Microsecond,
+		MaxFlushDelay:     50 * time.Microsecond,
 		PipelineMultiplex: PipelineMultiplex(r.PoolSize),
 		// mfabridge reads what it has just written; no client-side cache.
 		DisableCache: true,
