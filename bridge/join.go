@@ -114,11 +114,19 @@ const (
 // begin claims the login under key, or waits for the instance or request
 // that holds it and returns its answer. A follower whose leader disappears
 // (its instance died) takes the login over.
-func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, reply []byte, shared bool, err error) {
+//
+// claimed is the result of the claim's first command (claimCommand), when
+// the caller sent it in a round trip of its own; nil: not sent.
+func (j *joins) begin(ctx context.Context, key, from string, claimed *rueidis.RedisResult) (role joinRole, reply []byte, shared bool, err error) {
 	j.mu.Lock()
 	if c := j.local[key]; c != nil {
 		c.waiters++
 		j.mu.Unlock()
+		if claimed != nil && claimed.Error() == nil {
+			// The claim went out before this instance's leader of the login
+			// made its own: it is the leader's to make.
+			j.unclaim(key)
+		}
 		select {
 		case <-c.done:
 			return joinFollow, c.reply, false, nil
@@ -132,7 +140,7 @@ func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, rep
 	if j.rdb == nil {
 		return joinLead, nil, false, nil
 	}
-	role, reply, err = j.claim(ctx, key, from)
+	role, reply, err = j.claim(ctx, key, from, claimed)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Out of time while another instance answers: no answer here.
@@ -150,13 +158,18 @@ func (j *joins) begin(ctx context.Context, key, from string) (role joinRole, rep
 
 // claim takes the login across instances, or polls the instance that holds
 // it for its answer.
-func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, error) {
+func (j *joins) claim(ctx context.Context, key, from string, claimed *rueidis.RedisResult) (joinRole, []byte, error) {
 	k := j.prefix + key
 	first := true
 	noted := false
+	b := j.rdb.B()
 	for {
-		b := j.rdb.B()
-		err := j.rdb.Do(ctx, b.Set().Key(k).Value("i").Nx().PxMilliseconds(j.lease.Milliseconds()).Build()).Error()
+		var err error
+		if claimed != nil {
+			err, claimed = claimed.Error(), nil
+		} else {
+			err = j.rdb.Do(ctx, j.claimCommand(key)).Error()
+		}
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return joinLead, nil, err
 		}
@@ -206,31 +219,52 @@ func (j *joins) claim(ctx context.Context, key, from string) (joinRole, []byte, 
 	}
 }
 
+// claimCommand is the command that claims the login under key across
+// instances (SET NX): its result is nil when another holds it.
+func (j *joins) claimCommand(key string) rueidis.Completed {
+	return j.rdb.B().Set().Key(j.prefix + key).Value("i").Nx().PxMilliseconds(j.lease.Milliseconds()).Build()
+}
+
+// unclaim lets go of a claim made for a request that is not to lead the
+// login after all.
+func (j *joins) unclaim(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = j.rdb.Do(ctx, j.rdb.B().Del().Key(j.prefix+key).Build()).Error()
+}
+
 // end records the leader's answer (nil: none) for those waiting, here and
 // on the other instances, and lets go of the login. superseded is true
 // when a request from the leader's own source address joined at another
 // instance: the NAS gave the leader's request up for the other server, and
 // it is not answered (pam_radius_auth 2.0 ends the whole login when a late
 // answer to the request it gave up arrives).
-func (j *joins) end(key, from string, reply *radius.Packet) (superseded bool) {
+//
+// also, when given, is a command of the caller's sent in the same round
+// trip; its result is alsoRes (nil when it was not sent).
+func (j *joins) end(key, from string, reply *radius.Packet, also ...rueidis.Completed) (superseded bool, alsoRes *rueidis.RedisResult) {
 	if j.rdb == nil {
 		j.release(key, reply, nil)
-		return false
+		return false, nil
 	}
 	tmpl := template(reply)
 	j.release(key, nil, tmpl)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	// One round trip: the answer (it stays a few polls long, for the
-	// instances waiting on it), and whether the NAS asked again elsewhere.
+	// instances waiting on it), whether the NAS asked again elsewhere,
+	// and the caller's command (the reply for the shared reply cache).
 	b := j.rdb.B()
-	res := j.rdb.DoMulti(ctx,
-		b.Set().Key(j.prefix+key).Value("d"+string(tmpl)).PxMilliseconds((4*j.poll + time.Second).Milliseconds()).Build(),
-		b.Sismember().Key(j.prefix+key+":from").Member(from).Build())
+	res := j.rdb.DoMulti(ctx, append([]rueidis.Completed{
+		b.Set().Key(j.prefix + key).Value("d" + string(tmpl)).PxMilliseconds((4*j.poll + time.Second).Milliseconds()).Build(),
+		b.Sismember().Key(j.prefix + key + ":from").Member(from).Build()}, also...)...)
 	if ok, err := res[1].AsBool(); err == nil && ok {
 		superseded = true
 	}
-	return superseded
+	if len(also) > 0 {
+		alsoRes = &res[2]
+	}
+	return superseded, alsoRes
 }
 
 // release hands the answer (a reply, made into a template only when a

@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,5 +194,58 @@ func TestRenumberedRequestWithStateJoins(t *testing.T) {
 	}
 	if polls.Load() != 1 {
 		t.Fatalf("%d polls", polls.Load())
+	}
+}
+
+// TestLateRetransmissionAtAnotherInstanceLeavesNoClaim: a retransmission
+// that reaches the other instance after the login's answer has gone from
+// the joins (but not from the reply cache) is replayed there, and the
+// claim on the login sent with the reply cache's check in one round trip
+// is let go of: a new login with the same password at once is not held
+// behind it.
+func TestLateRetransmissionAtAnotherInstanceLeavesNoClaim(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := redistest.Prefix()
+	p := &heldPush{release: make(chan struct{})}
+	close(p.release)
+	a := startShared(t, p, srv.Client(), prefix)
+	b := startShared(t, p, srv.Client(), prefix)
+	req, raw := request(t, testSecret, true, papBuild("alice", "right", func(p *radius.Packet) { _ = rfc2865.CallingStationID_SetString(p, "192.0.2.7") }))
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	recv := func() []byte {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			return nil
+		}
+		return buf[:n]
+	}
+	_, _ = c.WriteToUDP(raw, a.addr)
+	first := recv()
+	if first == nil || radius.Code(first[0]) != radius.CodeAccessAccept {
+		t.Fatalf("instance A: %v", first)
+	}
+	// The answer stays in the joins a few polls long.
+	time.Sleep(4*joinPoll + 1500*time.Millisecond)
+	_, _ = c.WriteToUDP(raw, b.addr)
+	if again := recv(); !bytes.Equal(again, first) {
+		t.Fatalf("instance B's answer to the retransmission is not A's: %x", again)
+	}
+	if b.srv.Count("retransmission:replayed") != 1 {
+		t.Fatalf("B's counts %v", b.srv.Counts())
+	}
+	jk, _ := joinKey(&testConfig().Clients[0], req)
+	rdb := srv.Client()
+	n, err := rdb.Do(context.Background(), rdb.B().Exists().Key(prefix+"joins:"+jk).Build()).AsInt64()
+	if err != nil || n != 0 {
+		t.Fatalf("the login is still claimed after the replay (%d, %v)", n, err)
+	}
+	if p.starts.Load() != 1 {
+		t.Fatalf("%d logins started", p.starts.Load())
 	}
 }

@@ -44,6 +44,11 @@ func (s *Server) send(conn net.PacketConn, addr net.Addr, key replycache.Key, re
 		return
 	}
 	s.finish(key, req.Authenticator, wire, log)
+	s.deliver(conn, addr, reply, wire, log, received)
+}
+
+// deliver sends a reply recorded in the reply caches.
+func (s *Server) deliver(conn net.PacketConn, addr net.Addr, reply *radius.Packet, wire []byte, log logrus.FieldLogger, received time.Time) {
 	s.obs.Replied(reply.Code.String())
 	if _, err := conn.WriteTo(wire, addr); err != nil {
 		log.WithError(err).Warn("cannot send a reply")
@@ -59,8 +64,19 @@ func (s *Server) finish(key replycache.Key, auth [16]byte, wire []byte, log logr
 	if s.shared == nil || radius.Code(key.Code) != radius.CodeAccessRequest {
 		return
 	}
-	if err := s.shared.Finish(context.Background(), key, auth, wire); err != nil && !errors.Is(err, replycache.ErrResting) {
+	s.sharedFinished(s.shared.Finish(context.Background(), key, auth, wire), log)
+}
+
+// sharedFinished reports a failure to record a reply in the shared reply
+// cache.
+func (s *Server) sharedFinished(err error, log logrus.FieldLogger) {
+	if err != nil && !errors.Is(err, replycache.ErrResting) {
 		s.obs.SharedReplyFailed()
 		s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
 	}
+}
+
+// delays says whether reply waits before it is sent (server.reject_delay).
+func (s *Server) delays(reply *radius.Packet) bool {
+	return reply.Code == radius.CodeAccessReject && s.state.Load().cfg.Server.RejectDelay.Duration > 0
 }

@@ -8,12 +8,14 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/sirupsen/logrus"
 	"layeh.com/radius"
 
 	"github.com/mfabridge/mfabridge/bridge/replycache"
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/conversation"
+	"github.com/mfabridge/mfabridge/internal/msgauth"
 )
 
 // work answers one Access-Request in its own goroutine. A request held
@@ -38,8 +40,21 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	}()
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.Server.RequestTimeout.Duration)
 	defer cancel()
+	jk, joinable := joinKey(client, req)
+	var claimed *rueidis.RedisResult // the login's claim across instances, when sent with Begin
 	if s.shared != nil {
-		verdict, cached, err := s.shared.Begin(ctx, key, req.Authenticator)
+		var verdict replycache.Verdict
+		var cached []byte
+		var err error
+		if joinable && s.joins.rdb != nil {
+			// One round trip: the request's mark and the login's claim.
+			verdict, cached, claimed, err = s.shared.BeginWith(ctx, key, req.Authenticator, s.joins.claimCommand(jk))
+			if verdict != replycache.New && claimed != nil && claimed.Error() == nil {
+				s.joins.unclaim(jk) // a retransmission: the login is not this request's
+			}
+		} else {
+			verdict, cached, err = s.shared.Begin(ctx, key, req.Authenticator)
+		}
 		if err != nil && !errors.Is(err, replycache.ErrResting) {
 			s.obs.SharedReplyFailed()
 			s.warns.warn(log.WithError(err), "shared_replies", s.now(), "shared reply cache (Redis) not reachable: retransmissions to other instances may be processed again")
@@ -64,8 +79,8 @@ func (s *Server) work(ctx context.Context, conn net.PacketConn, addr net.Addr, k
 	}
 	// A request that repeats a login under way (pam_radius_auth failing
 	// over, a NAS renumbering) waits for that login's answer.
-	if jk, ok := joinKey(client, req); ok {
-		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.Remote)
+	if joinable {
+		role, tmpl, shared, err := s.joins.begin(ctx, jk, key.Remote, claimed)
 		if err != nil && ctx.Err() == nil {
 			s.warns.warn(log.WithError(err), "joins", s.now(), "shared state (Redis) not reachable: a login repeated at another instance may be answered twice")
 		}
@@ -137,23 +152,44 @@ func (w *answering) answer(a conversation.Reply, err error) {
 	}
 	// Those waiting get the answer before the NAS does: a request that
 	// arrives once the answer is out is a new login, never a join.
-	w.endJoin(log)
+	wire, recorded := w.endJoin(log)
 	a.Sent(w.reply)
-	if w.reply == nil {
+	switch {
+	case w.reply == nil:
 		w.s.finish(w.key, w.req.Authenticator, nil, log)
-		return
+	case recorded:
+		_ = w.s.dedup.Finish(context.Background(), w.key, w.req.Authenticator, wire)
+		w.s.deliver(w.conn, w.addr, w.reply, wire, log, w.received)
+	default:
+		w.s.reply(w.conn, w.addr, w.key, w.req, w.reply, log, w.received)
 	}
-	w.s.reply(w.conn, w.addr, w.key, w.req, w.reply, log, w.received)
 }
 
 // endJoin hands the login's answer to the requests that joined it, once.
-func (w *answering) endJoin(log logrus.FieldLogger) {
+// When the login is shared on Redis and the reply goes at once, the reply
+// is encoded here and recorded in the shared reply cache in the same round
+// trip: recorded is true, and wire is the reply to send.
+func (w *answering) endJoin(log logrus.FieldLogger) (wire []byte, recorded bool) {
 	if w.join == "" {
-		return
+		return nil, false
 	}
 	jk := w.join
 	w.join = ""
-	if w.s.joins.end(jk, w.key.Remote, w.reply) && w.reply != nil {
+	s := w.s
+	var also []rueidis.Completed
+	if s.shared != nil && s.joins.rdb != nil && w.reply != nil && radius.Code(w.key.Code) == radius.CodeAccessRequest && !s.delays(w.reply) {
+		if b, err := msgauth.Encode(w.reply); err == nil {
+			if cmd, ok := s.shared.FinishCommand(w.key, w.req.Authenticator, b); ok {
+				wire, also = b, append(also, cmd)
+			}
+		}
+	}
+	superseded, finished := s.joins.end(jk, w.key.Remote, w.reply, also...)
+	if finished != nil {
+		s.sharedFinished(s.shared.Finished(*finished), log)
+		recorded = true
+	}
+	if superseded && w.reply != nil {
 		// The NAS asked again from the same address under a new
 		// Identifier: that request gets this answer; this one, which the
 		// NAS gave up, gets none (a late answer to it ends pam_radius_auth
@@ -161,12 +197,16 @@ func (w *answering) endJoin(log logrus.FieldLogger) {
 		log.Debug("the NAS repeated this login under a new Identifier: answered there, not here")
 		w.reply = nil
 	}
+	return wire, recorded
 }
 
 // end lets go of what the request held, however it ended (a panic's path
 // included).
 func (w *answering) end() {
-	w.endJoin(w.s.log)
+	if _, recorded := w.endJoin(w.s.log); recorded {
+		// Not sent (a panic's path): the reply recorded is none.
+		w.s.finish(w.key, w.req.Authenticator, nil, w.s.log)
+	}
 	if w.leaseStop != nil {
 		w.leaseStop()
 	}

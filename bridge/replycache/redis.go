@@ -2,6 +2,8 @@ package replycache
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"sync"
@@ -51,12 +53,18 @@ func (r *Redis) failed(err error) error {
 
 // A value is "i" + Request Authenticator while in flight, "d" +
 // Authenticator + reply when answered (no reply: stay silent).
-var beginScript = rueidis.NewLuaScript(`
+var beginScript = rueidis.NewLuaScript(beginSource)
+
+// beginSHA names beginScript for EVALSHA in a round trip of several
+// commands (BeginWith).
+var beginSHA = func() string { s := sha1.Sum([]byte(beginSource)); return hex.EncodeToString(s[:]) }()
+
+const beginSource = `
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 2, 17) == ARGV[1] then return v end
 redis.call('SET', KEYS[1], 'i' .. ARGV[1], 'PX', ARGV[2])
 return false
-`)
+`
 
 // NewRedis returns a cache on rdb under keys starting with prefix, that
 // keeps replies for ttl and marks a request in flight for leaseFor (renewed
@@ -93,16 +101,42 @@ func (r *Redis) Hold(k Key) (stop func()) {
 
 // Begin registers a request across instances.
 func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byte, error) {
-	key := r.key(k)
 	if r.resting() {
 		return New, nil, ErrResting
 	}
 	// A Redis that stops answering fails the call within redis.timeout
 	// (the client's connection deadline), the request's own bound aside.
-	// The in-flight mark is a lease the worker renews (keepLeases), so that
+	// The in-flight mark is a lease the worker renews (Hold), so that
 	// a retransmission to another instance is answered again within
 	// seconds when this one dies, not after request_timeout.
-	v, err := beginScript.Exec(ctx, r.rdb, []string{key}, []string{string(auth[:]), strconv.FormatInt(r.lease.Milliseconds(), 10)}).ToString()
+	key, args := r.key(k), r.beginArgs(auth)
+	return r.verdict(beginScript.Exec(ctx, r.rdb, []string{key}, args))
+}
+
+// BeginWith is Begin with also, a command of the caller's, sent in the
+// same round trip; also's result is returned (nil when Redis rests and
+// nothing was sent).
+func (r *Redis) BeginWith(ctx context.Context, k Key, auth [16]byte, also rueidis.Completed) (Verdict, []byte, *rueidis.RedisResult, error) {
+	if r.resting() {
+		return New, nil, nil, ErrResting
+	}
+	key, args := r.key(k), r.beginArgs(auth)
+	res := r.rdb.DoMulti(ctx, r.rdb.B().Evalsha().Sha1(beginSHA).Numkeys(1).Key(key).Arg(args...).Build(), also)
+	first := res[0]
+	if e, ok := rueidis.IsRedisErr(first.Error()); ok && e.IsNoScript() {
+		first = beginScript.Exec(ctx, r.rdb, []string{key}, args) // loads it
+	}
+	v, reply, err := r.verdict(first)
+	return v, reply, &res[1], err
+}
+
+func (r *Redis) beginArgs(auth [16]byte) []string {
+	return []string{string(auth[:]), strconv.FormatInt(r.lease.Milliseconds(), 10)}
+}
+
+// verdict reads beginScript's result.
+func (r *Redis) verdict(res rueidis.RedisResult) (Verdict, []byte, error) {
+	v, err := res.ToString()
 	switch {
 	case rueidis.IsRedisNil(err):
 		return New, nil, nil
@@ -119,11 +153,26 @@ func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byt
 
 // Finish records the reply (nil: none was sent).
 func (r *Redis) Finish(ctx context.Context, k Key, auth [16]byte, reply []byte) error {
-	if r.resting() {
+	cmd, ok := r.FinishCommand(k, auth, reply)
+	if !ok {
 		return ErrResting
 	}
 	ctx = context.WithoutCancel(ctx) // bounded by redis.timeout
-	return r.failed(r.rdb.Do(ctx, r.rdb.B().Set().Key(r.key(k)).Value("d"+string(auth[:])+string(reply)).PxMilliseconds(max(1, r.ttl.Milliseconds())).Build()).Error())
+	return r.Finished(r.rdb.Do(ctx, cmd))
+}
+
+// FinishCommand is Finish's command, for a caller to send in a round trip
+// of its own; its result goes to Finished. ok is false while Redis rests.
+func (r *Redis) FinishCommand(k Key, auth [16]byte, reply []byte) (cmd rueidis.Completed, ok bool) {
+	if r.resting() {
+		return cmd, false
+	}
+	return r.rdb.B().Set().Key(r.key(k)).Value("d" + string(auth[:]) + string(reply)).PxMilliseconds(max(1, r.ttl.Milliseconds())).Build(), true
+}
+
+// Finished takes the result of FinishCommand's command.
+func (r *Redis) Finished(res rueidis.RedisResult) error {
+	return r.failed(res.Error())
 }
 
 // forgetScript deletes KEYS[1] if it marks the request of ARGV[1] in
