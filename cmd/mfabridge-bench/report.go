@@ -306,7 +306,7 @@ func (r *report) memorySection(p func(string, ...any)) {
 func (r *report) soakSection(p func(string, ...any)) {
 	p("## Soak")
 	p("")
-	p("Half of the maximum login rate for %v, sampled every 10 s (goroutines, heap in use, RSS, pending sessions):", r.soak)
+	p("Half of the maximum login rate for %v, sampled every 10 s after a GC that returns free memory to the kernel (goroutines, heap in use, RSS, pending sessions):", r.soak)
 	p("")
 	p("| Sample | Goroutines | Heap in use | RSS | Sessions |")
 	p("|---|---|---|---|---|")
