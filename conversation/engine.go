@@ -67,6 +67,8 @@ type Deps struct {
 
 	// polls are the poll queues of held pushes, by provider name.
 	polls sync.Map
+	// holds are the parked requests, by the context that ends their hold.
+	holds watches
 
 	storeMu    sync.Mutex
 	storeAsked time.Time

@@ -147,8 +147,10 @@ type parked struct {
 	until    time.Time // holdUntil: decided by then
 	wait     time.Duration
 	timer    *time.Timer
-	unwatch  func() bool
-	ended    bool // run's alone
+	watched  *watch // the group of p.ctx, while p is in it
+	ended    bool   // run's alone
+	// prev and next link the parked requests of one watch.
+	prev, next *parked
 
 	mu       sync.Mutex
 	waiting  bool      // the timer is set and nothing runs for the request
@@ -184,13 +186,16 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 func (p *parked) arm() {
 	p.mu.Lock()
 	p.waiting, p.reserved = true, false
-	if p.timer == nil {
+	first := p.timer == nil
+	if first {
 		p.timer = time.AfterFunc(p.wait, p.fire)
-		p.unwatch = context.AfterFunc(p.ctx, p.cut)
 	} else {
 		p.timer.Reset(p.wait)
 	}
 	p.mu.Unlock()
+	if first {
+		p.ex.e.holds.add(p)
+	}
 }
 
 // pollRate is the poll_rate of the turn's provider.
@@ -304,6 +309,98 @@ func (p *parked) end(reply *radius.Packet) {
 		return // a panic in the caller's Later: it had its answer
 	}
 	p.ended = true
-	p.unwatch()
+	p.ex.e.holds.remove(p)
 	p.ex.deliver(reply)
+}
+
+// watches groups the parked requests by the context that ends their hold
+// (the server's, for all of them): one context.AfterFunc for each context
+// with a request parked under it, not one a request.
+type watches struct {
+	mu    sync.Mutex
+	byCtx map[context.Context]*watch
+}
+
+// watch is the parked requests of one context, linked through
+// parked.prev and parked.next.
+type watch struct {
+	first *parked
+	stop  func() bool
+}
+
+// add puts p in the watch of p.ctx. A context that has already ended
+// cuts p at once.
+func (w *watches) add(p *parked) {
+	w.mu.Lock()
+	g := w.byCtx[p.ctx]
+	if g == nil {
+		if p.ctx.Err() != nil {
+			w.mu.Unlock()
+			go p.cut() // as context.AfterFunc would: not in the caller's stack
+			return
+		}
+		if w.byCtx == nil {
+			w.byCtx = map[context.Context]*watch{}
+		}
+		ctx := p.ctx
+		g = &watch{}
+		g.stop = context.AfterFunc(ctx, func() { w.cutAll(ctx) })
+		w.byCtx[ctx] = g
+	}
+	p.watched, p.prev, p.next = g, nil, g.first
+	if g.first != nil {
+		g.first.prev = p
+	}
+	g.first = p
+	w.mu.Unlock()
+}
+
+// remove takes p out of its watch; the watch ends with its last request.
+func (w *watches) remove(p *parked) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := p.watched
+	if g == nil {
+		return
+	}
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		g.first = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	}
+	p.watched, p.prev, p.next = nil, nil, nil
+	if g.first == nil && w.byCtx[p.ctx] == g {
+		g.stop()
+		delete(w.byCtx, p.ctx)
+	}
+}
+
+// count returns the number of contexts watched.
+func (w *watches) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.byCtx)
+}
+
+// cutAll ends the hold of every request parked under ctx, which ended.
+func (w *watches) cutAll(ctx context.Context) {
+	w.mu.Lock()
+	g := w.byCtx[ctx]
+	delete(w.byCtx, ctx)
+	var all []*parked
+	if g != nil {
+		for p := g.first; p != nil; p = p.next {
+			all = append(all, p)
+		}
+		for _, p := range all {
+			p.watched, p.prev, p.next = nil, nil, nil
+		}
+	}
+	w.mu.Unlock()
+	for _, p := range all {
+		go p.cut() // each answered apart, as its own AfterFunc did
+	}
 }

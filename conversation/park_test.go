@@ -119,6 +119,9 @@ func TestPollRateBoundsTheTenantsPolls(t *testing.T) {
 			t.Errorf("%d goroutines while %d pushes are held, want none for them", g, n)
 		}
 		<-done
+		if n := e.holds.count(); n != 0 {
+			t.Errorf("%d contexts still watched once every held push was answered", n)
+		}
 		for i, c := range codes {
 			if c != radius.CodeAccessAccept {
 				t.Fatalf("user %d: %v, want an Accept", i, c)
@@ -206,6 +209,9 @@ func TestServerStopEndsHeldPushes(t *testing.T) {
 			t.Fatalf("Respond: %v", err)
 		}
 		time.Sleep(1500 * time.Millisecond)
+		if n := e.holds.count(); n != 1 {
+			t.Errorf("%d contexts watched while a push is held on one, want 1 (one AfterFunc for all)", n)
+		}
 		stop()
 		err = <-got
 		var f *Failure
@@ -214,6 +220,9 @@ func TestServerStopEndsHeldPushes(t *testing.T) {
 		}
 		if took := time.Since(began); took != 1500*time.Millisecond {
 			t.Errorf("answered %v after the start, want at the stop (1.5s)", took)
+		}
+		if n := e.holds.count(); n != 0 {
+			t.Errorf("%d contexts still watched once every held push ended", n)
 		}
 	})
 }
