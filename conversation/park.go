@@ -14,6 +14,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/sirupsen/logrus"
 )
 
 // park.go holds requests while their push or call is approved. A held
@@ -151,6 +152,10 @@ type parked struct {
 	ended    bool   // run's alone
 	// prev and next link the parked requests of one watch.
 	prev, next *parked
+	// While parked, the turn's log entry is kept as its fields (fold).
+	logger   *logrus.Logger
+	fields   []logField
+	unfolded *logrus.Entry // the entry unfold made, while it is the turn's
 
 	mu       sync.Mutex
 	waiting  bool      // the timer is set and nothing runs for the request
@@ -184,6 +189,7 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 
 // arm sets the timer of a request that parked.
 func (p *parked) arm() {
+	p.fold()
 	p.mu.Lock()
 	p.waiting, p.reserved = true, false
 	first := p.timer == nil
@@ -247,6 +253,7 @@ func (p *parked) rearm(wait time.Duration, reserved bool) {
 // run polls (or decides without a poll) and moves the request on.
 func (p *parked) run() {
 	ex := p.ex
+	p.unfold()
 	defer func() {
 		if r := recover(); r != nil {
 			ex.log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("a held request's poll panicked; the request is answered as an upstream failure")
@@ -403,4 +410,43 @@ func (w *watches) cutAll(ctx context.Context) {
 	for _, p := range all {
 		go p.cut() // each answered apart, as its own AfterFunc did
 	}
+}
+
+// logField is a field of a parked turn's log entry.
+type logField struct {
+	key   string
+	value any
+}
+
+// fold keeps the turn's log entry, while it is parked, as a slice of its
+// fields: logrus's map of them takes a few hundred bytes a held push. The
+// slice made at one park is kept at the next while the turn's entry is
+// the one unfold made (nothing was added to it in between).
+func (p *parked) fold() {
+	l := p.ex.log
+	if l == nil {
+		return
+	}
+	if l != p.unfolded || p.logger == nil {
+		p.logger = l.Logger
+		p.fields = make([]logField, 0, len(l.Data))
+		for k, v := range l.Data {
+			p.fields = append(p.fields, logField{k, v})
+		}
+	}
+	p.unfolded = nil
+	p.ex.log = nil
+}
+
+// unfold gives the turn its log entry back, made from the folded fields.
+func (p *parked) unfold() {
+	if p.ex.log != nil || p.logger == nil {
+		return
+	}
+	d := make(logrus.Fields, len(p.fields))
+	for _, f := range p.fields {
+		d[f.key] = f.value
+	}
+	e := &logrus.Entry{Logger: p.logger, Data: d}
+	p.ex.log, p.unfolded = e, e
 }

@@ -254,3 +254,61 @@ func TestLastPollHasAReserve(t *testing.T) {
 		t.Errorf("%d more last polls in the same moment, want the reserve's burst (1) at most", granted)
 	}
 }
+
+// TestHeldPushKeepsItsLogFields: the answer to a held push has every
+// field its log entry had: the request's and the login's.
+func TestHeldPushKeepsItsLogFields(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTenantOfPushes(3*time.Second, 0, 0)
+		e, _ := newEngine(tn, func(c *config.Client) {
+			c.NASWait = config.Duration{Duration: 29 * time.Second}
+			c.PushWait = config.Duration{Duration: 28 * time.Second}
+		})
+		got := make(chan Reply, 1)
+		base := context.Background()
+		_, err := e.Respond(context.Background(), Request{Packet: papRequest("alice", "pw", nil), Client: &e.Config.Clients[0],
+			Log: logrus.NewEntry(quiet).WithFields(logrus.Fields{"src": "192.0.2.1:1812", "nas": "vpn"}),
+			Later: func(a Reply, err error) {
+				if err != nil {
+					t.Errorf("answer: %v", err)
+				}
+				got <- a
+			}, HoldContext: base})
+		if err != ErrParked {
+			t.Fatalf("Respond: %v", err)
+		}
+		a := <-got
+		l := a.Log()
+		if l == nil || l.Data["user"] != "alice" || l.Data["nas"] != "vpn" || l.Data["src"] != "192.0.2.1:1812" {
+			t.Fatalf("the answer's log entry lost fields: %v", l)
+		}
+	})
+}
+
+// TestParkedLogIsFolded: a parked turn keeps its log entry's fields in a
+// slice, not logrus's map, and gets the same fields back; parked again
+// with nothing added, it keeps the same slice.
+func TestParkedLogIsFolded(t *testing.T) {
+	ex := &turn{log: logrus.NewEntry(quiet).WithFields(logrus.Fields{"src": "192.0.2.1:1812", "nas": "vpn", "user": "alice"})}
+	p := &parked{ex: ex}
+	p.fold()
+	if ex.log != nil || len(p.fields) != 3 {
+		t.Fatalf("folded: entry %v, fields %v", ex.log, p.fields)
+	}
+	first := &p.fields[0]
+	p.unfold()
+	if ex.log == nil || len(ex.log.Data) != 3 || ex.log.Data["user"] != "alice" || ex.log.Logger != quiet {
+		t.Fatalf("unfolded: %v", ex.log)
+	}
+	p.fold()
+	if &p.fields[0] != first {
+		t.Error("parked again with the same fields: the slice was made again")
+	}
+	p.unfold()
+	ex.log = ex.log.WithField("mechanism", "push")
+	p.fold()
+	p.unfold()
+	if ex.log.Data["mechanism"] != "push" || len(ex.log.Data) != 4 {
+		t.Fatalf("a field added between two parks was lost: %v", ex.log.Data)
+	}
+}
