@@ -253,21 +253,23 @@ func (p *parked) rearm(wait time.Duration, reserved bool) {
 // run polls (or decides without a poll) and moves the request on.
 func (p *parked) run() {
 	ex := p.ex
-	p.unfold()
 	defer func() {
 		if r := recover(); r != nil {
+			p.unfold()
 			ex.log.WithField("panic", fmt.Sprint(r)).WithField("stack", string(debug.Stack())).Error("a held request's poll panicked; the request is answered as an upstream failure")
 			ex.parkedNow = false
 			p.end(ex.upstreamFailure(fmt.Errorf("internal error: %v", r)))
 		}
 	}()
 	if err := p.ctx.Err(); err != nil {
+		p.unfold()
 		ex.parkedNow = false
 		p.end(ex.upstreamFailure(err))
 		return
 	}
 	now := ex.e.now()
 	if !p.deadline.IsZero() && !now.Before(p.deadline) {
+		p.unfold()
 		ex.parkedNow = false
 		p.end(ex.upstreamFailure(context.DeadlineExceeded))
 		return
@@ -287,6 +289,9 @@ func (p *parked) run() {
 		}
 		poll = ok
 	}
+	// The log entry is made again only for a poll that goes (or a push
+	// decided without one): a poll that waits for its turn stays folded.
+	p.unfold()
 	ctx, cancel := p.ctx, context.CancelFunc(func() {})
 	if !p.deadline.IsZero() {
 		ctx, cancel = context.WithDeadline(p.ctx, p.deadline)
