@@ -46,6 +46,9 @@ type joins struct {
 
 // joinCall is a login being answered.
 type joinCall struct {
+	// done is closed when the answer is in; it is made by the first
+	// request that waits (j.mu), so that a login no request joins (most
+	// of them) costs no channel while it is answered.
 	done    chan struct{}
 	reply   []byte // the answer as a template (see template); nil: none sent
 	waiters int    // requests of this instance waiting for it (j.mu)
@@ -121,6 +124,10 @@ func (j *joins) begin(ctx context.Context, key, from string, claimed *rueidis.Re
 	j.mu.Lock()
 	if c := j.local[key]; c != nil {
 		c.waiters++
+		if c.done == nil {
+			c.done = make(chan struct{})
+		}
+		done := c.done
 		j.mu.Unlock()
 		if claimed != nil && claimed.Error() == nil {
 			// The claim went out before this instance's leader of the login
@@ -128,13 +135,13 @@ func (j *joins) begin(ctx context.Context, key, from string, claimed *rueidis.Re
 			j.unclaim(key)
 		}
 		select {
-		case <-c.done:
+		case <-done:
 			return joinFollow, c.reply, false, nil
 		case <-ctx.Done():
 			return joinFollow, nil, false, ctx.Err()
 		}
 	}
-	c := &joinCall{done: make(chan struct{})}
+	c := &joinCall{}
 	j.local[key] = c
 	j.mu.Unlock()
 	if j.rdb == nil {
@@ -278,8 +285,12 @@ func (j *joins) release(key string, reply *radius.Packet, tmpl []byte) {
 	if c == nil {
 		return
 	}
-	// Once out of the map, no request joins c any more: waiters is final.
-	if tmpl == nil && c.waiters > 0 {
+	// Once out of the map, no request joins c any more: waiters and done
+	// are final.
+	if c.done == nil {
+		return // no request waited
+	}
+	if tmpl == nil {
 		tmpl = template(reply)
 	}
 	c.reply = tmpl

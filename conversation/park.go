@@ -146,10 +146,8 @@ type parked struct {
 	ctx      context.Context
 	deadline time.Time
 	until    time.Time // holdUntil: decided by then
-	wait     time.Duration
 	timer    *time.Timer
 	watched  *watch // the group of p.ctx, while p is in it
-	ended    bool   // run's alone
 	// prev and next link the parked requests of one watch.
 	prev, next *parked
 	// While parked, the turn's log entry is kept as its fields (fold).
@@ -160,7 +158,8 @@ type parked struct {
 	mu       sync.Mutex
 	waiting  bool      // the timer is set and nothing runs for the request
 	reserved bool      // the timer's poll was admitted when it was set,
-	slot     time.Time // for this time
+	ended    bool      // (run's alone)
+	slot     time.Time // for this time; after park, when the next poll is due
 }
 
 // park holds the turn until its next poll, after wait (never past until).
@@ -179,7 +178,7 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 		}
 		ex.held = p
 	}
-	p.step, p.until, p.wait = step, until, wait
+	p.step, p.until, p.slot = step, until, ex.e.now().Add(wait)
 	// The request's context ends when its caller returns; a poll runs
 	// under one made from p.ctx and the deadline (and the parked turn
 	// no longer keeps the request's).
@@ -192,11 +191,12 @@ func (p *parked) arm() {
 	p.fold()
 	p.mu.Lock()
 	p.waiting, p.reserved = true, false
+	wait := max(0, p.slot.Sub(p.ex.e.now()))
 	first := p.timer == nil
 	if first {
-		p.timer = time.AfterFunc(p.wait, p.fire)
+		p.timer = time.AfterFunc(wait, p.fire)
 	} else {
-		p.timer.Reset(p.wait)
+		p.timer.Reset(wait)
 	}
 	p.mu.Unlock()
 	if first {

@@ -41,25 +41,27 @@ type turn struct {
 	// watch are the live traces that follow this exchange (see trace.go).
 	watch   []*traceWatch
 	traceID string
-	// lessThanMFA marks an Accept without a factor beyond the password,
-	// which the admin allowed; its log line is a warning.
-	lessThanMFA bool
-	inline      *inlineFactor // a factor typed after the password
+	inline  *inlineFactor // a factor typed after the password
 
-	// A push being held (see park.go): holding says that it counts
-	// against server.max_held; holdUntil is when it must be decided,
-	// nasBound that holdUntil is the NAS's time, not push_wait.
-	holding   bool
+	// A push being held (see park.go): holdUntil is when it must be
+	// decided.
 	pushSent  time.Time
 	holdUntil time.Time
-	nasBound  bool
 	// later takes the reply of a parked turn; parkCtx is the context
-	// its polls run under (nil: the request's); held is its record, and
-	// parkedNow says that the turn's last drive parked it.
-	later     func(Reply, error)
-	parkCtx   context.Context
-	held      *parked
-	parkedNow bool
+	// its polls run under (nil: the request's); held is its record.
+	later   func(Reply, error)
+	parkCtx context.Context
+	held    *parked
+
+	// The flags are together, so that a turn fits the allocator's
+	// 512-byte class (a held push keeps one).
+	//
+	// lessThanMFA marks an Accept without a factor beyond the password,
+	// which the admin allowed; its log line is a warning. holding says
+	// that a held push counts against server.max_held; nasBound that
+	// holdUntil is the NAS's time, not push_wait; parkedNow that the
+	// turn's last drive parked it.
+	lessThanMFA, holding, nasBound, parkedNow bool
 }
 
 // respond returns the reply to ex.req, or nil to send none.
