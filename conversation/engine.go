@@ -123,6 +123,9 @@ type Request struct {
 	// Later, when set, takes the answer of a request held for a push:
 	// Respond then returns ErrParked at once instead of waiting, and
 	// Later is called from another goroutine when the push is decided.
+	// While it is held, the request's Packet keeps only what a reply to
+	// it needs (its Proxy-State attributes besides the header): the rest
+	// is not kept for every person holding a phone.
 	Later func(Reply, error)
 	// HoldContext, when set, is the context a held request's polls run
 	// under instead of the request's (which ends when Respond returns);

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
+	"github.com/mfabridge/mfabridge/radpacket"
 	"github.com/sirupsen/logrus"
 )
 
@@ -173,6 +174,9 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 			pctx = ex.ctx
 		}
 		p = &parked{ex: ex, ctx: pctx, q: ex.e.queue(ex.client.Provider, ex.pollRate())}
+		// The request was read; its reply needs the header and the
+		// Proxy-State attributes (radpacket.NewReply).
+		ex.req.Attributes = radpacket.ProxyStates(ex.req.Attributes)
 		if dl, ok := ex.ctx.Deadline(); ok {
 			p.deadline = dl
 		}

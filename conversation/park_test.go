@@ -14,10 +14,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/identity/identitytest"
+	"github.com/mfabridge/mfabridge/radpacket"
 )
 
 // tenantOfPushes is a provider whose users' pushes are approved
@@ -257,7 +259,8 @@ func TestLastPollHasAReserve(t *testing.T) {
 }
 
 // TestHeldPushKeepsItsLogFields: the answer to a held push has every
-// field its log entry had: the request's and the login's.
+// field its log entry had (the request's and the login's) and the
+// request's Proxy-States, though the held request kept nothing else.
 func TestHeldPushKeepsItsLogFields(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTenantOfPushes(3*time.Second, 0, 0)
@@ -267,7 +270,11 @@ func TestHeldPushKeepsItsLogFields(t *testing.T) {
 		})
 		got := make(chan Reply, 1)
 		base := context.Background()
-		_, err := e.Respond(context.Background(), Request{Packet: papRequest("alice", "pw", nil), Client: &e.Config.Clients[0],
+		req := papRequest("alice", "pw", nil)
+		req.Add(radpacket.TypeProxyState, radius.Attribute("proxy-1"))
+		_ = rfc2865.CallingStationID_SetString(req, "192.0.2.7")
+		req.Add(radpacket.TypeProxyState, radius.Attribute("proxy-2"))
+		_, err := e.Respond(context.Background(), Request{Packet: req, Client: &e.Config.Clients[0],
 			Log: logrus.NewEntry(quiet).WithFields(logrus.Fields{"src": "192.0.2.1:1812", "nas": "vpn"}),
 			Later: func(a Reply, err error) {
 				if err != nil {
@@ -279,6 +286,21 @@ func TestHeldPushKeepsItsLogFields(t *testing.T) {
 			t.Fatalf("Respond: %v", err)
 		}
 		a := <-got
+		if a.Packet == nil || a.Packet.Code != radius.CodeAccessAccept {
+			t.Fatalf("answer %v, want an Accept", a.Packet)
+		}
+		var proxies []string
+		for _, at := range a.Packet.Attributes {
+			if at.Type == radpacket.TypeProxyState {
+				proxies = append(proxies, string(at.Attribute))
+			}
+		}
+		if len(proxies) != 2 || proxies[0] != "proxy-1" || proxies[1] != "proxy-2" {
+			t.Errorf("the reply to a held request has Proxy-States %q, want both of the request's in order", proxies)
+		}
+		if len(req.Attributes) != 2 {
+			t.Errorf("the held request kept %d attributes, want only its two Proxy-States", len(req.Attributes))
+		}
 		l := a.Log()
 		if l == nil || l.Data["user"] != "alice" || l.Data["nas"] != "vpn" || l.Data["src"] != "192.0.2.1:1812" {
 			t.Fatalf("the answer's log entry lost fields: %v", l)

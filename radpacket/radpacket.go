@@ -40,6 +40,19 @@ func NewReply(req *radius.Packet, code radius.Code) *radius.Packet {
 	return r
 }
 
+// ProxyStates returns the Proxy-State attributes among attrs, in order,
+// with their values copied (nil when there is none): what NewReply needs
+// of a request that is kept a while.
+func ProxyStates(attrs radius.Attributes) radius.Attributes {
+	var out radius.Attributes
+	for _, a := range attrs {
+		if a.Type == TypeProxyState {
+			out = append(out, &radius.AVP{Type: TypeProxyState, Attribute: append(radius.Attribute(nil), a.Attribute...)})
+		}
+	}
+	return out
+}
+
 // AddReplyMessage adds text as Reply-Message attributes of at most 253
 // bytes; the NAS shows them in order (see SplitText).
 func AddReplyMessage(p *radius.Packet, text string) {
