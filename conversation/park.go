@@ -182,6 +182,16 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 		}
 		ex.held = p
 	}
+	if step.Current != nil && len(step.Choices) > 0 {
+		// A held push needs its mechanism, not the list it was chosen
+		// from (which the mechanism may point into): a copy of it, and
+		// the list let go of, here and in the conversation.
+		cur := *step.Current
+		if ex.conv.Current == step.Current {
+			ex.conv.Current = &cur
+		}
+		step.Current, step.Choices = &cur, nil
+	}
 	p.step, p.until, p.slot = step, until, ex.e.now().Add(wait)
 	// The request's context ends when its caller returns; a poll runs
 	// under one made from p.ctx and the deadline (and the parked turn
