@@ -67,8 +67,10 @@ type Deps struct {
 
 	// polls are the poll queues of held pushes, by provider name.
 	polls sync.Map
-	// holds are the parked requests, by the context that ends their hold.
-	holds watches
+	// holds are the parked requests, by the context that ends their hold;
+	// wakeups is their clock.
+	holds   watches
+	wakeups wakeups
 
 	storeMu    sync.Mutex
 	storeAsked time.Time

@@ -147,8 +147,8 @@ type parked struct {
 	ctx      context.Context
 	deadline time.Time
 	until    time.Time // holdUntil: decided by then
-	timer    *time.Timer
-	watched  *watch // the group of p.ctx, while p is in it
+	due      int64     // on the engine's clock of parked requests (wakeups), in its queue at at
+	watched  *watch    // the group of p.ctx, while p is in it
 	// prev and next link the parked requests of one watch.
 	prev, next *parked
 	// While parked, the turn's log entry is kept as its fields (fold).
@@ -160,6 +160,8 @@ type parked struct {
 	waiting  bool      // the timer is set and nothing runs for the request
 	reserved bool      // the timer's poll was admitted when it was set,
 	ended    bool      // (run's alone)
+	armed    bool      // arm has run once: the request is watched
+	at       int32     // the place in the wakeups' queue (-1: not in it; the wakeups' lock)
 	slot     time.Time // for this time; after park, when the next poll is due
 }
 
@@ -173,7 +175,7 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 		if pctx == nil {
 			pctx = ex.ctx
 		}
-		p = &parked{ex: ex, ctx: pctx, q: ex.e.queue(ex.client.Provider, ex.pollRate())}
+		p = &parked{ex: ex, ctx: pctx, q: ex.e.queue(ex.client.Provider, ex.pollRate()), at: -1}
 		// The request was read; its reply needs the header and the
 		// Proxy-State attributes (radpacket.NewReply).
 		ex.req.Attributes = radpacket.ProxyStates(ex.req.Attributes)
@@ -205,13 +207,9 @@ func (p *parked) arm() {
 	p.fold()
 	p.mu.Lock()
 	p.waiting, p.reserved = true, false
-	wait := max(0, p.slot.Sub(p.ex.e.now()))
-	first := p.timer == nil
-	if first {
-		p.timer = time.AfterFunc(wait, p.fire)
-	} else {
-		p.timer.Reset(wait)
-	}
+	first := !p.armed
+	p.armed = true
+	p.ex.e.wakeups.set(p, p.slot.Sub(p.ex.e.now()))
 	p.mu.Unlock()
 	if first {
 		p.ex.e.holds.add(p)
@@ -234,7 +232,7 @@ func (p *parked) cut() {
 	run := p.waiting
 	if run {
 		// A timer firing meanwhile finds nothing waiting.
-		p.timer.Stop()
+		p.ex.e.wakeups.stop(p)
 		p.waiting = false
 	}
 	p.mu.Unlock()
@@ -260,7 +258,7 @@ func (p *parked) rearm(wait time.Duration, reserved bool) {
 	p.mu.Lock()
 	p.waiting, p.reserved = true, reserved
 	p.slot = p.ex.e.now().Add(wait)
-	p.timer.Reset(wait)
+	p.ex.e.wakeups.set(p, wait)
 	p.mu.Unlock()
 }
 
