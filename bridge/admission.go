@@ -69,7 +69,7 @@ func (s *Server) dispatch(ctx context.Context, conn net.PacketConn, local string
 		s.drop(dropMalformed, log, "malformed attributes: dropped")
 		return nil
 	}
-	secret := []byte(client.Secret)
+	secret := st.secret(client)
 	if sc, ok := conn.(*streamConn); ok {
 		secret = []byte(sc.secretFor(client))
 		log = log.WithField("transport", sc.kind)

@@ -140,6 +140,19 @@ type serverState struct {
 	clients   *clientTable
 	limiters  map[string]*rate.Limiter // by client name; absent: no limit
 	engine    *conversation.Engine
+	// secrets are the clients' shared secrets as bytes, by client name:
+	// made once, not for every packet (a request keeps its secret for as
+	// long as it is held).
+	secrets map[string][]byte
+}
+
+// secret returns client's shared secret as bytes; the caller does not
+// change it.
+func (st *serverState) secret(client *config.Client) []byte {
+	if b, ok := st.secrets[client.Name]; ok && string(b) == client.Secret {
+		return b
+	}
+	return []byte(client.Secret)
 }
 
 func newServerState(cfg *config.Config, providers map[string]identity.Provider, deps *conversation.Deps) (*serverState, error) {
@@ -150,7 +163,9 @@ func newServerState(cfg *config.Config, providers map[string]identity.Provider, 
 	}
 	st := &serverState{cfg: cfg, providers: providers, clients: newClientTable(cfg.Clients), limiters: map[string]*rate.Limiter{},
 		engine: &conversation.Engine{Deps: deps, Config: cfg, Providers: providers}}
+	st.secrets = make(map[string][]byte, len(cfg.Clients))
 	for _, c := range cfg.Clients {
+		st.secrets[c.Name] = []byte(c.Secret)
 		if n := *c.RateLimit; n > 0 {
 			st.limiters[c.Name] = rate.NewLimiter(rate.Limit(n), 2*n)
 		}
