@@ -142,13 +142,10 @@ type parked struct {
 	ex   *turn
 	q    *pollQueue
 	step identity.Step // the provider's last answer
-	// ctx ends the hold early (the server stops); deadline is the
-	// request's own bound (server.request_timeout).
-	ctx      context.Context
+	// deadline is the request's own bound (server.request_timeout).
 	deadline time.Time
-	until    time.Time // holdUntil: decided by then
-	due      int64     // on the engine's clock of parked requests (wakeups), in its queue at at
-	watched  *watch    // the group of p.ctx, while p is in it
+	due      int64  // on the engine's clock of parked requests (wakeups), in its queue at at
+	watched  *watch // the group of p.ctx(), while p is in it
 	// prev and next link the parked requests of one watch.
 	prev, next *parked
 	// While parked, the turn's log entry is kept as its fields (fold).
@@ -168,14 +165,13 @@ type parked struct {
 // park holds the turn until its next poll, after wait (never past until).
 // The timer is set by arm, once the caller of drive has seen that the
 // turn parked: from then on the turn is the timer's.
-func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
+func (ex *turn) park(step identity.Step, wait time.Duration) {
 	p := ex.held
 	if p == nil {
-		pctx := ex.parkCtx
-		if pctx == nil {
-			pctx = ex.ctx
+		if ex.parkCtx == nil {
+			ex.parkCtx = ex.ctx // the polls run under the request's own
 		}
-		p = &parked{ex: ex, ctx: pctx, q: ex.e.queue(ex.client.Provider, ex.pollRate()), at: -1}
+		p = &parked{ex: ex, q: ex.e.queue(ex.client.Provider, ex.pollRate()), at: -1}
 		// The request was read; its reply needs the header and the
 		// Proxy-State attributes (radpacket.NewReply).
 		ex.req.Attributes = radpacket.ProxyStates(ex.req.Attributes)
@@ -194,13 +190,17 @@ func (ex *turn) park(step identity.Step, wait time.Duration, until time.Time) {
 		}
 		step.Current, step.Choices = &cur, nil
 	}
-	p.step, p.until, p.slot = step, until, ex.e.now().Add(wait)
+	p.step, p.slot = step, ex.e.now().Add(wait)
 	// The request's context ends when its caller returns; a poll runs
-	// under one made from p.ctx and the deadline (and the parked turn
+	// under one made from p.ctx() and the deadline (and the parked turn
 	// no longer keeps the request's).
-	ex.ctx = p.ctx
+	ex.ctx = ex.parkCtx
 	ex.parkedNow = true
 }
+
+// ctx is the context that ends the hold early (the server stops): the
+// turn's parkCtx (Request.HoldContext, or the request's own).
+func (p *parked) ctx() context.Context { return p.ex.parkCtx }
 
 // arm sets the timer of a request that parked.
 func (p *parked) arm() {
@@ -273,7 +273,7 @@ func (p *parked) run() {
 			p.end(ex.upstreamFailure(fmt.Errorf("internal error: %v", r)))
 		}
 	}()
-	if err := p.ctx.Err(); err != nil {
+	if err := p.ctx().Err(); err != nil {
 		p.unfold()
 		ex.parkedNow = false
 		p.end(ex.upstreamFailure(err))
@@ -291,7 +291,7 @@ func (p *parked) run() {
 	// polls that fell due meanwhile must not all go at once.
 	poll := p.reserved && now.Sub(p.slot) < lateSlot
 	if !poll {
-		wait, ok, why := p.q.admit(now, p.until)
+		wait, ok, why := p.q.admit(now, ex.holdUntil) // decided by then
 		if why != PollSent {
 			ex.e.Observer.Polled(ex.client.Provider, why)
 		}
@@ -304,9 +304,9 @@ func (p *parked) run() {
 	// The log entry is made again only for a poll that goes (or a push
 	// decided without one): a poll that waits for its turn stays folded.
 	p.unfold()
-	ctx, cancel := p.ctx, context.CancelFunc(func() {})
+	ctx, cancel := p.ctx(), context.CancelFunc(func() {})
 	if !p.deadline.IsZero() {
-		ctx, cancel = context.WithDeadline(p.ctx, p.deadline)
+		ctx, cancel = context.WithDeadline(p.ctx(), p.deadline)
 	}
 	defer cancel()
 	ex.ctx = ctx
@@ -352,13 +352,13 @@ type watch struct {
 	stop  func() bool
 }
 
-// add puts p in the watch of p.ctx. A context that has already ended
+// add puts p in the watch of p.ctx(). A context that has already ended
 // cuts p at once.
 func (w *watches) add(p *parked) {
 	w.mu.Lock()
-	g := w.byCtx[p.ctx]
+	g := w.byCtx[p.ctx()]
 	if g == nil {
-		if p.ctx.Err() != nil {
+		if p.ctx().Err() != nil {
 			w.mu.Unlock()
 			go p.cut() // as context.AfterFunc would: not in the caller's stack
 			return
@@ -366,7 +366,7 @@ func (w *watches) add(p *parked) {
 		if w.byCtx == nil {
 			w.byCtx = map[context.Context]*watch{}
 		}
-		ctx := p.ctx
+		ctx := p.ctx()
 		g = &watch{}
 		g.stop = context.AfterFunc(ctx, func() { w.cutAll(ctx) })
 		w.byCtx[ctx] = g
@@ -396,9 +396,9 @@ func (w *watches) remove(p *parked) {
 		p.next.prev = p.prev
 	}
 	p.watched, p.prev, p.next = nil, nil, nil
-	if g.first == nil && w.byCtx[p.ctx] == g {
+	if g.first == nil && w.byCtx[p.ctx()] == g {
 		g.stop()
-		delete(w.byCtx, p.ctx)
+		delete(w.byCtx, p.ctx())
 	}
 }
 

@@ -83,7 +83,7 @@ func (ex *turn) tracef(format string, args ...any) {
 	if len(ex.watch) == 0 {
 		return
 	}
-	line := fmt.Sprintf("%s %s %s/%s ", ex.e.now().Format("15:04:05.000"), ex.traceID, ex.client.Name, ex.user) + fmt.Sprintf(format, args...)
+	line := fmt.Sprintf("%s %s %s/%s ", ex.e.now().Format("15:04:05.000"), ex.traceID(), ex.client.Name, ex.user) + fmt.Sprintf(format, args...)
 	for _, w := range ex.watch {
 		select {
 		case w.lines <- line:
@@ -202,3 +202,7 @@ func describeStep(s identity.Step, err error) string {
 	}
 	return out
 }
+
+// traceID names the request in a trace: the start of its Request
+// Authenticator (made when a line is written, not kept in every turn).
+func (ex *turn) traceID() string { return hex.EncodeToString(ex.req.Authenticator[:3]) }

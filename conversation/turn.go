@@ -2,7 +2,6 @@ package conversation
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -39,9 +38,8 @@ type turn struct {
 	mech string          // the mechanism last used, for the outcome log
 	src  throttle.Source // where the login comes from, for counting failures
 	// watch are the live traces that follow this exchange (see trace.go).
-	watch   []*traceWatch
-	traceID string
-	inline  *inlineFactor // a factor typed after the password
+	watch  []*traceWatch
+	inline *inlineFactor // a factor typed after the password
 
 	// A push being held (see park.go): holdUntil is when it must be
 	// decided.
@@ -54,7 +52,7 @@ type turn struct {
 	held    *parked
 
 	// The flags are together, so that a turn fits the allocator's
-	// 512-byte class (a held push keeps one).
+	// 480-byte class (a held push keeps one).
 	//
 	// lessThanMFA marks an Accept without a factor beyond the password,
 	// which the admin allowed; its log line is a warning. holding says
@@ -107,7 +105,6 @@ func (ex *turn) respond(ctx context.Context) *radius.Packet {
 	}
 	ex.src = throttle.Source{NAS: ex.client.Name, Station: radpacket.Station(ex.req)}
 	if ex.watch = ex.e.Tracer.watchers(name, ex.client.Name); len(ex.watch) > 0 {
-		ex.traceID = hex.EncodeToString(ex.req.Authenticator[:3])
 		ex.prov = tracedProvider{Provider: ex.prov, ex: ex}
 		ex.traceRequest()
 	}
@@ -391,7 +388,7 @@ func (ex *turn) drive(ctx context.Context, step identity.Step, err error) *radiu
 		}
 		// The last poll goes at the deadline itself, not an interval early.
 		// Until then the request is parked: a record and a timer.
-		ex.park(step, min(wait, ex.holdUntil.Sub(now)), ex.holdUntil)
+		ex.park(step, min(wait, ex.holdUntil.Sub(now)))
 		return nil
 	}
 }
