@@ -129,7 +129,6 @@ type answering struct {
 	sharedHold func() // ends the shared reply cache's in-flight mark
 	leaseStop  func() // ends the lease on the login across instances
 	join       string // the login it leads ("": none, or ended)
-	reply      *radius.Packet
 }
 
 // later takes the answer of a parked request.
@@ -145,65 +144,66 @@ func (w *answering) answer(a conversation.Reply, err error) {
 	if log == nil {
 		log = w.s.log.WithFields(logrus.Fields{"src": w.addr.String(), "nas": w.client.Name})
 	}
-	w.reply = a.Packet
+	reply := a.Packet
 	var failure *conversation.Failure
 	if errors.As(err, &failure) {
-		w.reply = w.s.upstreamFailed(w.req, w.client, w.st.cfg, failure)
+		reply = w.s.upstreamFailed(w.req, w.client, w.st.cfg, failure)
 	}
 	// Those waiting get the answer before the NAS does: a request that
 	// arrives once the answer is out is a new login, never a join.
-	wire, recorded := w.endJoin(log)
-	a.Sent(w.reply)
+	reply, wire, recorded := w.endJoin(log, reply)
+	a.Sent(reply)
 	switch {
-	case w.reply == nil:
+	case reply == nil:
 		w.s.finish(w.key, w.req.Authenticator, nil, log)
 	case recorded:
 		_ = w.s.dedup.Finish(context.Background(), w.key, w.req.Authenticator, wire)
-		w.s.deliver(w.conn, w.addr, w.reply, wire, log, w.received)
+		w.s.deliver(w.conn, w.addr, reply, wire, log, w.received)
 	default:
-		w.s.reply(w.conn, w.addr, w.key, w.req, w.reply, log, w.received)
+		w.s.reply(w.conn, w.addr, w.key, w.req, reply, log, w.received)
 	}
 }
 
-// endJoin hands the login's answer to the requests that joined it, once.
-// When the login is shared on Redis and the reply goes at once, the reply
-// is encoded here and recorded in the shared reply cache in the same round
-// trip: recorded is true, and wire is the reply to send.
-func (w *answering) endJoin(log logrus.FieldLogger) (wire []byte, recorded bool) {
+// endJoin hands the login's answer, reply, to the requests that joined it,
+// once, and returns the reply to send (nil when the NAS gave this request
+// up). When the login is shared on Redis and the reply goes at once, the
+// reply is encoded here and recorded in the shared reply cache in the same
+// round trip: recorded is true, and wire is the reply encoded.
+func (w *answering) endJoin(log logrus.FieldLogger, reply *radius.Packet) (_ *radius.Packet, wire []byte, recorded bool) {
 	if w.join == "" {
-		return nil, false
+		return reply, nil, false
 	}
 	jk := w.join
 	w.join = ""
 	s := w.s
 	var also []rueidis.Completed
-	if s.shared != nil && s.joins.rdb != nil && w.reply != nil && radius.Code(w.key.Code) == radius.CodeAccessRequest && !s.delays(w.reply) {
-		if b, err := msgauth.Encode(w.reply); err == nil {
+	if s.shared != nil && s.joins.rdb != nil && reply != nil && radius.Code(w.key.Code) == radius.CodeAccessRequest && !s.delays(reply) {
+		if b, err := msgauth.Encode(reply); err == nil {
 			if cmd, ok := s.shared.FinishCommand(w.key, w.req.Authenticator, b); ok {
 				wire, also = b, append(also, cmd)
 			}
 		}
 	}
-	superseded, finished := s.joins.end(jk, w.key.Remote, w.reply, also...)
+	superseded, finished := s.joins.end(jk, w.key.Remote, reply, also...)
 	if finished != nil {
 		s.sharedFinished(s.shared.Finished(*finished), log)
 		recorded = true
 	}
-	if superseded && w.reply != nil {
+	if superseded && reply != nil {
 		// The NAS asked again from the same address under a new
 		// Identifier: that request gets this answer; this one, which the
 		// NAS gave up, gets none (a late answer to it ends pam_radius_auth
 		// 2.0's login).
 		log.Debug("the NAS repeated this login under a new Identifier: answered there, not here")
-		w.reply = nil
+		reply = nil
 	}
-	return wire, recorded
+	return reply, wire, recorded
 }
 
 // end lets go of what the request held, however it ended (a panic's path
 // included).
 func (w *answering) end() {
-	if _, recorded := w.endJoin(w.s.log); recorded {
+	if _, _, recorded := w.endJoin(w.s.log, nil); recorded {
 		// Not sent (a panic's path): the reply recorded is none.
 		w.s.finish(w.key, w.req.Authenticator, nil, w.s.log)
 	}
