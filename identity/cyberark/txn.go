@@ -63,8 +63,15 @@ func (p *provider) decode(txn identity.Txn) (*state, error) {
 
 // marshal writes the binary form.
 func (st *state) marshal() []byte {
+	// Challenges already passed are not needed again: they are left out,
+	// and the index counts from the open one.
+	challenges, index := st.Challenges, st.Index
+	if index > 0 && index <= len(challenges) {
+		challenges, index = challenges[index:], 0
+	}
+	// The exact size: a held push keeps its transaction, capacity and all.
 	n := 16 + len(st.Base) + len(st.SessionID) + len(st.TenantID) + len(st.User) + len(st.Current)
-	for _, ch := range st.Challenges {
+	for _, ch := range challenges {
 		for _, m := range ch {
 			n += 16 + len(m.Name) + len(m.AnswerType) + len(m.MechanismID) + len(m.PromptSelectMech) + len(m.PromptMechChosen) + len(m.Question)
 			if m.MultipartMechanism != nil {
@@ -83,12 +90,6 @@ func (st *state) marshal() []byte {
 	b = binenc.AppendString(b, st.SessionID)
 	b = binenc.AppendString(b, st.TenantID)
 	b = binenc.AppendString(b, st.User)
-	// Challenges already passed are not needed again: they are left out,
-	// and the index counts from the open one.
-	challenges, index := st.Challenges, st.Index
-	if index > 0 && index <= len(challenges) {
-		challenges, index = challenges[index:], 0
-	}
 	b = binenc.AppendUvarint(b, uint64(index))
 	b = binenc.AppendString(b, st.Current)
 	var flags byte

@@ -128,3 +128,15 @@ func openPart(st *state) state {
 	}
 	return c
 }
+
+// TestTxnIsMadeToSize: the binary form of a transaction past its first
+// challenge takes no more room than it holds (a held push keeps it).
+func TestTxnIsMadeToSize(t *testing.T) {
+	m := mechanism{Name: "UP", AnswerType: answerText, MechanismID: "11111111-2222-3333-4444-555555555555", PromptSelectMech: "Password", PromptMechChosen: "Enter your password"}
+	push := mechanism{Name: "PF", AnswerType: answerStartOob, MechanismID: "66666666-7777-8888-9999-000000000000", PromptSelectMech: "Mobile app", PromptMechChosen: "Approve the push"}
+	st := &state{Base: "https://tenant.example", SessionID: "session", User: "alice", Challenges: [][]mechanism{{m, m, m}, {push}}, Index: 1, Current: push.MechanismID, Started: true, Password: true, Cookies: jar{"ck": "v"}}
+	b := st.marshal()
+	if cap(b) > len(b)+32 { // the estimate rounds each field up a little
+		t.Fatalf("%d bytes written in %d of room", len(b), cap(b))
+	}
+}
