@@ -71,6 +71,15 @@ func newTenantOfPushes(approveAfter, slowDownAt, pause time.Duration) *tenantOfP
 	return tn
 }
 
+// holdingEngine is an engine on tn whose NAS waits 29 s and whose pushes
+// are held up to 28 s.
+func holdingEngine(tn *tenantOfPushes) (*Engine, *recorder) {
+	return newEngine(tn, func(c *config.Client) {
+		c.NASWait = config.Duration{Duration: 29 * time.Second}
+		c.PushWait = config.Duration{Duration: 28 * time.Second}
+	})
+}
+
 // holdAll starts n users' logins, each held for its push, and returns
 // their answers once all have come.
 func holdAll(t *testing.T, e *Engine, n int) []radius.Code {
@@ -106,10 +115,7 @@ func holdAll(t *testing.T, e *Engine, n int) []radius.Code {
 func TestPollRateBoundsTheTenantsPolls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTenantOfPushes(3*time.Second, 0, 0)
-		e, rec := newEngine(tn, func(c *config.Client) {
-			c.NASWait = config.Duration{Duration: 29 * time.Second}
-			c.PushWait = config.Duration{Duration: 28 * time.Second}
-		})
+		e, rec := holdingEngine(tn)
 		e.Config.Provider[0].PollRate = 10
 		const n = 100
 		before := runtime.NumGoroutine()
@@ -157,10 +163,7 @@ func TestTenantRateLimitPausesEveryHeldPush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const pause = 5 * time.Second
 		tn := newTenantOfPushes(8*time.Second, 2*time.Second, pause)
-		e, rec := newEngine(tn, func(c *config.Client) {
-			c.NASWait = config.Duration{Duration: 29 * time.Second}
-			c.PushWait = config.Duration{Duration: 28 * time.Second}
-		})
+		e, rec := holdingEngine(tn)
 		codes := holdAll(t, e, 20)
 		for i, c := range codes {
 			if c != radius.CodeAccessAccept {
@@ -199,10 +202,7 @@ func TestTenantRateLimitPausesEveryHeldPush(t *testing.T) {
 func TestServerStopEndsHeldPushes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTenantOfPushes(time.Hour, 0, 0)
-		e, _ := newEngine(tn, func(c *config.Client) {
-			c.NASWait = config.Duration{Duration: 29 * time.Second}
-			c.PushWait = config.Duration{Duration: 28 * time.Second}
-		})
+		e, _ := holdingEngine(tn)
 		base, stop := context.WithCancel(context.Background())
 		got := make(chan error, 1)
 		began := time.Now()
@@ -264,10 +264,7 @@ func TestLastPollHasAReserve(t *testing.T) {
 func TestHeldPushKeepsItsLogFields(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTenantOfPushes(3*time.Second, 0, 0)
-		e, _ := newEngine(tn, func(c *config.Client) {
-			c.NASWait = config.Duration{Duration: 29 * time.Second}
-			c.PushWait = config.Duration{Duration: 28 * time.Second}
-		})
+		e, _ := holdingEngine(tn)
 		got := make(chan Reply, 1)
 		base := context.Background()
 		req := papRequest("alice", "pw", nil)

@@ -84,8 +84,7 @@ func TestConnectionsAreBoundedAndCounted(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inside.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
+		raise(&most, n)
 		<-release
 		inside.Add(-1)
 	}))
@@ -134,8 +133,7 @@ func TestConnectionsAreBoundedOverHTTP2(t *testing.T) {
 			t.Errorf("called over %s, want HTTP/2", r.Proto)
 		}
 		n := inside.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
+		raise(&most, n)
 		<-release
 		inside.Add(-1)
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -152,8 +150,7 @@ func TestConnectionsAreBoundedOverHTTP2(t *testing.T) {
 	var open, mostOpen atomic.Int64
 	c, err := NewHTTPClient(ClientOptions{CAFile: ca, MaxIdlePerHost: 8, MaxConnsPerHost: 3, OnConnection: func(d int) {
 		n := open.Add(int64(d))
-		for m := mostOpen.Load(); n > m && !mostOpen.CompareAndSwap(m, n); m = mostOpen.Load() {
-		}
+		raise(&mostOpen, n)
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -198,5 +195,11 @@ func TestConnectionsAreBoundedOverHTTP2(t *testing.T) {
 	}
 	if m := most.Load(); m > 6 {
 		t.Errorf("%d calls at the tenant at once, want at most 3 connections × 2 streams", m)
+	}
+}
+
+// raise sets most to n when n is more.
+func raise(most *atomic.Int64, n int64) {
+	for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 	}
 }
