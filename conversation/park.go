@@ -9,13 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 	"layeh.com/radius"
 
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/identity"
 	"github.com/mfabridge/mfabridge/radpacket"
-	"github.com/sirupsen/logrus"
 )
 
 // park.go holds requests while their push or call is approved. A held
@@ -162,7 +162,8 @@ type parked struct {
 	slot     time.Time // for this time; after park, when the next poll is due
 }
 
-// park holds the turn until its next poll, after wait (never past until).
+// park holds the turn until its next poll, after wait (never past its
+// holdUntil).
 // The timer is set by arm, once the caller of drive has seen that the
 // turn parked: from then on the turn is the timer's.
 func (ex *turn) park(step identity.Step, wait time.Duration) {

@@ -9,8 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mfabridge/mfabridge/internal/lease"
 	"github.com/redis/rueidis"
+
+	"github.com/mfabridge/mfabridge/internal/lease"
 )
 
 // Redis extends the reply cache to every mfabridge instance on one

@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/mfabridge/mfabridge/config"
 	"github.com/mfabridge/mfabridge/internal/redisclient"
-	"github.com/redis/rueidis"
 )
 
 // Server is a running redis-server.
