@@ -146,10 +146,10 @@ type serverState struct {
 	secrets map[string][]byte
 }
 
-// secret returns client's shared secret as bytes; the caller does not
-// change it.
+// secret returns the shared secret of client, one of st's clients, as
+// bytes; the caller does not change it.
 func (st *serverState) secret(client *config.Client) []byte {
-	if b, ok := st.secrets[client.Name]; ok && string(b) == client.Secret {
+	if b, ok := st.secrets[client.Name]; ok {
 		return b
 	}
 	return []byte(client.Secret)

@@ -71,7 +71,7 @@ func (s *Server) Restart() {
 		s.t.Fatal(err)
 	}
 	for i := 0; i < 100; i++ {
-		if c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{s.Addr}, ForceSingleClient: true, DisableCache: true}); err == nil {
+		if c, err := redisclient.New(s.settings()); err == nil {
 			err = c.Do(context.Background(), c.B().Ping().Build()).Error()
 			c.Close()
 			if err == nil {
@@ -88,12 +88,17 @@ func (s *Server) Restart() {
 // closed when the test ends.
 func (s *Server) Client() rueidis.Client {
 	s.t.Helper()
-	c, err := redisclient.New(&config.Redis{Address: []string{s.Addr}, DialTimeout: config.Duration{Duration: 2 * time.Second}, Timeout: config.Duration{Duration: time.Second}})
+	c, err := redisclient.New(s.settings())
 	if err != nil {
 		s.t.Fatalf("redis client: %v", err)
 	}
 	s.t.Cleanup(c.Close)
 	return c
+}
+
+// settings are [redis] address = [the server], with the defaults' timeouts.
+func (s *Server) settings() *config.Redis {
+	return &config.Redis{Address: []string{s.Addr}, DialTimeout: config.Duration{Duration: 2 * time.Second}, Timeout: config.Duration{Duration: time.Second}}
 }
 
 var seq int
