@@ -150,6 +150,12 @@ func (c *Config) validate(col *collector) {
 		if c.Redis.Fallback != "refuse" && c.Redis.Fallback != "memory" {
 			col.add("redis.fallback", "%q is not a fallback; use \"refuse\" or \"memory\"", c.Redis.Fallback)
 		}
+		if t := c.Redis.Timeout.Duration; t < 10*time.Millisecond || 3*t > c.Server.RequestTimeout.Duration {
+			// A Redis that hangs is given up on after about three timeouts
+			// (a look, an unanswered PING, one retry): that must fit in a
+			// request's time.
+			col.add("redis.timeout", "%v is outside 10ms to a third of server.request_timeout (%v): a Redis that stops answering is given up on after about three times this", t, c.Server.RequestTimeout.Duration)
+		}
 		if c.Redis.PoolSize < 0 || c.Redis.PoolSize > 256 {
 			col.add("redis.pool_size", "%d is outside 0 (one connection to each server) to 256; one connection carries every request's commands, pipelined", c.Redis.PoolSize)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,6 +143,38 @@ func TestHARedisStoppedAndRestarted(t *testing.T) {
 	r = p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
 	r = p.b.radclient(t, answer("alice", "1", r.State)).must(t, "Access-Challenge")
 	p.a.radclient(t, answer("alice", totpCode(t), r.State)).must(t, "Access-Accept")
+}
+
+// TestHARedisHangs: a Redis that stops answering with its connections
+// open (a stalled host or VM) is given up on within a few redis.timeout:
+// a login is refused with the clear message while the NAS still waits,
+// not left unanswered, and logins work again when Redis answers.
+func TestHARedisHangs(t *testing.T) {
+	p := startPair(t, func(c *config.Config) { c.Redis.Timeout.Duration = 500 * time.Millisecond })
+	// Logins at once, so that the connection to Redis is pipelined as it
+	// is under load (one alone is sent and read with a deadline of its own).
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if r := p.a.radclient(t, pap("alice", "alice-password")); r.Code != "Access-Challenge" {
+				t.Errorf("before the hang: %q; radclient said:\n%s", r.Code, r.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	p.redis.Pause()
+	// radclient waits 5 s: the Reject (after its reject_delay) comes
+	// within them.
+	got := p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Reject")
+	if !strings.Contains(got.Message, "not available") {
+		t.Errorf("Reply-Message %q", got.Message)
+	}
+	if !strings.Contains(p.a.logs.String(), "the shared store is not reachable") {
+		t.Errorf("no clear log line:\n%s", p.a.logs.String())
+	}
+	p.redis.Resume()
+	time.Sleep(1100 * time.Millisecond) // the readiness check is cached for a second
+	p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
 }
 
 // TestHARedisDownWithMemoryFallback: with redis.fallback = "memory" an

@@ -4,9 +4,12 @@
 package redisclient
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -32,7 +35,7 @@ func New(r *config.Redis) (rueidis.Client, error) {
 		Username:    r.Username,
 		Password:    r.Password,
 		SelectDB:    r.DB,
-		Dialer:      net.Dialer{Timeout: r.DialTimeout.Duration, KeepAlive: 30 * time.Second},
+		Dialer:      dialer(r),
 		// Fail fast when Redis stops answering: a connection whose replies
 		// are late by timeout is closed and its commands fail, so that
 		// mfabridge answers (or falls back) while the NAS still waits.
@@ -87,7 +90,89 @@ func New(r *config.Redis) (rueidis.Client, error) {
 		}
 		return nil, fmt.Errorf("redis: cannot reach the %s at %v: %v; mfabridge needs one of them answering to start (systemd starts it again)", what, r.Address, err)
 	}
-	return c, nil
+	return &resting{Client: c, now: time.Now}, nil
+}
+
+// ErrResting is the error of a command not sent: Redis failed to answer a
+// moment ago.
+var ErrResting = errors.New("redis: not asked, it failed to answer less than a second ago")
+
+// resting is the client with a rest after a failure: when a command fails
+// because Redis did not answer (a connection refused, closed or timed
+// out), every command for the next second fails at once with ErrResting.
+// A login makes several calls to Redis one after another (the reply
+// cache, the failed-login counter, the session store): without the rest a
+// Redis that hangs cost each of them its own wait, and together they
+// outlasted the NAS's. rueidis has no such setting; the wrapper is the
+// least code that gives it.
+type resting struct {
+	rueidis.Client
+	failedAt atomic.Int64 // UnixNano; 0: never
+	now      func() time.Time
+}
+
+// rest is how long Redis is left alone after a failure.
+const rest = time.Second
+
+func (c *resting) isResting() bool {
+	at := c.failedAt.Load()
+	return at != 0 && c.now().UnixNano()-at < int64(rest)
+}
+
+// note starts a rest when err says Redis did not answer; an error of the
+// caller's context (a request that ended) says nothing about Redis.
+func (c *resting) note(ctx context.Context, err error) {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, rueidis.ErrClosing) {
+		c.failedAt.Store(c.now().UnixNano())
+	}
+}
+
+func (c *resting) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if c.isResting() {
+		return rueidis.NewErrorResult(ErrResting)
+	}
+	r := c.Client.Do(ctx, cmd)
+	c.note(ctx, r.NonRedisError())
+	return r
+}
+
+func (c *resting) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rueidis.RedisResult {
+	if c.isResting() {
+		out := make([]rueidis.RedisResult, len(multi))
+		for i := range out {
+			out[i] = rueidis.NewErrorResult(ErrResting)
+		}
+		return out
+	}
+	out := c.Client.DoMulti(ctx, multi...)
+	for _, r := range out {
+		if err := r.NonRedisError(); err != nil {
+			c.note(ctx, err)
+			break
+		}
+	}
+	return out
+}
+
+// dialer connects to Redis within redis.dial_timeout. Its KeepAlive is
+// not TCP's here (KeepAliveConfig is, at 30 s) but how often rueidis looks
+// at a pipelined connection: when no reply came in that long, it sends a
+// PING, and closes the connection, failing the commands waiting on it, when
+// the PING is not answered within redis.timeout. With rueidis's default
+// (the TCP keepalive's 30 s) a Redis that hangs with its connections open
+// kept every request waiting a minute, not redis.timeout: a look every
+// half timeout bounds the wait to about twice the timeout, for a PING a
+// half timeout on an idle connection.
+func dialer(r *config.Redis) net.Dialer {
+	look := r.Timeout.Duration / 2
+	if look <= 0 {
+		look = 500 * time.Millisecond
+	}
+	return net.Dialer{
+		Timeout:         r.DialTimeout.Duration,
+		KeepAlive:       look,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 30 * time.Second, Count: 9},
+	}
 }
 
 // PipelineMultiplex is rueidis's setting for redis.pool_size connections

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +85,24 @@ func (s *Server) Restart() {
 	s.t.Fatalf("redis-server did not start on %s", s.Addr)
 }
 
+// Pause stops the server from answering, its connections open (SIGSTOP),
+// as a Redis that hangs; Resume lets it go on. A paused server is resumed
+// when the test ends.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(s.Resume)
+}
+
+// Resume lets a paused server answer again.
+func (s *Server) Resume() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
 // Client returns a client of the server as mfabridge opens it for
 // [redis] address = [the server] (it connects again after a restart),
 // closed when the test ends.
@@ -101,10 +121,9 @@ func (s *Server) settings() *config.Redis {
 	return &config.Redis{Address: []string{s.Addr}, DialTimeout: config.Duration{Duration: 2 * time.Second}, Timeout: config.Duration{Duration: time.Second}}
 }
 
-var seq int
+var seq atomic.Int64
 
 // Prefix returns a key prefix no other caller in this process gets.
 func Prefix() string {
-	seq++
-	return fmt.Sprintf("test%d-%s:", seq, strconv.FormatInt(time.Now().UnixNano(), 36))
+	return fmt.Sprintf("test%d-%s:", seq.Add(1), strconv.FormatInt(time.Now().UnixNano(), 36))
 }
