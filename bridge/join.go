@@ -256,8 +256,7 @@ func (j *joins) end(key, from string, reply *radius.Packet, also ...rueidis.Comp
 	}
 	tmpl := template(reply)
 	j.release(key, nil, tmpl)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
+	ctx := context.Background() // bounded by redis.timeout (see redisclient)
 	// One round trip: the answer (it stays a few polls long, for the
 	// instances waiting on it), whether the NAS asked again elsewhere,
 	// and the caller's command (the reply for the shared reply cache).

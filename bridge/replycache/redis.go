@@ -105,13 +105,15 @@ func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byt
 	if r.resting() {
 		return New, nil, ErrResting
 	}
-	// A Redis that stops answering fails the call within redis.timeout
-	// (the client's connection deadline), the request's own bound aside.
-	// The in-flight mark is a lease the worker renews (Hold), so that
-	// a retransmission to another instance is answered again within
-	// seconds when this one dies, not after request_timeout.
+	// A Redis that stops answering fails the call within about three
+	// redis.timeout (see redisclient), well inside the request's own
+	// time: the call does not wait on the request's context too (a channel
+	// and a select per call). The in-flight mark is a lease the worker
+	// renews (Hold), so that a retransmission to another instance is
+	// answered again within seconds when this one dies, not after
+	// request_timeout.
 	key, args := r.key(k), r.beginArgs(auth)
-	return r.verdict(beginScript.Exec(ctx, r.rdb, []string{key}, args))
+	return r.verdict(beginScript.Exec(context.WithoutCancel(ctx), r.rdb, []string{key}, args))
 }
 
 // BeginWith is Begin with also, a command of the caller's, sent in the
@@ -122,7 +124,8 @@ func (r *Redis) BeginWith(ctx context.Context, k Key, auth [16]byte, also rueidi
 		return New, nil, nil, ErrResting
 	}
 	key, args := r.key(k), r.beginArgs(auth)
-	res := r.rdb.DoMulti(ctx, r.rdb.B().Evalsha().Sha1(beginSHA).Numkeys(1).Key(key).Arg(args...).Build(), also)
+	// Bounded as Begin's call is.
+	res := r.rdb.DoMulti(context.WithoutCancel(ctx), r.rdb.B().Evalsha().Sha1(beginSHA).Numkeys(1).Key(key).Arg(args...).Build(), also)
 	first := res[0]
 	if e, ok := rueidis.IsRedisErr(first.Error()); ok && e.IsNoScript() {
 		first = beginScript.Exec(ctx, r.rdb, []string{key}, args) // loads it
