@@ -28,12 +28,33 @@ const (
 
 var partOrder = []string{partBridge, partProvider, partJSON, partHTTP, partTCP, partUDP, partRuntime, partHarness}
 
+// The parts of the Redis row's CPU (complete logins with the in-process
+// provider), in the order reported.
+const (
+	partRedisSys    = "system calls on the connections to Redis: writes (on loopback a write also runs Redis's side of TCP) and reads"
+	partRedisClient = "rueidis: commands built and queued, its pipeline's writer and reader goroutines, replies parsed"
+	partOwn         = "mfabridge's own code: RADIUS packets, the conversation, the in-process provider, the stores (a map, or Redis keys and commands), the outcome log"
+)
+
+var redisPartOrder = []string{partOwn, partRedisClient, partRedisSys, partUDP, partRuntime, partHarness}
+
 // breakdown reads a CPU profile and puts each sample's time in one part:
 // a system call by who made it, anything else by the innermost function
 // of a known package (an allocation made by net/http counts as net/http's,
 // a context made by the provider as the provider's); samples in no known
 // package are the runtime's own (GC workers, the scheduler).
 func breakdown(path string) ([]cost, error) {
+	return breakdownBy(path, classify, partOrder)
+}
+
+// redisBreakdown is breakdown for the Redis row's runs.
+func redisBreakdown(path string) ([]cost, error) {
+	return breakdownBy(path, classifyRedis, redisPartOrder)
+}
+
+// breakdownBy puts each sample of the CPU profile at path in the part
+// classify names, and returns the parts in order.
+func breakdownBy(path string, classify func([]string) string, order []string) ([]cost, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -64,8 +85,8 @@ func breakdown(path string) ([]cost, error) {
 		}
 		sums[classify(frames)] += float64(s.Value[cpu]) / 1e9
 	}
-	out := make([]cost, 0, len(partOrder))
-	for _, name := range partOrder {
+	out := make([]cost, 0, len(order))
+	for _, name := range order {
 		out = append(out, cost{name, sums[name]})
 	}
 	return out, nil
@@ -105,6 +126,41 @@ func classify(frames []string) string {
 			return partProvider
 		case strings.HasPrefix(f, "github.com/mfabridge/mfabridge/"), strings.HasPrefix(f, "layeh.com/radius"), strings.HasPrefix(f, "github.com/sirupsen/logrus"):
 			return partBridge
+		}
+	}
+	return partRuntime
+}
+
+// classifyRedis names the part of the Redis row a stack belongs to: a
+// system call by who made it, anything else by the innermost function of
+// rueidis or of mfabridge (with layeh.com/radius and logrus).
+func classifyRedis(frames []string) string {
+	has := func(prefix string) bool {
+		for _, f := range frames {
+			if strings.HasPrefix(f, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	if has("net/http.(*conn).serve") || has("net/http.(*Server)") {
+		return partHarness
+	}
+	if len(frames) > 0 && isSyscall(frames[0]) {
+		switch {
+		case has("github.com/redis/rueidis"):
+			return partRedisSys
+		case has("github.com/mfabridge/mfabridge/transport."), has("github.com/mfabridge/mfabridge/bridge."):
+			return partUDP
+		}
+		return partRuntime
+	}
+	for _, f := range frames {
+		switch {
+		case strings.HasPrefix(f, "github.com/redis/rueidis"):
+			return partRedisClient
+		case strings.HasPrefix(f, "github.com/mfabridge/mfabridge/"), strings.HasPrefix(f, "layeh.com/radius"), strings.HasPrefix(f, "github.com/sirupsen/logrus"):
+			return partOwn
 		}
 	}
 	return partRuntime

@@ -38,6 +38,29 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestClassifyRedis(t *testing.T) {
+	for _, tc := range []struct {
+		frames []string // innermost first
+		want   string
+	}{
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "syscall.Syscall", "internal/poll.(*FD).Write", "net.(*conn).Write", "bufio.(*Writer).Flush", "github.com/redis/rueidis.(*pipe)._backgroundWrite"}, partRedisSys},
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6", "github.com/mfabridge/mfabridge/transport.(*udpSocket).WriteTo.func1", "github.com/mfabridge/mfabridge/bridge.(*Server).deliver"}, partUDP},
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "internal/runtime/syscall/linux.EpollWait", "runtime.netpoll", "runtime.findRunnable"}, partRuntime},
+		// An allocation counts as its caller's: rueidis's inside
+		// mfabridge's call is rueidis's.
+		{[]string{"runtime.mallocgc", "github.com/redis/rueidis.(*pipe).DoMulti", "github.com/mfabridge/mfabridge/bridge.(*joins).end"}, partRedisClient},
+		{[]string{"github.com/redis/rueidis/internal/cmds.crc16", "github.com/redis/rueidis/internal/cmds.Set.Key", "github.com/mfabridge/mfabridge/bridge.(*joins).end"}, partRedisClient},
+		{[]string{"runtime.concatstring3", "github.com/mfabridge/mfabridge/bridge/replycache.(*Redis).FinishCommand"}, partOwn},
+		{[]string{"crypto/md5.block", "github.com/mfabridge/mfabridge/internal/msgauth.sum"}, partOwn},
+		{[]string{"runtime.scanobject", "runtime.gcDrain", "runtime.gcBgMarkWorker"}, partRuntime},
+		{nil, partRuntime},
+	} {
+		if got := classifyRedis(tc.frames); got != tc.want {
+			t.Errorf("classifyRedis(%v) = %q, want %q", tc.frames, got, tc.want)
+		}
+	}
+}
+
 // A profile written as the runtime writes one is read back into its parts.
 func TestBreakdownReadsAProfile(t *testing.T) {
 	p := &profile.Profile{

@@ -17,7 +17,7 @@ import (
 // pipelined returns a client of s with redis.timeout, after commands at
 // once: its connection is pipelined from then on, as under mfabridge's
 // load (a command alone is sent and read with a deadline of its own).
-func pipelined(t *testing.T, s *redistest.Server, timeout time.Duration) rueidis.Client {
+func pipelined(t testing.TB, s *redistest.Server, timeout time.Duration) rueidis.Client {
 	t.Helper()
 	c, err := redisclient.New(&config.Redis{Address: []string{s.Addr}, DialTimeout: config.Duration{Duration: timeout}, Timeout: config.Duration{Duration: timeout}})
 	if err != nil {
