@@ -96,7 +96,7 @@ func New(r *config.Redis) (rueidis.Client, error) {
 		}
 		return nil, fmt.Errorf("redis: cannot reach the %s at %v: %v; mfabridge needs one of them answering to start (systemd starts it again)", what, r.Address, err)
 	}
-	return &resting{Client: c, now: time.Now}, nil
+	return &resting{Client: c}, nil
 }
 
 // ErrResting is the error of a command not sent: Redis failed to answer a
@@ -114,7 +114,6 @@ var ErrResting = errors.New("redis: not asked, it failed to answer less than a s
 type resting struct {
 	rueidis.Client
 	failedAt atomic.Int64 // UnixNano; 0: never
-	now      func() time.Time
 }
 
 // rest is how long Redis is left alone after a failure.
@@ -122,14 +121,14 @@ const rest = time.Second
 
 func (c *resting) isResting() bool {
 	at := c.failedAt.Load()
-	return at != 0 && c.now().UnixNano()-at < int64(rest)
+	return at != 0 && time.Now().UnixNano()-at < int64(rest)
 }
 
 // note starts a rest when err says Redis did not answer; an error of the
 // caller's context (a request that ended) says nothing about Redis.
 func (c *resting) note(ctx context.Context, err error) {
 	if err != nil && ctx.Err() == nil && !errors.Is(err, rueidis.ErrClosing) {
-		c.failedAt.Store(c.now().UnixNano())
+		c.failedAt.Store(time.Now().UnixNano())
 	}
 }
 
@@ -167,8 +166,8 @@ func (c *resting) DoMulti(ctx context.Context, multi ...rueidis.Completed) []rue
 // the PING is not answered within redis.timeout. With rueidis's default
 // (the TCP keepalive's 30 s) a Redis that hangs with its connections open
 // kept every request waiting a minute, not redis.timeout: a look every
-// half timeout bounds the wait to about twice the timeout, for a PING a
-// half timeout on an idle connection.
+// half timeout bounds the wait to about twice the timeout, at the cost of
+// a PING every half timeout on an idle connection.
 func dialer(r *config.Redis) net.Dialer {
 	look := r.Timeout.Duration / 2
 	if look <= 0 {
