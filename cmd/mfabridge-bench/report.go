@@ -26,7 +26,7 @@ func (r *report) write(path string) error {
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	p("# Benchmarks")
 	p("")
-	p("Written by `make bench` (`go run ./cmd/mfabridge-bench %s`) on %s. `go run ./cmd/mfabridge-bench -only http|curve|memory|pap-half|tls|floor|storm|sweeps` measures one part, with profiles, while working on it.", r.args, time.Now().UTC().Format("2006-01-02"))
+	p("Written by `make bench` (`go run ./cmd/mfabridge-bench %s`) on %s. `go run ./cmd/mfabridge-bench -only http|curve|memory|pap-half|tls|floor|storm|sweeps|redis|rest|little` measures one part, with profiles, while working on it.", r.args, time.Now().UTC().Format("2006-01-02"))
 	p("")
 	pinned := "both share the machine's cores"
 	if os.Getenv("MFB_PINNED") != "" {
