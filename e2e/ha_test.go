@@ -48,6 +48,20 @@ func startPair(t *testing.T, mutate func(*config.Config), extra ...cyberarktest.
 	return &pair{a: serve(t, d, listen()), b: serve(t, d, listen()), redis: rs}
 }
 
+// refusedAtA logs in at instance A and wants the login refused because
+// Redis cannot be reached: a Reject that says the service is not
+// available, and line in A's log.
+func (p *pair) refusedAtA(t *testing.T, line string) {
+	t.Helper()
+	got := p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Reject")
+	if !strings.Contains(got.Message, "not available") {
+		t.Errorf("Reply-Message %q", got.Message)
+	}
+	if !strings.Contains(p.a.logs.String(), line) {
+		t.Errorf("no clear log line %q:\n%s", line, p.a.logs.String())
+	}
+}
+
 // TestHAChallengeAnsweredAtTheOtherInstance: the NAS fails over between
 // instances in the middle of a conversation.
 func TestHAChallengeAnsweredAtTheOtherInstance(t *testing.T) {
@@ -131,13 +145,7 @@ func TestHARedisStoppedAndRestarted(t *testing.T) {
 	if !strings.Contains(got.Message, "not available") {
 		t.Errorf("Reply-Message %q", got.Message)
 	}
-	got = p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Reject")
-	if !strings.Contains(got.Message, "not available") {
-		t.Errorf("Reply-Message %q", got.Message)
-	}
-	if !strings.Contains(p.a.logs.String(), "session store not reachable") {
-		t.Errorf("no clear log line:\n%s", p.a.logs.String())
-	}
+	p.refusedAtA(t, "session store not reachable")
 	p.redis.Restart()
 	time.Sleep(1100 * time.Millisecond) // the readiness check is cached for a second
 	r = p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
@@ -165,13 +173,7 @@ func TestHARedisHangs(t *testing.T) {
 	p.redis.Pause()
 	// radclient waits 5 s: the Reject (after its reject_delay) comes
 	// within them.
-	got := p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Reject")
-	if !strings.Contains(got.Message, "not available") {
-		t.Errorf("Reply-Message %q", got.Message)
-	}
-	if !strings.Contains(p.a.logs.String(), "the shared store is not reachable") {
-		t.Errorf("no clear log line:\n%s", p.a.logs.String())
-	}
+	p.refusedAtA(t, "the shared store is not reachable")
 	p.redis.Resume()
 	time.Sleep(1100 * time.Millisecond) // the readiness check is cached for a second
 	p.a.radclient(t, pap("alice", "alice-password")).must(t, "Access-Challenge")
