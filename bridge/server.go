@@ -201,7 +201,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.dedup = replycache.NewMemory(o.Config.Server.ReplyCache.Duration, s.now)
 	if o.SharedReplies != nil {
-		s.shared = replycache.NewRedis(o.SharedReplies, o.SharedRepliesPrefix, o.Config.Server.ReplyCache.Duration, joinLease, s.now)
+		s.shared = replycache.NewRedis(o.SharedReplies, o.SharedRepliesPrefix, o.Config.Server.ReplyCache.Duration, joinLease)
 	}
 	if e, ok := s.store.(expiring); ok {
 		e.OnExpire(func(c session.Session) {

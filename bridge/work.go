@@ -179,9 +179,7 @@ func (w *answering) endJoin(log logrus.FieldLogger, reply *radius.Packet) (_ *ra
 	var also []rueidis.Completed
 	if s.shared != nil && s.joins.rdb != nil && reply != nil && radius.Code(w.key.Code) == radius.CodeAccessRequest && !s.delays(reply) {
 		if b, err := msgauth.Encode(reply); err == nil {
-			if cmd, ok := s.shared.FinishCommand(w.key, w.req.Authenticator, b); ok {
-				wire, also = b, append(also, cmd)
-			}
+			wire, also = b, append(also, s.shared.FinishCommand(w.key, w.req.Authenticator, b))
 		}
 	}
 	superseded, finished := s.joins.end(jk, w.key.Remote, reply, also...)

@@ -19,7 +19,7 @@ func TestMemoryConformance(t *testing.T) {
 func TestRedisConformance(t *testing.T) {
 	srv := redistest.Start(t)
 	replycachetest.RunConformance(t, func(t *testing.T, ttl time.Duration) replycache.Cache {
-		return replycache.NewRedis(srv.Client(), redistest.Prefix(), ttl, 5*time.Second, nil)
+		return replycache.NewRedis(srv.Client(), redistest.Prefix(), ttl, 5*time.Second)
 	})
 }
 
@@ -30,7 +30,7 @@ func TestRedisBeginWith(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	ctx := context.Background()
-	c := replycache.NewRedis(rdb, redistest.Prefix(), time.Minute, 5*time.Second, nil)
+	c := replycache.NewRedis(rdb, redistest.Prefix(), time.Minute, 5*time.Second)
 	k := replycache.Key{NAS: "vpn", Remote: "192.0.2.1:40000", Code: 1, ID: 7}
 	auth := [16]byte{1, 2, 3}
 	other := redistest.Prefix() + "claim"
@@ -52,11 +52,7 @@ func TestRedisBeginWith(t *testing.T) {
 			t.Fatalf("try %d: SET NX of the claim: %v", i, err)
 		}
 	}
-	cmd, ok := c.FinishCommand(k, auth, []byte("reply"))
-	if !ok {
-		t.Fatal("no Finish command")
-	}
-	if err := c.Finished(rdb.Do(ctx, cmd)); err != nil {
+	if err := c.Finished(rdb.Do(ctx, c.FinishCommand(k, auth, []byte("reply")))); err != nil {
 		t.Fatal(err)
 	}
 	if v, r, _, err := c.BeginWith(ctx, k, auth, rdb.B().Get().Key(other).Build()); err != nil || v != replycache.Replay || string(r) != "reply" {

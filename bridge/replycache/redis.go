@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/mfabridge/mfabridge/internal/lease"
+	"github.com/mfabridge/mfabridge/internal/redisclient"
 )
 
 // Redis extends the reply cache to every mfabridge instance on one
@@ -19,38 +18,20 @@ import (
 // NAS sends to another instance is not processed twice. It is consulted in
 // the worker, after the local cache, so Redis latency never stalls the read
 // loop; when Redis fails, each instance still absorbs its own
-// retransmissions.
+// retransmissions. After a call Redis did not answer, the client (from
+// redisclient) fails every call at once for a second, so that a dead
+// Redis costs each request nothing.
 type Redis struct {
 	rdb    rueidis.Client
 	prefix string
 	ttl    time.Duration // of a reply
 	lease  time.Duration // of a request in flight (see Hold)
 	keeper *lease.Keeper
-
-	// After a failure, Redis is left alone for a second, so that a dead
-	// Redis costs each request nothing.
-	mu       sync.Mutex
-	failedAt time.Time
-	now      func() time.Time
 }
 
-// ErrResting is the error of a call not made: Redis failed a moment ago.
-var ErrResting = errors.New("shared reply cache: Redis failed a moment ago; not asked")
-
-func (r *Redis) resting() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.now().Sub(r.failedAt) < time.Second
-}
-
-func (r *Redis) failed(err error) error {
-	if err != nil {
-		r.mu.Lock()
-		r.failedAt = r.now()
-		r.mu.Unlock()
-	}
-	return err
-}
+// ErrResting is the error of a call not made: Redis failed to answer a
+// moment ago.
+var ErrResting = redisclient.ErrResting
 
 // A value is "i" + Request Authenticator while in flight, "d" +
 // Authenticator + reply when answered (no reply: stay silent).
@@ -67,14 +48,11 @@ redis.call('SET', KEYS[1], 'i' .. ARGV[1], 'PX', ARGV[2])
 return false
 `
 
-// NewRedis returns a cache on rdb under keys starting with prefix, that
-// keeps replies for ttl and marks a request in flight for leaseFor (renewed
-// by Hold).
-func NewRedis(rdb rueidis.Client, prefix string, ttl, leaseFor time.Duration, now func() time.Time) *Redis {
-	if now == nil {
-		now = time.Now
-	}
-	return &Redis{rdb: rdb, prefix: prefix, ttl: ttl, lease: leaseFor, keeper: lease.NewKeeper(rdb, leaseFor), now: now}
+// NewRedis returns a cache on rdb (a client from redisclient) under keys
+// starting with prefix, that keeps replies for ttl and marks a request in
+// flight for leaseFor (renewed by Hold).
+func NewRedis(rdb rueidis.Client, prefix string, ttl, leaseFor time.Duration) *Redis {
+	return &Redis{rdb: rdb, prefix: prefix, ttl: ttl, lease: leaseFor, keeper: lease.NewKeeper(rdb, leaseFor)}
 }
 
 // key is prefix + "replies:<nas>:<source>:<code>:<id>" (appended, not
@@ -102,9 +80,6 @@ func (r *Redis) Hold(k Key) (stop func()) {
 
 // Begin registers a request across instances.
 func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byte, error) {
-	if r.resting() {
-		return New, nil, ErrResting
-	}
 	// A Redis that stops answering fails the call within about three
 	// redis.timeout (see redisclient), well inside the request's own
 	// time: the call does not wait on the request's context too (a channel
@@ -117,12 +92,8 @@ func (r *Redis) Begin(ctx context.Context, k Key, auth [16]byte) (Verdict, []byt
 }
 
 // BeginWith is Begin with also, a command of the caller's, sent in the
-// same round trip; also's result is returned (nil when Redis rests and
-// nothing was sent).
+// same round trip; also's result is returned.
 func (r *Redis) BeginWith(ctx context.Context, k Key, auth [16]byte, also rueidis.Completed) (Verdict, []byte, *rueidis.RedisResult, error) {
-	if r.resting() {
-		return New, nil, nil, ErrResting
-	}
 	key, args := r.key(k), r.beginArgs(auth)
 	// Bounded as Begin's call is.
 	res := r.rdb.DoMulti(context.WithoutCancel(ctx), r.rdb.B().Evalsha().Sha1(beginSHA).Numkeys(1).Key(key).Arg(args...).Build(), also)
@@ -145,7 +116,7 @@ func (r *Redis) verdict(res rueidis.RedisResult) (Verdict, []byte, error) {
 	case rueidis.IsRedisNil(err):
 		return New, nil, nil
 	case err != nil:
-		return New, nil, r.failed(err)
+		return New, nil, err
 	case len(v) >= 17 && v[0] == 'd':
 		if len(v) == 17 {
 			return InFlight, nil, nil // answered by staying silent
@@ -157,26 +128,19 @@ func (r *Redis) verdict(res rueidis.RedisResult) (Verdict, []byte, error) {
 
 // Finish records the reply (nil: none was sent).
 func (r *Redis) Finish(ctx context.Context, k Key, auth [16]byte, reply []byte) error {
-	cmd, ok := r.FinishCommand(k, auth, reply)
-	if !ok {
-		return ErrResting
-	}
 	ctx = context.WithoutCancel(ctx) // bounded by redis.timeout
-	return r.Finished(r.rdb.Do(ctx, cmd))
+	return r.Finished(r.rdb.Do(ctx, r.FinishCommand(k, auth, reply)))
 }
 
 // FinishCommand is Finish's command, for a caller to send in a round trip
-// of its own; its result goes to Finished. ok is false while Redis rests.
-func (r *Redis) FinishCommand(k Key, auth [16]byte, reply []byte) (cmd rueidis.Completed, ok bool) {
-	if r.resting() {
-		return cmd, false
-	}
-	return r.rdb.B().Set().Key(r.key(k)).Value("d" + string(auth[:]) + string(reply)).PxMilliseconds(max(1, r.ttl.Milliseconds())).Build(), true
+// of its own; its result goes to Finished.
+func (r *Redis) FinishCommand(k Key, auth [16]byte, reply []byte) rueidis.Completed {
+	return r.rdb.B().Set().Key(r.key(k)).Value("d" + string(auth[:]) + string(reply)).PxMilliseconds(max(1, r.ttl.Milliseconds())).Build()
 }
 
 // Finished takes the result of FinishCommand's command.
 func (r *Redis) Finished(res rueidis.RedisResult) error {
-	return r.failed(res.Error())
+	return res.Error()
 }
 
 // forgetScript deletes KEYS[1] if it marks the request of ARGV[1] in
@@ -189,9 +153,6 @@ return 1
 // Forget removes the in-flight mark of a request that was never
 // processed, so that its retransmission is processed.
 func (r *Redis) Forget(ctx context.Context, k Key, auth [16]byte) error {
-	if r.resting() {
-		return ErrResting
-	}
 	ctx = context.WithoutCancel(ctx) // bounded by redis.timeout
-	return r.failed(forgetScript.Exec(ctx, r.rdb, []string{r.key(k)}, []string{string(auth[:])}).Error())
+	return forgetScript.Exec(ctx, r.rdb, []string{r.key(k)}, []string{string(auth[:])}).Error()
 }
