@@ -136,10 +136,9 @@ func (ex *turn) challenge(text string, echo bool) *radius.Packet {
 	// The conversation is kept even when the request's own time has just
 	// run out (a held push answered at its deadline): the challenge is
 	// what the NAS gets, and without the conversation its answer would
-	// find nothing. A store that hangs is still cut off.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.ctx), storeTimeout)
-	defer cancel()
-	err = ex.e.Store.Create(ctx, state, ex.conv, ttl)
+	// find nothing. A store that hangs is cut off by the store itself
+	// (Redis within about three redis.timeout).
+	err = ex.e.Store.Create(context.WithoutCancel(ex.ctx), state, ex.conv, ttl)
 	if errors.Is(err, session.ErrFull) {
 		ex.log.Warn("session store full (sessions.max): rejected")
 		return ex.finish(radius.CodeAccessReject, ex.e.Config.Texts.Busy, "store_full", "")
@@ -169,9 +168,6 @@ func (ex *turn) challenge(text string, echo bool) *radius.Packet {
 	}
 	return r
 }
-
-// storeTimeout bounds the store call that keeps a conversation.
-const storeTimeout = 2 * time.Second
 
 // newState returns a fresh printable State: 128 random bits in hex.
 func newState() (string, error) {

@@ -80,7 +80,8 @@ func Reserve(limit int) int {
 	return max(1, limit/10)
 }
 
-// Store keeps sessions by key.
+// Store keeps sessions by key. Its calls bound their own time (the Redis
+// store by redis.timeout) and need not end with their context.
 type Store interface {
 	// Create stores s under key for ttl. It fails with ErrExists if the key
 	// is in use and ErrFull if the store is at its bound: max for a session
